@@ -1,0 +1,106 @@
+/**
+ * The contract between the engine and a scheduler adapter (adapters/slurm, adapters/pbs,
+ * adapters/direct). Adapters are pure: they turn values into argv and scripts, and command
+ * output back into values. They never hold a transport, so their tests need nothing but the
+ * real captured outputs under test/fixtures and ../shared/fixtures.
+ *
+ * The engine owns when commands run, batching (one status command per cluster per poll),
+ * exactly-once submission (adapters/common/submit.ts) and the meaning of a job that left the
+ * queue (only the exit-code file or accounting can say it ended well).
+ */
+import type { ExecResult } from '../transport/transport.js';
+import type { JobSpec } from './jobSpec.js';
+
+/** The scheduler's view of one job, reduced to what the engine needs. */
+export type QueueState =
+  | 'pending'     // waiting to start (includes configuring, requeued)
+  | 'held'        // pending and held by user/admin; stays active
+  | 'running'     // running or completing
+  | 'suspended'   // stopped but still allocated
+  | 'done'        // the scheduler considers it finished; see `final` for how
+  | 'unknown';    // a code we do not recognise: never guessed as success
+
+/** How a finished job ended according to the scheduler (not the job's own exit file). */
+export type FinalKind =
+  | 'completed'      // scheduler says success (exit 0)
+  | 'failed'         // non-zero exit or launch failure
+  | 'cancelled'      // scancel/qdel, by the user, the bridge or an admin
+  | 'timeout'        // walltime exceeded
+  | 'out_of_memory'  // memory limit exceeded
+  | 'node_fail'      // node failure
+  | 'preempted'
+  | 'boot_fail'
+  | 'deadline'
+  | 'dependency'     // never ran because a dependency can never be satisfied
+  | 'unknown';       // finished, but the scheduler does not say how (e.g. Torque wrappers' C)
+
+export interface FinalInfo {
+  kind: FinalKind;
+  /** Exit status of the batch script, when the scheduler reports one. */
+  exitCode?: number | null;
+  /** Signal number that ended it, when reported. */
+  signal?: number | null;
+  nativeState: string;
+  reason?: string;
+  elapsedSeconds?: number;
+  maxRssBytes?: number;
+  nodeList?: string;
+  startTime?: string;
+  endTime?: string;
+}
+
+export interface Observation {
+  /** Scheduler id as the scheduler prints it: "123", "123_4" (array element), "123.server". */
+  nativeId: string;
+  /** The job name, which carries the bridge's tag. */
+  name?: string;
+  state: QueueState;
+  /** The raw state code, kept for display and logs (e.g. "PENDING", "R", "C"). */
+  nativeState: string;
+  /** Pending/hold reason, e.g. "Resources", "DependencyNeverSatisfied". */
+  reason?: string;
+  /** For array elements: the parent array id and the element index. */
+  arrayId?: string;
+  arrayIndex?: number;
+  /** Present when state is 'done' and the status output already says how it ended. */
+  final?: FinalInfo;
+}
+
+/** Everything a script needs besides the job definition. */
+export interface ScriptContext {
+  /** Absolute job directory on the cluster; tasks run here. */
+  jobDir: string;
+  /** The bridge's tag, used as the scheduler job name (see src/engine/tag.ts). */
+  tag: string;
+  bridgeJobId: number;
+  attempt: number;
+  /** Cluster defaults applied when the definition leaves them out. */
+  defaults: { queue?: string; account?: string; qos?: string };
+  /** For workflows: run as an array of `size` elements, at most `parallel` at once. */
+  array?: { size: number; parallel?: number };
+  /** For workflows: native ids this job must wait for (afterok). */
+  afterOk?: string[];
+  /** Extra environment exported to every task (e.g. workflow parameters). */
+  env?: Record<string, string>;
+}
+
+export interface SchedulerAdapter {
+  readonly name: 'slurm' | 'pbs' | 'direct';
+  /** Full batch script text: directives + the shared task runner. */
+  renderScript(spec: JobSpec, ctx: ScriptContext): string;
+  /** argv that submits the script at `scriptPath` (run inside the job directory). */
+  submitCommand(scriptPath: string, ctx: ScriptContext): string[];
+  /** The native id from a submit command's result; throws BridgeError SUBMIT_REJECTED / SCHEDULER_ERROR. */
+  parseSubmit(r: ExecResult): string;
+  /** One command for the status of all of `user`'s jobs. */
+  statusCommand(user: string): string[];
+  /** Throws BridgeError SCHEDULER_ERROR if the command itself failed: a failed poll is not "no jobs". */
+  parseStatus(r: ExecResult): Observation[];
+  /** Accounting for finished jobs, batched. Absent when the scheduler keeps no history. */
+  accountingCommand?(nativeIds: readonly string[], user: string): string[];
+  parseAccounting?(r: ExecResult): Map<string, FinalInfo>;
+  /** Cancel; a job that already ended is not an error. */
+  cancelCommand(nativeIds: readonly string[]): string[];
+  /** Throws only when cancellation truly failed. */
+  parseCancel(r: ExecResult): void;
+}
