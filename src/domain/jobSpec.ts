@@ -141,7 +141,7 @@ export const JobSpecSchema = z
     if (r.memory !== undefined && r.memoryPerCpu !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['resources', 'memoryPerCpu'], message: 'give either memory or memoryPerCpu, not both' });
     }
-    if (!job.tasks.some((t) => t.type !== 'sidecar')) {
+    if (job.tasks.length > 0 && !job.tasks.some((t) => t.type !== 'sidecar')) {
       ctx.addIssue({ code: 'custom', path: ['tasks'], message: 'needs at least one task that is not a sidecar' });
     }
     job.tasks.forEach((t, i) => {

@@ -1,0 +1,188 @@
+/**
+ * The library-level entry point: a Bridge owns the store, one transport and one reconciler
+ * per cluster, and offers submit / get / list / cancel / wait. The HTTP API and the CLI are
+ * thin layers over it; tests and scripts on the login node can use it directly.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BridgeError } from './domain/errors.js';
+import { parseJobSpec } from './domain/jobSpec.js';
+import { isTerminal } from './domain/state.js';
+import type { SchedulerAdapter } from './domain/adapter.js';
+import type { ClusterHealth, ClusterRuntime } from './engine/cluster.js';
+import { Reconciler, type StagingHooks } from './engine/reconciler.js';
+import { createLogger, type Logger } from './logging.js';
+import type { ClusterConfig, Settings } from './settings/schema.js';
+import { Store, type JobFilter, type JobRecord, type TransitionEvent } from './store/store.js';
+import type { Transport } from './transport/transport.js';
+import { adapterFor } from './engine/adapters.js';
+import { createTransport } from './transport/index.js';
+
+export interface BridgeOptions {
+  logger?: Logger;
+  /** Override how transports are built (tests inject faults). */
+  transportFor?: (cluster: ClusterConfig) => Transport;
+  adapterFor?: (cluster: ClusterConfig) => SchedulerAdapter;
+  staging?: StagingHooks;
+  /** Database path; defaults to <dataDir>/hpc-bridge.db. */
+  dbPath?: string;
+  now?: () => number;
+}
+
+export class Bridge {
+  readonly store: Store;
+  readonly log: Logger;
+  private readonly reconcilers = new Map<string, Reconciler>();
+  private closed = false;
+
+  private constructor(readonly settings: Settings, store: Store, log: Logger) {
+    this.store = store;
+    this.log = log;
+  }
+
+  static open(settings: Settings, opts: BridgeOptions = {}): Bridge {
+    const log = opts.logger ?? createLogger({ level: settings.daemon.logLevel });
+    const store = Store.open(opts.dbPath ?? join(settings.daemon.dataDir, 'hpc-bridge.db'), opts.now ? { now: opts.now } : {});
+    const bridge = new Bridge(settings, store, log);
+    store.on('transition', (e) => bridge.logTransition(e));
+    for (const c of settings.clusters) {
+      const transport = opts.transportFor ? opts.transportFor(c) : createTransport(transportOptions(c));
+      const adapter = opts.adapterFor ? opts.adapterFor(c) : adapterFor(c);
+      const rt: ClusterRuntime = {
+        name: c.name,
+        adapter,
+        transport,
+        user: c.user ?? c.ssh?.user ?? process.env.USER ?? 'root',
+        scratchRoot: c.scratchRoot,
+        defaults: c.defaults,
+        pollIntervalMs: c.pollIntervalSeconds * 1000,
+        lostGraceMs: c.lostGraceSeconds * 1000,
+        submitBatchSize: c.submitBatchSize,
+        submitRatePerSecond: c.submitRatePerSecond,
+        commandTimeoutMs: c.commandTimeoutSeconds * 1000,
+        submitTimeoutMs: c.submitTimeoutSeconds * 1000,
+      };
+      const recOpts = { ...(opts.now ? { now: opts.now } : {}), ...(opts.staging ? { staging: opts.staging } : {}) };
+      bridge.reconcilers.set(c.name, new Reconciler(rt, store, log.child({ cluster: c.name }), recOpts));
+    }
+    return bridge;
+  }
+
+  /** Start every cluster's reconciler; non-terminal jobs resume from their persisted state. */
+  start(): void {
+    for (const r of this.reconcilers.values()) r.start();
+  }
+
+  /** Validate and persist a job; it reaches the cluster on the next reconciler tick. */
+  submit(owner: string, definition: unknown, opts: { idempotencyKey?: string } = {}): { job: JobRecord; created: boolean } {
+    const spec = parseJobSpec(definition);
+    const cluster = spec.cluster ?? this.settings.daemon.defaultCluster!;
+    const rec = this.reconcilers.get(cluster);
+    if (!rec) {
+      throw new BridgeError('INVALID_DEFINITION', `invalid job definition: cluster: no cluster named "${cluster}" is configured`, {
+        context: { field: 'cluster', problems: [{ field: 'cluster', message: `no cluster named "${cluster}" is configured` }] },
+      });
+    }
+    const res = this.store.createJob({ owner, cluster, spec, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
+    rec.kick();
+    return res;
+  }
+
+  get(id: number, owner?: string): JobRecord | undefined {
+    return owner === undefined ? this.store.get(id) : this.store.getOwned(id, owner);
+  }
+
+  list(filter: JobFilter): JobRecord[] {
+    return this.store.list(filter);
+  }
+
+  /** Cancel; idempotent, and not an error for a job that already ended. */
+  cancel(id: number, owner?: string): JobRecord {
+    const job = this.get(id, owner);
+    if (!job) throw new BridgeError('NOT_FOUND', `job ${id} not found`, { context: { jobId: id } });
+    if (isTerminal(job.state)) return job;
+    const updated = this.store.requestCancel(id)!;
+    this.reconcilers.get(job.cluster)?.kick();
+    return updated;
+  }
+
+  /** Resolve when the job is terminal, or with its current record after `timeoutMs`. */
+  wait(id: number, timeoutMs: number, owner?: string): Promise<JobRecord> {
+    const job = this.get(id, owner);
+    if (!job) return Promise.reject(new BridgeError('NOT_FOUND', `job ${id} not found`, { context: { jobId: id } }));
+    if (isTerminal(job.state)) return Promise.resolve(job);
+    return new Promise((resolve) => {
+      const onT = (e: TransitionEvent) => {
+        if (e.job.id === id && isTerminal(e.to)) finish(e.job);
+      };
+      const timer = setTimeout(() => finish(this.store.get(id)!), timeoutMs);
+      const finish = (j: JobRecord) => {
+        clearTimeout(timer);
+        this.store.off('transition', onT);
+        resolve(j);
+      };
+      this.store.on('transition', onT);
+    });
+  }
+
+  health(): ClusterHealth[] {
+    return [...this.reconcilers.values()].map((r) => ({ ...r.health }));
+  }
+
+  reconciler(cluster: string): Reconciler | undefined {
+    return this.reconcilers.get(cluster);
+  }
+
+  /** Stop reconcilers after their current tick, close transports, then the database. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const errors: unknown[] = [];
+    await Promise.all([...this.reconcilers.values()].map((r) => r.stop().catch((e) => errors.push(e))));
+    await Promise.all([...this.reconcilers.values()].map((r) => r.rt.transport.close().catch((e) => errors.push(e))));
+    try {
+      this.store.close();
+    } catch (e) {
+      errors.push(e);
+    }
+    if (errors.length) this.log.warn({ errors: errors.map(String) }, 'errors while closing');
+  }
+
+  private logTransition(e: TransitionEvent): void {
+    this.log.info(
+      { jobId: e.job.id, cluster: e.job.cluster, nativeId: e.job.nativeId ?? undefined, from: e.from, to: e.to, status: e.job.status, reason: e.event.reason ?? undefined },
+      `job ${e.job.id}: ${e.from} -> ${e.to}`,
+    );
+  }
+}
+
+/** Transport options from a cluster's config (the passphrase is read from its file here). */
+export function transportOptions(c: ClusterConfig): Parameters<typeof createTransport>[0] {
+  if (c.transport === 'local' || !c.ssh) return { kind: 'local' };
+  const s = c.ssh;
+  const passphrase = s.passphraseFile ? readFileSync(s.passphraseFile, 'utf8').replace(/\r?\n$/, '') : undefined;
+  return {
+    kind: 'ssh',
+    host: s.host,
+    port: s.port,
+    user: s.user,
+    ...(s.privateKey ? { privateKeyPath: s.privateKey } : {}),
+    ...(passphrase !== undefined ? { passphrase } : {}),
+    ...(s.agent ? { agent: s.agent === true ? (process.env.SSH_AUTH_SOCK ?? true) : s.agent } : {}),
+    knownHostsPath: s.knownHosts,
+    loginShell: s.loginShell,
+    channelBudget: s.channelBudget,
+    keepaliveIntervalMs: s.keepaliveSeconds * 1000,
+    ...(s.jump
+      ? {
+          jump: {
+            host: s.jump.host,
+            port: s.jump.port,
+            user: s.jump.user,
+            ...(s.jump.privateKey ? { privateKeyPath: s.jump.privateKey } : {}),
+            knownHostsPath: s.jump.knownHosts ?? s.knownHosts,
+          },
+        }
+      : {}),
+  } as Parameters<typeof createTransport>[0];
+}

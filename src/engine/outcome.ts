@@ -1,0 +1,147 @@
+/**
+ * Deciding how a job that left the queue ended. Pure: evidence in, outcome out.
+ *
+ * Order of trust:
+ *  1. What the scheduler says about limits it enforced (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL,
+ *     cancellation): the job's own exit file cannot know it was killed for walltime.
+ *  2. The job's own testimony: the exit-code file written by the runner at the end of the
+ *     script. It survives accounting outages and schedulers that keep no history.
+ *  3. Accounting's exit code, when the exit file is missing (e.g. the script could not start).
+ *  4. Nothing: wait for the grace window, then `failed` with reason "lost". A job that
+ *     vanished is never taken as a success.
+ */
+import type { FinalInfo } from '../domain/adapter.js';
+import type { JobSpec } from '../domain/jobSpec.js';
+import type { Outcome } from '../domain/state.js';
+import type { Evidence } from './remoteScripts.js';
+
+export interface DecisionInput {
+  spec: JobSpec;
+  /** The user asked to cancel. */
+  cancelRequested: boolean;
+  /** An outcome the engine chose before cancelling (e.g. maximumTimeInQueue). */
+  presetOutcome: Outcome | null;
+  evidence: Evidence | undefined;
+  /** Final state from the status poll or from accounting. */
+  final: FinalInfo | null;
+  /** ms since the job was first seen finished or absent. */
+  sinceGoneMs: number;
+  graceMs: number;
+}
+
+export type Decision =
+  | { kind: 'wait'; why: string }
+  | { kind: 'decided'; outcome: Outcome; taskExitCodes: (number | null)[] | null };
+
+function plural(n: number, w: string): string {
+  return `${n} ${w}${n === 1 ? '' : 's'}`;
+}
+
+function taskFailureReason(spec: JobSpec, code: number, task: number | null): string {
+  if (task !== null && spec.tasks.length > 1) return `task ${task + 1} exited with code ${code}`;
+  if (task !== null) return `task exited with code ${code}`;
+  return `job exited with code ${code}`;
+}
+
+export function decideOutcome(d: DecisionInput): Decision {
+  const ev = d.evidence;
+  const final = d.final;
+  const tasks = ev ? ev.taskExitCodes : null;
+  const decided = (outcome: Outcome): Decision => ({ kind: 'decided', outcome, taskExitCodes: tasks });
+
+  // A job that really finished with exit 0 before a cancel or policy took effect completed.
+  const exitZero = ev?.exitCode === 0 && (final === null || final.kind === 'completed' || final.kind === 'unknown' || final.kind === 'cancelled');
+
+  if (d.cancelRequested && !exitZero) {
+    if (d.presetOutcome) return decided(d.presetOutcome);
+    return decided({ status: 'deleted', reason: 'cancelled by user', exitCode: ev?.exitCode ?? null });
+  }
+
+  if (final) {
+    switch (final.kind) {
+      case 'timeout': {
+        const w = d.spec.resources.walltime;
+        return decided({
+          status: 'killed',
+          reason: w !== undefined ? `walltime of ${plural(w, 'minute')} exceeded` : 'walltime limit exceeded',
+          exitCode: ev?.exitCode ?? null,
+        });
+      }
+      case 'out_of_memory':
+        return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: ev?.exitCode ?? null });
+      case 'node_fail':
+        return decided({ status: 'failed', reason: 'node failure', retryable: true, exitCode: null });
+      case 'boot_fail':
+        return decided({ status: 'failed', reason: 'node failed to boot', retryable: true, exitCode: null });
+      case 'preempted':
+        return decided({ status: 'failed', reason: 'preempted by the scheduler', retryable: true, exitCode: null });
+      case 'deadline':
+        return decided({ status: 'failed', reason: 'deadline passed before the job could run', exitCode: null });
+      case 'dependency':
+        return decided({ status: 'failed', reason: 'dependency failed', exitCode: null });
+      case 'cancelled':
+        if (!exitZero) {
+          if (d.presetOutcome) return decided(d.presetOutcome);
+          return decided({
+            status: 'failed',
+            reason: 'cancelled outside the bridge (by an administrator or the scheduler)',
+            exitCode: ev?.exitCode ?? null,
+          });
+        }
+        break;
+      case 'failed':
+        // Slurm without cgroup memory enforcement kills by polling: FAILED with signal 9 and
+        // "Exceeded job memory limit" in the job's stderr (Slurm 22.05, JobAcctGatherParams=OverMemoryKill).
+        if (ev?.memoryKill && (final.signal === 9 || ev.exitCode === null || ev.exitCode === 137 || ev.exitCode === 9)) {
+          return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: ev?.exitCode ?? null });
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  if (ev && ev.exitCode !== null) {
+    if (ev.exitCode === 0) return decided({ status: 'completed', reason: 'all tasks exited 0', exitCode: 0 });
+    if (ev.memoryKill && (ev.exitCode === 137 || ev.exitCode === 9)) {
+      return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: ev.exitCode });
+    }
+    return decided({ status: 'failed', reason: taskFailureReason(d.spec, ev.exitCode, ev.failedTask), exitCode: ev.exitCode });
+  }
+
+  // No exit file. Accounting can still say how the batch script ended.
+  if (final && (final.kind === 'completed' || final.kind === 'failed') && typeof final.exitCode === 'number') {
+    if (d.sinceGoneMs < d.graceMs && ev && !ev.noDir && ev.started) {
+      // The script started; its exit file may still be on its way (shared filesystems lag).
+      return { kind: 'wait', why: 'scheduler reports the job finished; waiting for its exit-code file' };
+    }
+    if (final.kind === 'completed' && final.exitCode === 0) {
+      // The scheduler says success but the job never wrote its testimony: the runner did not
+      // get to its end, so this is not a success we can vouch for.
+      if (d.sinceGoneMs < d.graceMs) return { kind: 'wait', why: 'waiting for the exit-code file' };
+      return decided({
+        status: 'failed',
+        reason: 'the scheduler reports success but the job left no exit-code file (job script did not finish)',
+        exitCode: null,
+      });
+    }
+    if (final.signal === 9 && ev?.memoryKill) return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: null });
+    if (final.exitCode !== 0) {
+      return decided({ status: 'failed', reason: `job script exited with code ${final.exitCode} (from accounting)`, exitCode: final.exitCode, retryable: !ev?.started });
+    }
+    return decided({
+      status: 'failed',
+      reason: `job ended ${final.signal ? `by signal ${final.signal}` : 'abnormally'} (${final.nativeState}) without an exit-code file`,
+      exitCode: null,
+      retryable: true,
+    });
+  }
+
+  if (d.sinceGoneMs < d.graceMs) return { kind: 'wait', why: 'no exit-code file or accounting record yet' };
+  return decided({
+    status: 'failed',
+    reason: 'lost: the job left the queue without an exit-code file or accounting record',
+    exitCode: null,
+    retryable: true,
+  });
+}

@@ -1,0 +1,594 @@
+/**
+ * One reconciler per cluster. Each tick it compares what the store says with what the
+ * cluster says and moves jobs forward, one guarded transition at a time:
+ *
+ *   cancels before submission -> status poll (one command for all jobs) -> stage-in ->
+ *   submit (batched, rate-limited, exactly once) -> cancels on the scheduler ->
+ *   finishing (the job's exit files + accounting, batched) -> stage-out -> terminal
+ *
+ * Truthfulness rules:
+ *   - a failed command (SSH down, scheduler down, timeout) changes no job's state; the cluster
+ *     is marked degraded and the loop backs off, then resumes by itself;
+ *   - a job that left the queue is only terminal when its exit file or accounting says how it
+ *     ended; otherwise it waits out a grace window and then fails as "lost";
+ *   - every step is idempotent, so a daemon restarted at any instant resumes from the
+ *     persisted state (src/engine/remoteScripts.ts makes the submit itself exactly-once).
+ */
+import { posix } from 'node:path';
+import type { FinalInfo, Observation, ScriptContext } from '../domain/adapter.js';
+import { BridgeError, isTransient } from '../domain/errors.js';
+import type { JobState } from '../domain/state.js';
+import type { Logger } from '../logging.js';
+import type { JobRecord, Store } from '../store/store.js';
+import type { ExecResult } from '../transport/transport.js';
+import type { ClusterHealth, ClusterRuntime } from './cluster.js';
+import { decideOutcome } from './outcome.js';
+import {
+  HPCB_DIR,
+  parseEvidenceOutput,
+  parseSubmitProgramOutput,
+  renderEvidenceProgram,
+  renderSubmitProgram,
+  type EvidenceItem,
+  type SubmitItem,
+} from './remoteScripts.js';
+import { jobTag } from './tag.js';
+
+/** Hooks for the data half (Staging): run inside stage-in and stage-out. */
+export interface StagingHooks {
+  /** After the job directory exists and before the script is written. */
+  stageIn?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
+  /** After the outcome is decided, before the terminal state. */
+  stageOut?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
+}
+
+export interface ReconcilerOptions {
+  now?: () => number;
+  staging?: StagingHooks;
+  /** Concurrent stage-in/stage-out steps per cluster. */
+  stagingConcurrency?: number;
+}
+
+export function jobDirFor(rt: ClusterRuntime, instance: string, jobId: number): string {
+  return posix.join(rt.scratchRoot, 'jobs', `${instance}-${jobId}`);
+}
+
+const MAX_BACKOFF_MS = 60_000;
+
+export class Reconciler {
+  readonly health: ClusterHealth;
+  private readonly now: () => number;
+  private readonly instance: string;
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private kicked = false;
+  private lastPollAt = 0;
+  private tokens: number;
+  private lastRefill: number;
+  /** Native cancels already sent (job id -> when), so a slow scheduler is not asked every tick. */
+  private readonly cancelSent = new Map<number, number>();
+  /** Counters for /metrics and benchmarks. */
+  readonly counters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0 };
+
+  constructor(
+    readonly rt: ClusterRuntime,
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly opts: ReconcilerOptions = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.instance = store.instanceId();
+    this.health = { cluster: rt.name, state: 'unknown', consecutiveFailures: 0, lastOkAt: null, lastError: null, lastPollMs: null };
+    this.tokens = rt.submitRatePerSecond;
+    this.lastRefill = this.now();
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  /** Stop after the current tick; jobs on the cluster keep running and resume at the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** Run a tick soon (a job was created or a cancel requested). */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.tick();
+      } catch (e) {
+        // tick() handles its own errors; this is a bug guard so the loop never dies silently.
+        this.log.error({ err: e }, 'reconciler tick crashed');
+      }
+      if (this.stopped) break;
+      const delay = this.nextDelay();
+      if (this.kicked) {
+        this.kicked = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      this.kicked = false;
+    }
+  }
+
+  private nextDelay(): number {
+    const base = Math.min(this.rt.pollIntervalMs, 1000);
+    if (this.health.state !== 'degraded') return base;
+    const k = Math.min(this.health.consecutiveFailures, 8);
+    return Math.min(this.rt.pollIntervalMs * 2 ** (k - 1), MAX_BACKOFF_MS);
+  }
+
+  private markOk(): void {
+    if (this.health.state === 'degraded') {
+      this.log.info({ cluster: this.rt.name, after: this.health.consecutiveFailures }, 'cluster reachable again');
+    }
+    this.health.state = 'ok';
+    this.health.consecutiveFailures = 0;
+    this.health.lastOkAt = this.now();
+    this.health.lastError = null;
+  }
+
+  private markFailure(step: string, e: unknown): void {
+    const msg = e instanceof Error ? e.message : String(e);
+    if (this.health.state !== 'degraded') {
+      this.log.warn({ cluster: this.rt.name, step, err: msg }, 'cluster degraded: no job state changes until it answers again');
+    }
+    this.health.state = 'degraded';
+    this.health.consecutiveFailures++;
+    this.health.lastError = `${step}: ${msg}`;
+  }
+
+  private jobDir(job: JobRecord): string {
+    return jobDirFor(this.rt, this.instance, job.id);
+  }
+
+  private scriptContext(job: JobRecord): ScriptContext {
+    return {
+      jobDir: this.jobDir(job),
+      tag: jobTag(this.instance, job.id, job.attempt),
+      bridgeJobId: job.id,
+      attempt: job.attempt,
+      defaults: this.rt.defaults,
+    };
+  }
+
+  private async exec(argv: readonly string[], timeoutMs = this.rt.commandTimeoutMs, stdin?: string): Promise<ExecResult> {
+    return this.rt.transport.exec(argv, { timeoutMs, ...(stdin !== undefined ? { stdin } : {}) });
+  }
+
+  /** Apply a transition, treating "someone else moved it" as a no-op. */
+  private move(job: JobRecord, from: readonly JobState[], to: JobState, patch: Parameters<Store['transition']>[3] = {}, reason?: string, detail?: unknown): JobRecord | undefined {
+    try {
+      return this.store.transition(job.id, from, to, { stepFailures: 0, retryAt: null, lastError: null, ...patch }, reason, detail);
+    } catch (e) {
+      if (e instanceof BridgeError && e.code === 'STALE_STATE') return undefined;
+      throw e;
+    }
+  }
+
+  /** A step failed for one job: transient -> retry with backoff; permanent -> fail after a few tries. */
+  private stepFailed(job: JobRecord, step: string, e: unknown, maxPermanent = 3): void {
+    const msg = e instanceof BridgeError ? e.message : e instanceof Error ? e.message : String(e);
+    const failures = job.stepFailures + 1;
+    if (!isTransient(e) && failures >= maxPermanent) {
+      this.move(job, [job.state], 'failed', { statusReason: `${step} failed: ${msg}`, lastError: msg }, `${step} failed`, { error: msg });
+      return;
+    }
+    const backoff = Math.min(1000 * 2 ** Math.min(failures, 6), MAX_BACKOFF_MS) * (0.75 + Math.random() * 0.5);
+    this.store.update(job.id, [job.state], { stepFailures: failures, retryAt: this.now() + backoff, lastError: msg });
+    if (isTransient(e)) this.markFailure(step, e);
+  }
+
+  async tick(): Promise<void> {
+    const now = this.now();
+    let jobs = this.store.activeOnCluster(this.rt.name);
+    if (jobs.length === 0) return;
+
+    // 1. Cancels before anything reached the scheduler need no remote command.
+    for (const job of jobs) {
+      if (job.cancelRequestedAt !== null && (job.state === 'accepted' || job.state === 'staging_in')) {
+        this.move(job, ['accepted', 'staging_in'], 'deleted', { statusReason: 'cancelled by user' }, 'cancelled before submission');
+      }
+    }
+    jobs = this.store.activeOnCluster(this.rt.name);
+
+    // 2. One status command for every job of this cluster, at most once per poll interval,
+    //    or sooner when a submission with an unknown outcome needs to look for its tag.
+    const needsAdoption = jobs.some((j) => j.state === 'submitting' && j.stepFailures > 0 && (j.retryAt ?? 0) <= now);
+    const inQueue = jobs.some((j) => j.state === 'queued' || j.state === 'running');
+    const pollDue = now - this.lastPollAt >= this.rt.pollIntervalMs;
+    if ((inQueue && pollDue) || needsAdoption) {
+      const ok = await this.poll(jobs);
+      if (!ok) return; // could not ask: change nothing, back off
+      jobs = this.store.activeOnCluster(this.rt.name);
+    }
+
+    // 3. Stage-in, 4. submit.
+    await this.stageIn(jobs.filter((j) => (j.state === 'accepted' || j.state === 'staging_in') && (j.retryAt ?? 0) <= now));
+    jobs = this.store.activeOnCluster(this.rt.name);
+    await this.submit(jobs.filter((j) => j.state === 'submitting' && (j.retryAt ?? 0) <= now));
+    jobs = this.store.activeOnCluster(this.rt.name);
+
+    // 5. Cancels on the scheduler.
+    await this.cancelNative(jobs.filter((j) => j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
+
+    // 6. Finishing: decide outcomes from evidence. 7. Stage-out.
+    await this.finish(jobs.filter((j) => j.state === 'finishing' && (j.retryAt ?? 0) <= now));
+    jobs = this.store.activeOnCluster(this.rt.name);
+    await this.stageOut(jobs.filter((j) => j.state === 'staging_out' && (j.retryAt ?? 0) <= now));
+  }
+
+  // ---------------------------------------------------------------- poll
+
+  private async poll(jobs: JobRecord[]): Promise<boolean> {
+    const started = this.now();
+    const argv = this.rt.adapter.statusCommand(this.rt.user);
+    let observations: Observation[];
+    try {
+      this.counters.statusCommands++;
+      const r = await this.exec(argv);
+      observations = this.rt.adapter.parseStatus(r);
+    } catch (e) {
+      this.counters.pollFailures++;
+      this.markFailure('status poll', e);
+      return false;
+    }
+    this.counters.polls++;
+    this.lastPollAt = started;
+    this.health.lastPollMs = this.now() - started;
+    this.markOk();
+
+    const byId = new Map<string, Observation>();
+    const byName = new Map<string, Observation>();
+    for (const o of observations) {
+      byId.set(o.nativeId, o);
+      if (o.name) byName.set(o.name, o);
+    }
+
+    for (const job of jobs) {
+      if (job.state === 'submitting' && job.stepFailures > 0) {
+        // A submit whose outcome was unknown (e.g. sbatch timed out after the controller
+        // accepted the job): if the tag is in the queue, adopt that id instead of submitting again.
+        const tag = jobTag(this.instance, job.id, job.attempt);
+        const o = byName.get(tag);
+        if (o) this.adopt(job, o.nativeId, `found in the queue by its tag ${tag}`);
+        continue;
+      }
+      if ((job.state !== 'queued' && job.state !== 'running') || !job.nativeId) continue;
+      const o = byId.get(job.nativeId);
+      if (!o) {
+        // Gone from the queue. Only jobs submitted before this poll started can be judged:
+        // a job submitted during the poll may simply not be in its output.
+        if ((job.submittedAt ?? 0) < started) {
+          this.move(job, [job.state], 'finishing', { absentSince: this.now(), nativeState: job.nativeState }, 'left the queue');
+        }
+        continue;
+      }
+      this.applyObservation(job, o);
+    }
+    return true;
+  }
+
+  private adopt(job: JobRecord, nativeId: string, why: string): void {
+    this.move(job, ['submitting'], 'queued', { nativeId, submittedAt: job.submittedAt ?? this.now() }, `submitted (${why})`, { nativeId });
+  }
+
+  private applyObservation(job: JobRecord, o: Observation): void {
+    const reason = o.reason && o.reason !== 'None' ? o.reason : null;
+    switch (o.state) {
+      case 'pending':
+      case 'held': {
+        const statusReason = o.state === 'held' ? `held${reason ? `: ${reason}` : ''}` : reason ? `waiting: ${reason}` : 'waiting in the queue';
+        if (job.state === 'running') {
+          this.move(job, ['running'], 'queued', { nativeState: o.nativeState, statusReason }, 'requeued by the scheduler');
+          return;
+        }
+        if (job.nativeState !== o.nativeState || job.statusReason !== statusReason) {
+          this.store.update(job.id, ['queued'], { nativeState: o.nativeState, statusReason });
+        }
+        this.checkTimeInQueue(job);
+        if (o.reason === 'DependencyNeverSatisfied' && job.cancelRequestedAt === null) {
+          // Slurm leaves such a job pending forever (22.05, kill_invalid_depend had no effect).
+          this.store.update(job.id, ['queued'], { outcome: { status: 'failed', reason: 'dependency failed' } });
+          this.store.requestCancel(job.id);
+        }
+        return;
+      }
+      case 'running':
+      case 'suspended': {
+        const statusReason = o.state === 'suspended' ? 'suspended by the scheduler' : null;
+        if (job.state === 'queued') {
+          this.move(job, ['queued'], 'running', { nativeState: o.nativeState, startedAt: this.now(), statusReason }, 'started');
+        } else if (job.nativeState !== o.nativeState || job.statusReason !== statusReason) {
+          this.store.update(job.id, ['running'], { nativeState: o.nativeState, statusReason });
+        }
+        return;
+      }
+      case 'done':
+        this.move(job, [job.state], 'finishing', { nativeState: o.nativeState, nativeFinal: o.final ?? null, absentSince: this.now() }, `scheduler reports ${o.nativeState}`);
+        return;
+      case 'unknown':
+      default:
+        // Never guessed: keep the state, record the raw code, say so once.
+        if (job.nativeState !== o.nativeState) {
+          this.log.warn({ cluster: this.rt.name, jobId: job.id, nativeId: job.nativeId, nativeState: o.nativeState }, 'unknown scheduler state; keeping the job as it was');
+          this.store.update(job.id, [job.state], { nativeState: o.nativeState });
+        }
+    }
+  }
+
+  private checkTimeInQueue(job: JobRecord): void {
+    const limit = job.spec.policies.maximumTimeInQueue;
+    if (!limit || job.cancelRequestedAt !== null || job.submittedAt === null) return;
+    if (this.now() - job.submittedAt < limit * 60_000) return;
+    const reason = `maximum time in queue of ${limit} minute${limit === 1 ? '' : 's'} exceeded`;
+    this.store.update(job.id, ['queued'], { outcome: { status: 'failed', reason }, statusReason: reason });
+    this.store.requestCancel(job.id);
+    this.log.info({ cluster: this.rt.name, jobId: job.id, nativeId: job.nativeId }, reason);
+  }
+
+  // ---------------------------------------------------------------- stage-in
+
+  private async stageIn(jobs: JobRecord[]): Promise<void> {
+    await forEachLimit(jobs, this.opts.stagingConcurrency ?? 8, async (job) => {
+      let current = job;
+      if (current.state === 'accepted') {
+        const moved = this.move(current, ['accepted'], 'staging_in', {}, 'staging in');
+        if (!moved) return;
+        current = moved;
+      }
+      try {
+        await this.stageInOne(current);
+      } catch (e) {
+        this.stepFailed(current, 'stage-in', e);
+        return;
+      }
+      this.move(current, ['staging_in'], 'submitting', {}, 'staged in');
+    });
+  }
+
+  private async stageInOne(job: JobRecord): Promise<void> {
+    const t = this.rt.transport;
+    const dir = this.jobDir(job);
+    await t.mkdirp(posix.join(dir, HPCB_DIR));
+    if (job.attempt > 0) {
+      // A resubmission: the previous attempt's testimony must not be read as this one's.
+      const r = await this.exec(['sh', '-c', 'cd "$1" && rm -rf .hpcb/exit .hpcb/started .hpcb/terminated .hpcb/task.*.exit', 'hpcb-clean', dir]);
+      if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', `could not clear the previous attempt's files in ${dir}`, { transient: true, context: { cluster: this.rt.name, jobId: job.id, exitCode: r.exitCode, stderr: r.stderr } });
+    }
+    for (const input of job.spec.inputs) {
+      const target = posix.join(dir, input.filename);
+      const parent = posix.dirname(target);
+      if (parent !== dir) await t.mkdirp(parent);
+      await t.writeFile(target, Buffer.from(input.content, 'base64'), { mode: input.executable ? 0o755 : 0o644 });
+    }
+    await this.opts.staging?.stageIn?.(job, dir, this.rt);
+    const script = this.rt.adapter.renderScript(job.spec, this.scriptContext(job));
+    await t.writeFile(posix.join(dir, HPCB_DIR, 'job.sh'), script, { mode: 0o755 });
+  }
+
+  // ---------------------------------------------------------------- submit
+
+  private takeTokens(want: number): number {
+    const now = this.now();
+    const rate = this.rt.submitRatePerSecond;
+    this.tokens = Math.min(rate, this.tokens + ((now - this.lastRefill) / 1000) * rate);
+    this.lastRefill = now;
+    const n = Math.min(want, Math.floor(this.tokens));
+    this.tokens -= n;
+    return n;
+  }
+
+  private async submit(jobs: JobRecord[]): Promise<void> {
+    const pending = jobs.filter((j) => !(j.cancelRequestedAt !== null && j.nativeId));
+    let offset = 0;
+    while (offset < pending.length && !this.stopped) {
+      const n = this.takeTokens(Math.min(this.rt.submitBatchSize, pending.length - offset));
+      if (n === 0) {
+        this.kicked = true; // come back when tokens refill
+        return;
+      }
+      const batch = pending.slice(offset, offset + n);
+      offset += n;
+      const items: SubmitItem[] = batch.map((job) => {
+        const ctx = this.scriptContext(job);
+        return {
+          key: String(job.id),
+          jobDir: ctx.jobDir,
+          attempt: job.attempt,
+          tryNo: job.stepFailures,
+          argv: this.rt.adapter.submitCommand(posix.join(ctx.jobDir, HPCB_DIR, 'job.sh'), ctx),
+        };
+      });
+      let result: ExecResult;
+      try {
+        this.counters.submitCommands++;
+        result = await this.exec(['bash', '-c', renderSubmitProgram(items)], this.rt.submitTimeoutMs);
+      } catch (e) {
+        // Unknown outcome: the records on the cluster will tell on the next try (same try
+        // number, so nothing is submitted twice).
+        this.markFailure('submit', e);
+        return;
+      }
+      const records = parseSubmitProgramOutput(result.stdout);
+      for (const job of batch) {
+        const rec = records.get(String(job.id));
+        if (!rec) {
+          // Output cut short: the record on the cluster is authoritative; ask again next tick.
+          this.store.update(job.id, ['submitting'], { retryAt: this.now() + 1000, lastError: 'submit output incomplete' });
+          continue;
+        }
+        if (rec.kind === 'nodir') {
+          this.move(job, ['submitting'], 'failed', { statusReason: 'job directory vanished before submission' }, 'submit failed');
+          continue;
+        }
+        if (rec.kind === 'locked') {
+          this.store.update(job.id, ['submitting'], { retryAt: this.now() + 5000, lastError: 'another submission of this job is still running' });
+          continue;
+        }
+        try {
+          const nativeId = this.rt.adapter.parseSubmit({ exitCode: rec.exitCode, signal: null, stdout: rec.stdout, stderr: rec.stderr, durationMs: 0 });
+          this.counters.jobsSubmitted++;
+          this.move(job, ['submitting'], 'queued', { nativeId, submittedAt: this.now(), statusReason: null }, 'submitted', { nativeId });
+        } catch (e) {
+          const err = e instanceof BridgeError ? e : new BridgeError('SCHEDULER_ERROR', String(e), { transient: true });
+          err.context.cluster = this.rt.name;
+          err.context.jobId = job.id;
+          if (err.transient) {
+            // Next try gets a new record; the poll before it looks for the tag first.
+            this.stepFailed(job, 'submit', err);
+          } else {
+            this.move(job, ['submitting'], 'failed', { statusReason: `rejected by the scheduler: ${err.message}`, lastError: err.describe() }, 'submit rejected', err.toJSON());
+          }
+        }
+      }
+      this.markOk();
+    }
+  }
+
+  // ---------------------------------------------------------------- cancel
+
+  private async cancelNative(jobs: JobRecord[]): Promise<void> {
+    const now = this.now();
+    const todo = jobs.filter((j) => now - (this.cancelSent.get(j.id) ?? 0) > 30_000);
+    if (todo.length === 0) return;
+    const ids = todo.map((j) => j.nativeId!);
+    try {
+      const r = await this.exec(this.rt.adapter.cancelCommand(ids));
+      this.rt.adapter.parseCancel(r);
+      for (const j of todo) this.cancelSent.set(j.id, now);
+      this.lastPollAt = 0; // look again soon
+    } catch (e) {
+      if (isTransient(e)) this.markFailure('cancel', e);
+      else this.log.warn({ cluster: this.rt.name, err: e instanceof Error ? e.message : String(e), ids }, 'cancel command failed');
+    }
+  }
+
+  // ---------------------------------------------------------------- finishing
+
+  private async finish(jobs: JobRecord[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const items: EvidenceItem[] = jobs.map((j) => ({ key: String(j.id), jobDir: this.jobDir(j), taskCount: j.spec.tasks.length }));
+    let evidence;
+    try {
+      this.counters.evidenceCommands++;
+      const r = await this.exec(['bash', '-c', renderEvidenceProgram(items)]);
+      if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', 'reading exit-code files failed', { transient: true, context: { cluster: this.rt.name, exitCode: r.exitCode, stderr: r.stderr } });
+      evidence = parseEvidenceOutput(r.stdout, items);
+    } catch (e) {
+      this.markFailure('read exit files', e);
+      return;
+    }
+
+    let accounting = new Map<string, FinalInfo>();
+    const adapter = this.rt.adapter;
+    if (adapter.accountingCommand && adapter.parseAccounting) {
+      const ids = jobs.map((j) => j.nativeId).filter((x): x is string => !!x);
+      if (ids.length > 0) {
+        try {
+          this.counters.accountingCommands++;
+          accounting = adapter.parseAccounting(await this.exec(adapter.accountingCommand(ids, this.rt.user)));
+        } catch (e) {
+          // Accounting is optional evidence; without it the exit files still decide.
+          this.log.debug({ cluster: this.rt.name, err: e instanceof Error ? e.message : String(e) }, 'accounting query failed');
+        }
+      }
+    }
+
+    const now = this.now();
+    for (const job of jobs) {
+      const ev = evidence.get(String(job.id));
+      if (!ev || !ev.complete) continue;
+      const acct = job.nativeId ? accounting.get(job.nativeId) : undefined;
+      const final = mergeFinal(job.nativeFinal, acct);
+      const decision = decideOutcome({
+        spec: job.spec,
+        cancelRequested: job.cancelRequestedAt !== null,
+        presetOutcome: job.outcome,
+        evidence: ev,
+        final,
+        sinceGoneMs: now - (job.absentSince ?? job.updatedAt),
+        graceMs: this.rt.lostGraceMs,
+      });
+      if (decision.kind === 'wait') continue;
+      const { outcome } = decision;
+      const acctInfo = acct
+        ? { elapsedSeconds: acct.elapsedSeconds, maxRssBytes: acct.maxRssBytes, nodeList: acct.nodeList, exitCode: acct.exitCode ?? null, nativeState: acct.nativeState }
+        : null;
+      if (outcome.retryable && job.attempt < job.spec.policies.maximumRetries && job.cancelRequestedAt === null) {
+        this.move(
+          job,
+          ['finishing'],
+          'staging_in',
+          { attempt: job.attempt + 1, nativeId: null, nativeState: null, nativeFinal: null, outcome: null, absentSince: null, submittedAt: null, startedAt: null, statusReason: `retrying after: ${outcome.reason}` },
+          `resubmitting (attempt ${job.attempt + 2} of ${job.spec.policies.maximumRetries + 1}) after: ${outcome.reason}`,
+        );
+        continue;
+      }
+      this.move(
+        job,
+        ['finishing'],
+        'staging_out',
+        { outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final },
+        `outcome: ${outcome.status} (${outcome.reason})`,
+      );
+    }
+  }
+
+  // ---------------------------------------------------------------- stage-out
+
+  private async stageOut(jobs: JobRecord[]): Promise<void> {
+    await forEachLimit(jobs, this.opts.stagingConcurrency ?? 8, async (job) => {
+      const outcome = job.outcome ?? { status: 'failed' as const, reason: 'outcome missing' };
+      try {
+        await this.opts.staging?.stageOut?.(job, this.jobDir(job), this.rt);
+      } catch (e) {
+        if (isTransient(e)) {
+          this.stepFailed(job, 'stage-out', e);
+          return;
+        }
+        const msg = e instanceof Error ? e.message : String(e);
+        this.move(job, ['staging_out'], outcome.status === 'completed' ? 'failed' : outcome.status, { statusReason: `${outcome.reason}; stage-out failed: ${msg}` }, 'stage-out failed');
+        return;
+      }
+      this.move(job, ['staging_out'], outcome.status, { statusReason: outcome.reason }, outcome.reason);
+    });
+  }
+}
+
+/** Accounting knows more than squeue (exit code, signal, MaxRSS); prefer it where it has an answer. */
+function mergeFinal(fromPoll: FinalInfo | null, fromAcct: FinalInfo | undefined): FinalInfo | null {
+  if (!fromAcct) return fromPoll;
+  if (!fromPoll) return fromAcct;
+  if (fromAcct.kind === 'unknown') return { ...fromAcct, ...fromPoll };
+  return { ...fromPoll, ...fromAcct };
+}
+
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}

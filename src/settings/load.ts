@@ -1,0 +1,120 @@
+/**
+ * Load, validate and freeze the configuration. Every problem in every file is collected and
+ * reported together, each with its file and key, so an operator fixes them in one pass.
+ */
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { BridgeError } from '../domain/errors.js';
+import { fieldName } from '../domain/jobSpec.js';
+import { ClusterSchema, DaemonSchema, type ClusterConfig, type Settings } from './schema.js';
+
+export interface ConfigProblem {
+  file: string;
+  key: string;
+  message: string;
+}
+
+function readYaml(file: string, problems: ConfigProblem[]): unknown {
+  try {
+    return parseYaml(readFileSync(file, 'utf8')) ?? {};
+  } catch (e) {
+    const msg = e instanceof YAMLParseError ? e.message : e instanceof Error ? e.message : String(e);
+    problems.push({ file, key: '(file)', message: msg });
+    return undefined;
+  }
+}
+
+export function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Validate already-parsed objects (tests and the embedded default use this directly). */
+export function buildSettings(daemonRaw: unknown, clusterRaws: { file: string; raw: unknown }[], daemonFile = '(inline)'): Settings {
+  const problems: ConfigProblem[] = [];
+  const d = DaemonSchema.safeParse(daemonRaw ?? {});
+  if (!d.success) for (const i of d.error.issues) problems.push({ file: daemonFile, key: issueKey(i), message: issueMessage(i) });
+  const clusters: ClusterConfig[] = [];
+  const sources: Record<string, string> = {};
+  for (const { file, raw } of clusterRaws) {
+    const c = ClusterSchema.safeParse(raw);
+    if (!c.success) {
+      for (const i of c.error.issues) problems.push({ file, key: issueKey(i), message: issueMessage(i) });
+      continue;
+    }
+    if (sources[c.data.name]) {
+      problems.push({ file, key: 'name', message: `cluster "${c.data.name}" is already defined in ${sources[c.data.name]}` });
+      continue;
+    }
+    sources[c.data.name] = file;
+    clusters.push(c.data);
+  }
+  if (d.success) {
+    if (clusters.length === 0 && problems.length === 0) problems.push({ file: daemonFile, key: 'clustersDir', message: 'no cluster is configured' });
+    const def = d.data.defaultCluster;
+    if (def !== undefined && !clusters.some((c) => c.name === def) && !problems.some((p) => p.file !== daemonFile)) {
+      problems.push({ file: daemonFile, key: 'defaultCluster', message: `names no configured cluster ("${def}")` });
+    }
+  }
+  if (problems.length > 0) throw configError(problems);
+  const daemon = { ...d.data!, defaultCluster: d.data!.defaultCluster ?? clusters[0]!.name };
+  return deepFreeze({ daemon, clusters, sources: { daemon: daemonFile, clusters: sources } });
+}
+
+/** Load `<file>` and every `*.yaml`/`*.yml` in its clusters directory. */
+export function loadSettings(file: string): Settings {
+  const problems: ConfigProblem[] = [];
+  const abs = resolve(file);
+  const daemonRaw = readYaml(abs, problems);
+  const dirName = (daemonRaw as { clustersDir?: unknown } | undefined)?.clustersDir;
+  const clustersDir = resolve(dirname(abs), typeof dirName === 'string' ? dirName : 'clusters.d');
+  const clusterRaws: { file: string; raw: unknown }[] = [];
+  if (existsSync(clustersDir) && statSync(clustersDir).isDirectory()) {
+    for (const f of readdirSync(clustersDir).sort()) {
+      if (!/\.ya?ml$/.test(f) || f.includes('.example.')) continue;
+      const p = join(clustersDir, f);
+      const raw = readYaml(p, problems);
+      if (raw !== undefined) clusterRaws.push({ file: p, raw: resolvePaths(raw, dirname(p)) });
+    }
+  }
+  if (problems.length > 0) throw configError(problems);
+  return buildSettings(daemonRaw, clusterRaws, abs);
+}
+
+/** Relative key and known_hosts paths in a cluster file are relative to that file. */
+function resolvePaths(raw: unknown, base: string): unknown {
+  if (!raw || typeof raw !== 'object') return raw;
+  const c = raw as Record<string, unknown>;
+  const fix = (o: unknown) => {
+    if (!o || typeof o !== 'object') return;
+    const r = o as Record<string, unknown>;
+    for (const k of ['privateKey', 'passphraseFile', 'knownHosts']) {
+      if (typeof r[k] === 'string' && !isAbsolute(r[k] as string)) r[k] = resolve(base, r[k] as string);
+    }
+    fix(r.jump);
+  };
+  fix(c.ssh);
+  return c;
+}
+
+function issueKey(i: { path: readonly PropertyKey[]; code: string; keys?: readonly string[] }): string {
+  if (i.code === 'unrecognized_keys' && i.keys) return i.keys.map((k) => fieldName([...i.path, k])).join(', ');
+  return fieldName(i.path);
+}
+
+function issueMessage(i: { code: string; message: string; input?: unknown }): string {
+  if (i.code === 'unrecognized_keys') return 'unknown key';
+  if (i.code === 'invalid_type' && i.input === undefined) return 'is required';
+  return i.message;
+}
+
+export function configError(problems: ConfigProblem[]): BridgeError {
+  const lines = problems.map((p) => `  ${p.file}: ${p.key}: ${p.message}`);
+  return new BridgeError('INVALID_CONFIG', `configuration has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${lines.join('\n')}`, {
+    context: { problems },
+  });
+}

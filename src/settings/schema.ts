@@ -1,0 +1,96 @@
+/**
+ * Configuration schema: one YAML file for the daemon plus one file per cluster in
+ * clusters.d/. Validated once at start-up (every problem listed with its file and key),
+ * then deep-frozen. Key material is referenced by path, never inlined.
+ */
+import { z } from 'zod';
+
+const seconds = (def: number, min = 0.1, max = 86400 * 30) => z.number().min(min).max(max).default(def);
+
+export const SshSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'must be a valid user name'),
+  /** Private key file; omit to use ssh-agent. */
+  privateKey: z.string().min(1).optional(),
+  /** File holding the key's passphrase (never the passphrase itself in config). */
+  passphraseFile: z.string().min(1).optional(),
+  /** Use the agent at $SSH_AUTH_SOCK (or this socket path). */
+  agent: z.union([z.boolean(), z.string().min(1)]).default(false),
+  /** OpenSSH known_hosts file; hashed entries are understood. Unknown or changed keys are refused. */
+  knownHosts: z.string().min(1),
+  jump: z
+    .strictObject({
+      host: z.string().min(1),
+      port: z.number().int().min(1).max(65535).default(22),
+      user: z.string().min(1),
+      privateKey: z.string().min(1).optional(),
+      passphraseFile: z.string().min(1).optional(),
+      agent: z.union([z.boolean(), z.string().min(1)]).default(false),
+      knownHosts: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** Run scheduler commands in a login shell (`bash -lc`): needed where sbatch is only on the login PATH. */
+  loginShell: z.boolean().default(false),
+  /** Concurrent channels on the one connection; keep below sshd's MaxSessions (default 10). */
+  channelBudget: z.number().int().min(1).max(64).default(6),
+  keepaliveSeconds: seconds(15, 0, 3600),
+});
+
+export const ClusterSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'may contain only letters, digits, _ . - (at most 64)'),
+    scheduler: z.enum(['slurm', 'pbs', 'direct']),
+    /** PBS dialect; required for scheduler: pbs. */
+    flavor: z.enum(['pbspro', 'torque']).optional(),
+    /** `local`: the daemon runs on the login node itself; `ssh`: it reaches the login node over SSH. */
+    transport: z.enum(['local', 'ssh']).default('local'),
+    ssh: SshSchema.optional(),
+    /** Absolute directory on the cluster for job directories and the artifact cache. */
+    scratchRoot: z.string().regex(/^\//, 'must be an absolute path'),
+    /** The cluster account that jobs run as (defaults to ssh.user, or the daemon's user for local). */
+    user: z.string().optional(),
+    defaults: z
+      .strictObject({ queue: z.string().optional(), account: z.string().optional(), qos: z.string().optional() })
+      .default({}),
+    pollIntervalSeconds: seconds(5, 0.2, 3600),
+    lostGraceSeconds: seconds(120, 1, 86400),
+    submitBatchSize: z.number().int().min(1).max(1000).default(100),
+    submitRatePerSecond: z.number().min(0.1).max(10000).default(200),
+    commandTimeoutSeconds: seconds(60, 1, 3600),
+    submitTimeoutSeconds: seconds(180, 1, 3600),
+  })
+  .superRefine((c, ctx) => {
+    if (c.transport === 'ssh' && !c.ssh) ctx.addIssue({ code: 'custom', path: ['ssh'], message: 'is required when transport is ssh' });
+    if (c.transport === 'local' && c.ssh) ctx.addIssue({ code: 'custom', path: ['ssh'], message: 'is only used when transport is ssh' });
+    if (c.scheduler === 'pbs' && !c.flavor) ctx.addIssue({ code: 'custom', path: ['flavor'], message: 'is required for scheduler pbs (pbspro or torque)' });
+    if (c.scheduler !== 'pbs' && c.flavor) ctx.addIssue({ code: 'custom', path: ['flavor'], message: 'only applies to scheduler pbs' });
+    if (c.ssh && !c.ssh.privateKey && c.ssh.agent === false) ctx.addIssue({ code: 'custom', path: ['ssh', 'privateKey'], message: 'give a privateKey or enable agent' });
+  });
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
+
+export const DaemonSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8742),
+      socket: z.string().optional(),
+      tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
+    })
+    .default({ host: '127.0.0.1', port: 8742 }),
+  /** Where the database, artifact store and outputs live. */
+  dataDir: z.string().min(1).default('/var/lib/hpc-bridge'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** The cluster used when a job names none. */
+  defaultCluster: z.string().optional(),
+  /** Folder of per-cluster files, relative to this file. */
+  clustersDir: z.string().default('clusters.d'),
+});
+export type DaemonConfig = z.infer<typeof DaemonSchema>;
+
+export interface Settings {
+  daemon: DaemonConfig;
+  clusters: ClusterConfig[];
+  /** The file each part came from, for messages. */
+  sources: { daemon: string; clusters: Record<string, string> };
+}

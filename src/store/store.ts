@@ -1,0 +1,459 @@
+/**
+ * The bridge's memory: one SQLite file (better-sqlite3, WAL). Jobs, their labels and an
+ * append-only event log. Every state change is one guarded transaction: the UPDATE only
+ * applies if the job is still in one of the expected states, and the event row is written in
+ * the same transaction, so a crash can never leave a state without its event or vice versa.
+ *
+ * better-sqlite3 is synchronous; the daemon's writes are tiny (tens of microseconds), so
+ * they run on the event loop. Listings are bounded by `limit`.
+ */
+import Database from 'better-sqlite3';
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { BridgeError } from '../domain/errors.js';
+import type { FinalInfo } from '../domain/adapter.js';
+import type { JobSpec } from '../domain/jobSpec.js';
+import {
+  ACTIVE_STATES,
+  canTransition,
+  publicStatus,
+  TERMINAL_STATES,
+  type JobState,
+  type Outcome,
+  type PublicStatus,
+} from '../domain/state.js';
+import { MIGRATIONS } from './migrations.js';
+
+export interface Accounting {
+  elapsedSeconds?: number;
+  maxRssBytes?: number;
+  nodeList?: string;
+  exitCode?: number | null;
+  nativeState?: string;
+}
+
+export interface JobRecord {
+  id: number;
+  owner: string;
+  cluster: string;
+  name: string;
+  spec: JobSpec;
+  labels: Record<string, string>;
+  state: JobState;
+  status: PublicStatus;
+  statusReason: string | null;
+  nativeId: string | null;
+  nativeState: string | null;
+  attempt: number;
+  outcome: Outcome | null;
+  nativeFinal: FinalInfo | null;
+  taskExitCodes: (number | null)[] | null;
+  exitCode: number | null;
+  accounting: Accounting | null;
+  cancelRequestedAt: number | null;
+  idempotencyKey: string | null;
+  workflowId: number | null;
+  createdAt: number;
+  submittedAt: number | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  updatedAt: number;
+  absentSince: number | null;
+  retryAt: number | null;
+  stepFailures: number;
+  lastError: string | null;
+}
+
+/** Fields a transition or update may set besides the state. */
+export interface JobPatch {
+  statusReason?: string | null;
+  nativeId?: string | null;
+  nativeState?: string | null;
+  attempt?: number;
+  outcome?: Outcome | null;
+  nativeFinal?: FinalInfo | null;
+  taskExitCodes?: (number | null)[] | null;
+  exitCode?: number | null;
+  accounting?: Accounting | null;
+  submittedAt?: number | null;
+  startedAt?: number | null;
+  endedAt?: number | null;
+  absentSince?: number | null;
+  retryAt?: number | null;
+  stepFailures?: number;
+  lastError?: string | null;
+}
+
+const PATCH_COLUMNS: Record<keyof JobPatch, { col: string; json?: boolean }> = {
+  statusReason: { col: 'status_reason' },
+  nativeId: { col: 'native_id' },
+  nativeState: { col: 'native_state' },
+  attempt: { col: 'attempt' },
+  outcome: { col: 'outcome', json: true },
+  nativeFinal: { col: 'native_final', json: true },
+  taskExitCodes: { col: 'task_exit_codes', json: true },
+  exitCode: { col: 'exit_code' },
+  accounting: { col: 'accounting', json: true },
+  submittedAt: { col: 'submitted_at' },
+  startedAt: { col: 'started_at' },
+  endedAt: { col: 'ended_at' },
+  absentSince: { col: 'absent_since' },
+  retryAt: { col: 'retry_at' },
+  stepFailures: { col: 'step_failures' },
+  lastError: { col: 'last_error' },
+};
+
+export interface JobEvent {
+  id: number;
+  jobId: number;
+  at: number;
+  from: JobState | null;
+  to: JobState;
+  reason: string | null;
+  detail: unknown;
+}
+
+export interface TransitionEvent {
+  job: JobRecord;
+  from: JobState;
+  to: JobState;
+  event: JobEvent;
+}
+
+export interface JobFilter {
+  owner?: string;
+  cluster?: string;
+  /** 'active' (default), 'completed' (terminal only), or 'all'. */
+  scope?: 'active' | 'completed' | 'all';
+  status?: PublicStatus;
+  name?: string;
+  labels?: Record<string, string>;
+  workflowId?: number;
+  limit?: number;
+  /** Only ids below this (for paging newest first). */
+  beforeId?: number;
+}
+
+export interface NewJob {
+  owner: string;
+  cluster: string;
+  spec: JobSpec;
+  idempotencyKey?: string;
+  workflowId?: number;
+}
+
+type Row = Record<string, unknown>;
+
+function parseJson<T>(v: unknown): T | null {
+  return typeof v === 'string' ? (JSON.parse(v) as T) : null;
+}
+
+export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
+  readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly stmts;
+
+  private constructor(db: Database.Database, now: () => number) {
+    super();
+    this.db = db;
+    this.now = now;
+    this.stmts = {
+      get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      labels: db.prepare('SELECT key, value FROM job_labels WHERE job_id = ?'),
+      byIdem: db.prepare('SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?'),
+      insert: db.prepare(
+        `INSERT INTO jobs (owner, cluster, name, spec, state, idempotency_key, workflow_id, created_at, updated_at)
+         VALUES (@owner, @cluster, @name, @spec, 'accepted', @idem, @workflowId, @now, @now)`,
+      ),
+      insertLabel: db.prepare('INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)'),
+      insertEvent: db.prepare(
+        'INSERT INTO job_events (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      events: db.prepare('SELECT * FROM job_events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?'),
+      active: db.prepare(
+        `SELECT * FROM jobs WHERE cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted') ORDER BY id`,
+      ),
+      cancel: db.prepare(
+        `UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?), updated_at = ? WHERE id = ?`,
+      ),
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  /** Open (and migrate) the database at `path`; ':memory:' for tests. */
+  static open(path: string, opts: { now?: () => number } = {}): Store {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path);
+    db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode may lose the last commits on power loss but never corrupts; the
+    // scheduler and the job's own files on the cluster let the engine re-derive what was lost.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    const store = new Store(db, opts.now ?? Date.now);
+    if (!store.getMeta('instance')) store.setMeta('instance', randomBytes(3).toString('hex'));
+    return store;
+  }
+
+  /** A short random id of this database, part of every scheduler tag (ids restart with a new DB). */
+  instanceId(): string {
+    return this.getMeta('instance')!;
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.stmts.getMeta.get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmts.setMeta.run(key, value);
+  }
+
+  /**
+   * Persist a validated job in state `accepted` with its first event. With an idempotency key
+   * already used by this owner, returns the existing job and `created: false`.
+   */
+  createJob(input: NewJob): { job: JobRecord; created: boolean } {
+    const tx = this.db.transaction((): { id: number; created: boolean } => {
+      if (input.idempotencyKey) {
+        const existing = this.stmts.byIdem.get(input.owner, input.idempotencyKey) as { id: number } | undefined;
+        if (existing) return { id: existing.id, created: false };
+      }
+      const now = this.now();
+      const info = this.stmts.insert.run({
+        owner: input.owner,
+        cluster: input.cluster,
+        name: input.spec.name,
+        spec: JSON.stringify(input.spec),
+        idem: input.idempotencyKey ?? null,
+        workflowId: input.workflowId ?? null,
+        now,
+      });
+      const id = Number(info.lastInsertRowid);
+      for (const [k, v] of Object.entries(input.spec.labels)) this.stmts.insertLabel.run(id, k, v);
+      this.stmts.insertEvent.run(id, now, null, 'accepted', 'accepted', null);
+      return { id, created: true };
+    });
+    const { id, created } = tx.immediate();
+    return { job: this.get(id)!, created };
+  }
+
+  get(id: number): JobRecord | undefined {
+    const row = this.stmts.get.get(id) as Row | undefined;
+    return row ? this.toRecord(row) : undefined;
+  }
+
+  /** A job only if it belongs to `owner`: another user's id is indistinguishable from a missing one. */
+  getOwned(id: number, owner: string): JobRecord | undefined {
+    const job = this.get(id);
+    return job && job.owner === owner ? job : undefined;
+  }
+
+  activeOnCluster(cluster: string): JobRecord[] {
+    return (this.stmts.active.all(cluster) as Row[]).map((r) => this.toRecord(r));
+  }
+
+  list(filter: JobFilter = {}): JobRecord[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.owner !== undefined) {
+      where.push('owner = ?');
+      params.push(filter.owner);
+    }
+    if (filter.cluster !== undefined) {
+      where.push('cluster = ?');
+      params.push(filter.cluster);
+    }
+    const terminal = TERMINAL_STATES.map((s) => `'${s}'`).join(', ');
+    const scope = filter.scope ?? 'active';
+    if (scope === 'active') where.push(`state NOT IN (${terminal})`);
+    if (scope === 'completed') where.push(`state IN (${terminal})`);
+    if (filter.status !== undefined) {
+      const states = [...ACTIVE_STATES, ...TERMINAL_STATES].filter((s) => publicStatus(s) === filter.status);
+      where.push(`state IN (${states.map(() => '?').join(', ')})`);
+      params.push(...states);
+    }
+    if (filter.name !== undefined) {
+      where.push('name = ?');
+      params.push(filter.name);
+    }
+    if (filter.workflowId !== undefined) {
+      where.push('workflow_id = ?');
+      params.push(filter.workflowId);
+    }
+    if (filter.beforeId !== undefined) {
+      where.push('id < ?');
+      params.push(filter.beforeId);
+    }
+    for (const [k, v] of Object.entries(filter.labels ?? {})) {
+      where.push('EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = ? AND l.value = ?)');
+      params.push(k, v);
+    }
+    const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 10000);
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`;
+    return (this.db.prepare(sql).all(...params) as Row[]).map((r) => this.toRecord(r));
+  }
+
+  /**
+   * Move a job from one of `from` to `to`, apply `patch`, and append an event, atomically.
+   * Throws STALE_STATE if the job is no longer in an expected state (someone else moved it),
+   * and INTERNAL if the state machine does not allow the move.
+   */
+  transition(
+    id: number,
+    from: readonly JobState[],
+    to: JobState,
+    patch: JobPatch = {},
+    reason?: string,
+    detail?: unknown,
+  ): JobRecord {
+    let fromState: JobState | undefined;
+    let eventId = 0;
+    const now = this.now();
+    const tx = this.db.transaction(() => {
+      const row = this.stmts.get.get(id) as Row | undefined;
+      if (!row) throw new BridgeError('NOT_FOUND', `job ${id} does not exist`, { context: { jobId: id } });
+      fromState = row.state as JobState;
+      if (!from.includes(fromState)) {
+        throw new BridgeError('STALE_STATE', `job ${id} is ${fromState}, expected ${from.join(' or ')}`, {
+          context: { jobId: id },
+        });
+      }
+      if (!canTransition(fromState, to)) {
+        throw new BridgeError('INTERNAL', `job ${id}: transition ${fromState} -> ${to} is not allowed`, {
+          context: { jobId: id },
+        });
+      }
+      const { sets, values } = patchSql(patch);
+      sets.push('state = ?', 'updated_at = ?');
+      values.push(to, now);
+      if (TERMINAL_STATES.includes(to) && patch.endedAt === undefined) {
+        sets.push('ended_at = COALESCE(ended_at, ?)');
+        values.push(now);
+      }
+      const res = this.db
+        .prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`)
+        .run(...values, id, fromState);
+      if (res.changes !== 1) {
+        throw new BridgeError('STALE_STATE', `job ${id} changed underneath a transition`, { context: { jobId: id } });
+      }
+      const ev = this.stmts.insertEvent.run(id, now, fromState, to, reason ?? null, detail === undefined ? null : JSON.stringify(detail));
+      eventId = Number(ev.lastInsertRowid);
+    });
+    tx.immediate();
+    const job = this.get(id)!;
+    const event: JobEvent = { id: eventId, jobId: id, at: now, from: fromState!, to, reason: reason ?? null, detail: detail ?? null };
+    this.emit('transition', { job, from: fromState!, to, event });
+    return job;
+  }
+
+  /**
+   * Update fields without changing state, only while the job is in one of `inStates`
+   * (observations such as the raw scheduler state, absent-since, step backoff).
+   * Returns false if the job had moved on.
+   */
+  update(id: number, inStates: readonly JobState[], patch: JobPatch): boolean {
+    const { sets, values } = patchSql(patch);
+    if (sets.length === 0) return true;
+    sets.push('updated_at = ?');
+    values.push(this.now());
+    const placeholders = inStates.map(() => '?').join(', ');
+    const res = this.db
+      .prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state IN (${placeholders})`)
+      .run(...values, id, ...inStates);
+    return res.changes === 1;
+  }
+
+  /** Record that the user wants the job cancelled; idempotent. The engine carries it out. */
+  requestCancel(id: number): JobRecord | undefined {
+    const now = this.now();
+    this.stmts.cancel.run(now, now, id);
+    return this.get(id);
+  }
+
+  events(jobId: number, afterId = 0, limit = 1000): JobEvent[] {
+    return (this.stmts.events.all(jobId, afterId, limit) as Row[]).map((r) => ({
+      id: r.id as number,
+      jobId: r.job_id as number,
+      at: r.at as number,
+      from: (r.from_state as JobState | null) ?? null,
+      to: r.to_state as JobState,
+      reason: (r.reason as string | null) ?? null,
+      detail: parseJson(r.detail),
+    }));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private toRecord(r: Row): JobRecord {
+    const labels: Record<string, string> = {};
+    for (const l of this.stmts.labels.all(r.id) as { key: string; value: string }[]) labels[l.key] = l.value;
+    const state = r.state as JobState;
+    const outcome = parseJson<Outcome>(r.outcome);
+    return {
+      id: r.id as number,
+      owner: r.owner as string,
+      cluster: r.cluster as string,
+      name: r.name as string,
+      spec: JSON.parse(r.spec as string) as JobSpec,
+      labels,
+      state,
+      status: publicStatus(state),
+      statusReason: (r.status_reason as string | null) ?? null,
+      nativeId: (r.native_id as string | null) ?? null,
+      nativeState: (r.native_state as string | null) ?? null,
+      attempt: r.attempt as number,
+      outcome,
+      nativeFinal: parseJson<FinalInfo>(r.native_final),
+      taskExitCodes: parseJson<(number | null)[]>(r.task_exit_codes),
+      exitCode: (r.exit_code as number | null) ?? null,
+      accounting: parseJson<Accounting>(r.accounting),
+      cancelRequestedAt: (r.cancel_requested_at as number | null) ?? null,
+      idempotencyKey: (r.idempotency_key as string | null) ?? null,
+      workflowId: (r.workflow_id as number | null) ?? null,
+      createdAt: r.created_at as number,
+      submittedAt: (r.submitted_at as number | null) ?? null,
+      startedAt: (r.started_at as number | null) ?? null,
+      endedAt: (r.ended_at as number | null) ?? null,
+      updatedAt: r.updated_at as number,
+      absentSince: (r.absent_since as number | null) ?? null,
+      retryAt: (r.retry_at as number | null) ?? null,
+      stepFailures: r.step_failures as number,
+      lastError: (r.last_error as string | null) ?? null,
+    };
+  }
+}
+
+function patchSql(patch: JobPatch): { sets: string[]; values: unknown[] } {
+  const sets: string[] = [];
+  const values: unknown[] = [];
+  for (const [key, value] of Object.entries(patch) as [keyof JobPatch, unknown][]) {
+    if (value === undefined) continue;
+    const spec = PATCH_COLUMNS[key];
+    if (!spec) throw new BridgeError('INTERNAL', `unknown job field ${String(key)}`);
+    sets.push(`${spec.col} = ?`);
+    values.push(spec.json && value !== null ? JSON.stringify(value) : value);
+  }
+  return { sets, values };
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new BridgeError(
+      'INTERNAL',
+      `database schema version ${current} is newer than this hpc-bridge (knows ${MIGRATIONS.length}); refusing to downgrade`,
+    );
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
