@@ -82,6 +82,8 @@ export interface ScriptContext {
   afterOk?: string[];
   /** Extra environment exported to every task (e.g. workflow parameters). */
   env?: Record<string, string>;
+  /** Walltime in seconds when the definition sets one (for adapters that enforce it themselves). */
+  walltimeSeconds?: number;
 }
 
 export interface SchedulerAdapter {

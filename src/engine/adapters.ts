@@ -2,8 +2,8 @@
  * Which adapter drives a cluster, from its configuration.
  */
 import type { SchedulerAdapter } from '../domain/adapter.js';
-import { BridgeError } from '../domain/errors.js';
 import type { ClusterConfig } from '../settings/schema.js';
+import { directAdapter } from '../../adapters/direct/index.js';
 import { slurmAdapter } from '../../adapters/slurm/index.js';
 import { createPbsAdapter } from '../../adapters/pbs/index.js';
 
@@ -14,7 +14,6 @@ export function adapterFor(c: ClusterConfig): SchedulerAdapter {
     case 'pbs':
       return createPbsAdapter({ flavor: c.flavor ?? 'pbspro' });
     case 'direct':
-    default:
-      throw new BridgeError('INVALID_CONFIG', `cluster ${c.name}: scheduler "${c.scheduler}" is not available yet`);
+      return directAdapter;
   }
 }

@@ -57,8 +57,12 @@ export function decideOutcome(d: DecisionInput): Decision {
     return decided({ status: 'deleted', reason: 'cancelled by user', exitCode: ev?.exitCode ?? null });
   }
 
-  if (final) {
-    switch (final.kind) {
+  // A limit enforced outside a scheduler (the direct adapter's timeout) says so in .hpcb/limit.
+  const kindFromLimit = ev?.limit === 'walltime' ? 'timeout' : ev?.limit === 'memory' ? 'out_of_memory' : undefined;
+  const effective: FinalInfo | null = kindFromLimit && (!final || final.kind === 'unknown') ? { kind: kindFromLimit, nativeState: `limit:${ev!.limit}` } : final;
+
+  if (effective) {
+    switch (effective.kind) {
       case 'timeout': {
         const w = d.spec.resources.walltime;
         return decided({
@@ -92,7 +96,7 @@ export function decideOutcome(d: DecisionInput): Decision {
       case 'failed':
         // Slurm without cgroup memory enforcement kills by polling: FAILED with signal 9 and
         // "Exceeded job memory limit" in the job's stderr (Slurm 22.05, JobAcctGatherParams=OverMemoryKill).
-        if (ev?.memoryKill && (final.signal === 9 || ev.exitCode === null || ev.exitCode === 137 || ev.exitCode === 9)) {
+        if (ev?.memoryKill && (effective.signal === 9 || ev.exitCode === null || ev.exitCode === 137 || ev.exitCode === 9)) {
           return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: ev?.exitCode ?? null });
         }
         break;

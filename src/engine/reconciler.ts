@@ -167,6 +167,7 @@ export class Reconciler {
       bridgeJobId: job.id,
       attempt: job.attempt,
       defaults: this.rt.defaults,
+      ...(job.spec.resources.walltime !== undefined ? { walltimeSeconds: job.spec.resources.walltime * 60 } : {}),
     };
   }
 
@@ -371,7 +372,7 @@ export class Reconciler {
     await t.mkdirp(posix.join(dir, HPCB_DIR));
     if (job.attempt > 0) {
       // A resubmission: the previous attempt's testimony must not be read as this one's.
-      const r = await this.exec(['sh', '-c', 'cd "$1" && rm -rf .hpcb/exit .hpcb/started .hpcb/terminated .hpcb/task.*.exit', 'hpcb-clean', dir]);
+      const r = await this.exec(['sh', '-c', 'cd "$1" && rm -rf .hpcb/exit .hpcb/started .hpcb/terminated .hpcb/limit .hpcb/task.*.exit', 'hpcb-clean', dir]);
       if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', `could not clear the previous attempt's files in ${dir}`, { transient: true, context: { cluster: this.rt.name, jobId: job.id, exitCode: r.exitCode, stderr: r.stderr } });
     }
     for (const input of job.spec.inputs) {

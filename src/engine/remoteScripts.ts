@@ -89,7 +89,8 @@ export interface EvidenceItem {
 
 /**
  * The job's own testimony, for many jobs in one exec: the runner's `.hpcb/exit`
- * ("<code> <failing task or -1>"), `.hpcb/started`, each `.hpcb/task.<i>.exit`, whether the
+ * ("<code> <failing task or -1>"), `.hpcb/started`, `.hpcb/limit` (a limit enforced by the
+ * direct adapter's wrapper), each `.hpcb/task.<i>.exit`, whether the
  * script was terminated by a signal, and whether any bridge or task stderr mentions a memory
  * kill (Slurm's polling-based enforcement writes "Exceeded job memory limit" there and reports
  * only FAILED 0:9).
@@ -102,7 +103,8 @@ export function renderEvidenceProgram(items: readonly EvidenceItem[]): string {
     '  if ! cd "$dir" 2>/dev/null; then printf "@@HPCB-EV %s nodir 1\\n" "$key"; return; fi',
     '  [ -f .hpcb/exit ] && printf "@@HPCB-EV %s exit %s\\n" "$key" "$(head -c 64 .hpcb/exit | tr -d "\\n")"',
     '  [ -f .hpcb/started ] && printf "@@HPCB-EV %s started %s\\n" "$key" "$(head -c 32 .hpcb/started | tr -d "\\n")"',
-    '  [ -f .hpcb/terminated ] && printf "@@HPCB-EV %s terminated %s\\n" "$key" "$(head -c 32 .hpcb/terminated | tr -d "\\n")"',
+    '  [ -f .hpcb/terminated ] && printf "@@HPCB-EV %s terminated %s\\n" "$key" "$(head -c 64 .hpcb/terminated | tr -d "\\n")"',
+    '  [ -f .hpcb/limit ] && printf "@@HPCB-EV %s limit %s\\n" "$key" "$(head -c 32 .hpcb/limit | tr -d "\\n")"',
     '  i=0',
     '  while [ "$i" -lt "$n" ]; do',
     '    [ -f ".hpcb/task.$i.exit" ] && printf "@@HPCB-EV %s task.%s %s\\n" "$key" "$i" "$(head -c 32 ".hpcb/task.$i.exit" | tr -d "\\n")"',
@@ -126,6 +128,8 @@ export interface Evidence {
   failedTask: number | null;
   started: boolean;
   terminatedBy: string | null;
+  /** A limit enforced outside the scheduler (the direct adapter's `timeout`): "walltime" or "memory". */
+  limit: string | null;
   taskExitCodes: (number | null)[];
   memoryKill: boolean;
   /** The program reached the end for this job (output not cut short). */
@@ -141,6 +145,7 @@ export function parseEvidenceOutput(stdout: string, items: readonly EvidenceItem
       failedTask: null,
       started: false,
       terminatedBy: null,
+      limit: null,
       taskExitCodes: Array.from({ length: it.taskCount }, () => null),
       memoryKill: false,
       complete: false,
@@ -162,6 +167,7 @@ export function parseEvidenceOutput(stdout: string, items: readonly EvidenceItem
       if (task !== undefined && /^-?\d+$/.test(task) && Number(task) >= 0) ev.failedTask = Number(task);
     } else if (field === 'started') ev.started = true;
     else if (field === 'terminated') ev.terminatedBy = value || 'signal';
+    else if (field === 'limit') ev.limit = value || null;
     else if (field === 'memkill') ev.memoryKill = true;
     else if (field === 'end') ev.complete = true;
     else if (field.startsWith('task.')) {

@@ -1,0 +1,117 @@
+/**
+ * The `direct` adapter: no batch system. A job is the same batch script as on Slurm or PBS,
+ * started as a detached session (setsid) on the login node or the local machine through the
+ * same transport, tracked by its PID, and judged by the same exit-code files. It is the
+ * embedded default (a working daemon on a fresh machine with no cluster) and what a
+ * workstation or a cluster without a scheduler gets.
+ *
+ * Limits: walltime is enforced with coreutils `timeout` (TERM, then KILL 10 s later); the
+ * wrapper records the enforcement in `.hpcb/limit` so the engine can say "walltime exceeded".
+ * CPU and memory requests are recorded in HPCB_* variables but not enforced: an unprivileged
+ * process cannot create cgroups on most systems, and address-space limits (ulimit -v) break
+ * runtimes that reserve large virtual ranges (JVM, V8, Go).
+ */
+import type { Observation, SchedulerAdapter, ScriptContext } from '../../src/domain/adapter.js';
+import { BridgeError } from '../../src/domain/errors.js';
+import type { JobSpec } from '../../src/domain/jobSpec.js';
+import type { ExecResult } from '../../src/transport/transport.js';
+import { mpiRanks } from '../common/resources.js';
+import { renderRunner, type Launcher } from '../common/runner.js';
+
+/** Tags are `hb<6 hex>-<job>-<attempt>` (src/engine/tag.ts); the wrapper's argv carries it. */
+const TAG_RE = /\bhb[0-9a-f]{6}-\d+-\d+\b/;
+
+const launcher: Launcher = (type, task, spec) => {
+  if (type === 'srun') {
+    throw new BridgeError('INVALID_DEFINITION', 'invalid job definition: tasks: task type "srun" needs a Slurm cluster', {
+      context: { field: 'tasks', problems: [{ field: 'tasks', message: 'task type "srun" needs a Slurm cluster' }] },
+    });
+  }
+  // Without a scheduler, MPI starts its ranks on this host only.
+  return ['mpirun', '-np', String(mpiRanks(task, spec))];
+};
+
+/**
+ * Started as `bash -c WRAPPER hpcb-direct <script> <tag> <walltime seconds>`; prints the PID.
+ * The inner bash runs in its own session so cancel can signal everything it started
+ * (`pkill -s`), including `timeout`, which moves itself into a process group of its own.
+ */
+const WRAPPER = [
+  'script=$1; tag=$2; wall=$3',
+  'hd=$(dirname -- "$script")',
+  'cd -- "$hd/.." || exit 1',
+  'setsid bash -c \'',
+  '  trap "" HUP',
+  '  if [ "$3" -gt 0 ]; then',
+  '    timeout -s TERM -k 10 "$3" bash "$1" "$2"; rc=$?',
+  '    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then printf "walltime\\n" > "$(dirname -- "$1")/limit"; fi',
+  '  else',
+  '    bash "$1" "$2"; rc=$?',
+  '  fi',
+  '  exit "$rc"',
+  '\' hpcb-direct-job "$script" "$tag" "$wall" > "$hd/scheduler.out" 2> "$hd/scheduler.err" < /dev/null &',
+  'echo "$!"',
+].join('\n');
+
+const CANCEL = 'for p in "$@"; do pkill -TERM -s "$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done; exit 0';
+
+export const directAdapter: SchedulerAdapter = {
+  name: 'direct',
+
+  renderScript(spec: JobSpec, ctx: ScriptContext): string {
+    if (spec.resources.nodes > 1) {
+      throw new BridgeError('INVALID_DEFINITION', 'invalid job definition: resources.nodes: a cluster without a scheduler runs on one node', {
+        context: { field: 'resources.nodes', problems: [{ field: 'resources.nodes', message: 'a cluster without a scheduler runs on one node' }] },
+      });
+    }
+    return `#!/bin/bash\n# hpc-bridge job ${ctx.bridgeJobId} (${ctx.tag}), attempt ${ctx.attempt}, run without a scheduler\n${renderRunner(spec, ctx, { launcher })}`;
+  },
+
+  submitCommand(scriptPath: string, ctx: ScriptContext): string[] {
+    return ['bash', '-c', WRAPPER, 'hpcb-direct', scriptPath, ctx.tag, String(ctx.walltimeSeconds ?? 0)];
+  },
+
+  parseSubmit(r: ExecResult): string {
+    const pid = r.stdout.trim().split('\n').at(-1)?.trim();
+    if (r.exitCode !== 0 || !pid || !/^\d+$/.test(pid)) {
+      throw new BridgeError('SUBMIT_REJECTED', `could not start the job: ${r.stderr.trim() || `exit status ${r.exitCode}`}`, {
+        context: { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr },
+      });
+    }
+    return pid;
+  },
+
+  statusCommand(): string[] {
+    // -ww: never truncate args, where the tag is.
+    return ['ps', '-ww', '-e', '-o', 'pid=,stat=,args='];
+  },
+
+  parseStatus(r: ExecResult): Observation[] {
+    if (r.exitCode !== 0) {
+      throw new BridgeError('SCHEDULER_ERROR', `ps failed: ${r.stderr.trim() || `exit status ${r.exitCode}`}`, {
+        transient: true,
+        context: { exitCode: r.exitCode, stderr: r.stderr },
+      });
+    }
+    const out: Observation[] = [];
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\s*(\d+)\s+(\S+)\s+(.*)$/.exec(line);
+      if (!m) continue;
+      const [, pid, stat, args] = m as unknown as [string, string, string, string];
+      const tag = TAG_RE.exec(args)?.[0];
+      if (!tag) continue;
+      // A zombie has finished; some init processes reap late, so it is not "running".
+      if (stat.startsWith('Z')) continue;
+      out.push({ nativeId: pid, name: tag, state: stat.startsWith('T') ? 'suspended' : 'running', nativeState: stat });
+    }
+    return out;
+  },
+
+  cancelCommand(nativeIds: readonly string[]): string[] {
+    return ['sh', '-c', CANCEL, 'hpcb-cancel', ...nativeIds];
+  },
+
+  parseCancel(): void {
+    // Signalling a process that already ended is not an error.
+  },
+};

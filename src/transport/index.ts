@@ -1,0 +1,48 @@
+/**
+ * Transports: pick one from a plain options object (what a cluster's configuration holds).
+ *
+ *   createTransport({ kind: 'local' })
+ *   createTransport({ kind: 'ssh', host, port, user, privateKeyPath, knownHostsPath, ... })
+ */
+import { BridgeError } from '../domain/errors.js';
+import { LocalTransport, type LocalTransportOptions } from './local.js';
+import { sshTransportOptionsSchema, type SshTransportOptions } from './ssh/options.js';
+import { SshTransport } from './ssh/sshTransport.js';
+import type { Transport } from './transport.js';
+
+export type { DirEntry, ExecOptions, ExecResult, RemoteStat, TransferOptions, Transport } from './transport.js';
+export { LocalTransport, type LocalTransportOptions, type LocalTransportStats } from './local.js';
+export { SshTransport, type SshTransportStats } from './ssh/sshTransport.js';
+export {
+  SSH_DEFAULTS,
+  sshTransportOptionsSchema,
+  type SshHopOptions,
+  type SshJumpOptions,
+  type SshTransportEvent,
+  type SshTransportOptions,
+} from './ssh/options.js';
+export { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy } from './ssh/backoff.js';
+
+export type TransportOptions = LocalTransportOptions | SshTransportOptions;
+
+export function createTransport(options: LocalTransportOptions): LocalTransport;
+export function createTransport(options: SshTransportOptions): SshTransport;
+export function createTransport(options: TransportOptions): LocalTransport | SshTransport;
+export function createTransport(options: TransportOptions): Transport {
+  const kind = (options as { kind?: unknown } | null)?.kind;
+  if (kind === 'local') return new LocalTransport(options as LocalTransportOptions);
+  if (kind === 'ssh') {
+    const parsed = sshTransportOptionsSchema.safeParse(options);
+    if (!parsed.success) {
+      // List every problem; the passphrase value is never echoed (zod messages carry no input).
+      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+      throw new BridgeError('INVALID_CONFIG', `invalid ssh transport options:\n- ${problems.join('\n- ')}`, {
+        context: { field: parsed.error.issues[0]?.path.join('.'), problems },
+      });
+    }
+    return new SshTransport(options as SshTransportOptions);
+  }
+  throw new BridgeError('INVALID_CONFIG', `unknown transport kind ${JSON.stringify(kind)} (expected "local" or "ssh")`, {
+    context: { field: 'kind' },
+  });
+}

@@ -1,0 +1,131 @@
+/**
+ * Exactly once across daemon crashes, and truthfulness across an SSH outage, on the real
+ * Slurm over the real sshd.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Bridge } from '../../src/bridge.js';
+import { clusterCtl } from '../cluster/env.js';
+import { labSettings, onLogin, until } from './support/lab.js';
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+function startDaemon(configFile: string, count: number, prefix: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'support', 'daemon-proc.ts'), configFile, String(count), prefix], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+function countStates(dbPath: string): Record<string, number> {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  } catch {
+    return {};
+  } finally {
+    db.close();
+  }
+}
+
+async function killHard(child: ChildProcess): Promise<void> {
+  child.kill('SIGKILL');
+  await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+}
+
+describe('crash safety on Slurm', () => {
+  it('SIGKILL right after submitting 50 jobs, twice: exactly 50 scheduler jobs and every job completes', async () => {
+    const lab = labSettings();
+    const dbPath = join(lab.dataDir, 'hpc-bridge.db');
+    const cluster = {
+      name: 'lab',
+      scheduler: 'slurm',
+      transport: 'ssh',
+      ssh: { host: lab.env.host, port: lab.env.port, user: lab.env.user, privateKey: lab.env.privateKey, knownHosts: lab.env.knownHosts },
+      scratchRoot: lab.scratchRoot,
+      pollIntervalSeconds: 1,
+      submitBatchSize: 4,
+    };
+    const configFile = join(lab.dataDir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({ daemon: { dataDir: lab.dataDir, logLevel: 'warn' }, cluster }));
+
+    // First life: killed as soon as the first jobs are with the scheduler.
+    let d = startDaemon(configFile, 50, 'crash');
+    await until('first submissions', () => (countStates(dbPath).queued ?? 0) + (countStates(dbPath).running ?? 0) + (countStates(dbPath).finishing ?? 0) >= 1, 120_000, 20);
+    await killHard(d);
+    const afterFirst = countStates(dbPath);
+
+    // Second life: the same 50 definitions again (idempotency keys), killed mid-way.
+    d = startDaemon(configFile, 50, 'crash');
+    await until('more submissions', () => {
+      const s = countStates(dbPath);
+      return (s.accepted ?? 0) + (s.staging_in ?? 0) + (s.submitting ?? 0) < 40;
+    }, 120_000, 20);
+    await killHard(d);
+
+    // Third life runs to the end.
+    d = startDaemon(configFile, 50, 'crash');
+    await until('all 50 terminal', () => (countStates(dbPath).completed ?? 0) + (countStates(dbPath).failed ?? 0) === 50, 240_000, 250);
+    d.kill('SIGTERM');
+
+    const states = countStates(dbPath);
+    expect(states, `after first kill: ${JSON.stringify(afterFirst)}`).toEqual({ completed: 50 });
+
+    const db = new Database(dbPath, { readonly: true });
+    const instance = (db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as { value: string }).value;
+    const jobs = db.prepare('SELECT id, native_id FROM jobs').all() as { id: number; native_id: string }[];
+    db.close();
+    expect(jobs).toHaveLength(50);
+    const tags = jobs.map((j) => `hb${instance}-${j.id}-0`);
+    // Count what the scheduler really ran, by tag, in accounting.
+    const acct = await until('accounting has all jobs', async () => {
+      const out = await onLogin(lab.env, `sacct -n -X -P -S now-2hours --name=${tags.join(',')} -o JobName,JobID`);
+      const rows = out.trim().split('\n').filter(Boolean).map((l) => l.split('|'));
+      return rows.length >= 50 ? rows : undefined;
+    }, 60_000, 1000);
+    const perTag = new Map<string, number>();
+    for (const [name] of acct) perTag.set(name!, (perTag.get(name!) ?? 0) + 1);
+    expect(acct).toHaveLength(50);
+    expect([...perTag.values()].every((n) => n === 1)).toBe(true);
+    expect(new Set(acct.map((r) => r[1])).size).toBe(50);
+    expect(new Set(jobs.map((j) => j.native_id))).toEqual(new Set(acct.map((r) => r[1])));
+  });
+
+  it('sshd stopped for 30 s mid-run: no state changes during the outage, convergence after', async () => {
+    const lab = labSettings();
+    const bridge = Bridge.open(lab.settings);
+    bridge.start();
+    try {
+      const ids = [0, 1, 2].map((i) => bridge.submit('alice', { tasks: [{ cmd: `sleep 20; echo done-${i}` }] }).job.id);
+      await until('all running', () => ids.every((id) => bridge.get(id)!.state === 'running'), 120_000);
+      await clusterCtl('sshd-stop');
+      const eventsAtStop = ids.map((id) => bridge.store.events(id).length);
+      const statesAtStop = ids.map((id) => bridge.get(id)!.state);
+      const outageEnd = Date.now() + 30_000;
+      let sawDegraded = false;
+      while (Date.now() < outageEnd) {
+        await new Promise((r) => setTimeout(r, 1000));
+        expect(ids.map((id) => bridge.store.events(id).length)).toEqual(eventsAtStop);
+        expect(ids.map((id) => bridge.get(id)!.state)).toEqual(statesAtStop);
+        if (bridge.health()[0]!.state === 'degraded') sawDegraded = true;
+      }
+      expect(sawDegraded).toBe(true);
+      await clusterCtl('sshd-start');
+      const done = await Promise.all(ids.map((id) => bridge.wait(id, 180_000)));
+      expect(done.map((j) => j.status)).toEqual(['completed', 'completed', 'completed']);
+      expect(bridge.health()[0]!.state).toBe('ok');
+    } finally {
+      await clusterCtl('sshd-start').catch(() => undefined);
+      await bridge.close();
+    }
+  });
+});

@@ -1,0 +1,57 @@
+/**
+ * Settings and helpers for end-to-end tests against the real test cluster over SSH.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildSettings } from '../../../src/settings/load.js';
+import type { Settings } from '../../../src/settings/schema.js';
+import { loadClusterEnv, type ClusterEnv } from '../../cluster/env.js';
+
+const pexec = promisify(execFile);
+
+export interface LabOptions {
+  scheduler?: 'slurm' | 'pbs';
+  flavor?: 'pbspro' | 'torque';
+  pollIntervalSeconds?: number;
+  lostGraceSeconds?: number;
+  dataDir?: string;
+  clusterName?: string;
+}
+
+export function labSettings(opts: LabOptions = {}): { settings: Settings; env: ClusterEnv; dataDir: string; scratchRoot: string } {
+  const env = loadClusterEnv();
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hpcb-e2e-'));
+  const scratchRoot = `${env.scratchRoot}/e2e-${randomBytes(3).toString('hex')}`;
+  const cluster = {
+    name: opts.clusterName ?? 'lab',
+    scheduler: opts.scheduler ?? 'slurm',
+    ...(opts.flavor ? { flavor: opts.flavor } : {}),
+    transport: 'ssh',
+    ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
+    scratchRoot,
+    pollIntervalSeconds: opts.pollIntervalSeconds ?? 1,
+    lostGraceSeconds: opts.lostGraceSeconds ?? 30,
+  };
+  const settings = buildSettings({ dataDir, logLevel: process.env.HPCB_TEST_LOG ?? 'silent' }, [{ file: '(test)', raw: cluster }]);
+  return { settings, env, dataDir, scratchRoot };
+}
+
+/** Run a command on the login node as the cluster user with the OpenSSH client (for checks). */
+export async function onLogin(env: ClusterEnv, command: string): Promise<string> {
+  const { stdout } = await pexec('ssh', ['-F', env.sshConfig, env.sshAlias, command], { maxBuffer: 64 << 20 });
+  return stdout;
+}
+
+export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs: number, everyMs = 250): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The whole engine (store, reconciler, remote programs, runner, outcome decisions) through the
+ * `direct` adapter on the local transport: real processes, real files, no scheduler needed.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Bridge } from '../../src/bridge.js';
+import { jobDirFor } from '../../src/engine/reconciler.js';
+import { buildSettings } from '../../src/settings/load.js';
+import { silentLogger } from '../../src/logging.js';
+
+let bridge: Bridge | undefined;
+afterEach(async () => {
+  await bridge?.close();
+  bridge = undefined;
+});
+
+function open(extra: Record<string, unknown> = {}): Bridge {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-direct-'));
+  const settings = buildSettings({ dataDir }, [
+    { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2, ...extra } },
+  ]);
+  bridge = Bridge.open(settings, { logger: silentLogger() });
+  bridge.start();
+  return bridge;
+}
+
+function jobFile(b: Bridge, id: number, rel: string): string {
+  return readFileSync(join(jobDirFor(b.reconciler('here')!.rt, b.store.instanceId(), id), rel), 'utf8');
+}
+
+describe('engine with the direct adapter', () => {
+  it('runs tasks in order with inline inputs and reports completed / failed truthfully', async () => {
+    const b = open();
+    const ok = b.submit('alice', {
+      tasks: [{ cmd: 'cat sample.in > copy.txt; ./run.sh' }, { cmd: 'cat copy.txt' }],
+      inputs: [
+        { filename: 'sample.in', content: Buffer.from('x = 42\n').toString('base64') },
+        { filename: 'run.sh', content: Buffer.from('#!/bin/sh\necho ran\n').toString('base64'), executable: true },
+      ],
+    }).job;
+    const bad = b.submit('alice', { tasks: [{ cmd: 'exit 3' }] }).job;
+    const [o, f] = await Promise.all([b.wait(ok.id, 20_000), b.wait(bad.id, 20_000)]);
+    expect(o.status).toBe('completed');
+    expect(o.taskExitCodes).toEqual([0, 0]);
+    expect(jobFile(b, ok.id, '.hpcb/task.0.stdout')).toBe('ran\n');
+    expect(jobFile(b, ok.id, '.hpcb/task.1.stdout')).toBe('x = 42\n');
+    expect(f.status).toBe('failed');
+    expect(f.statusReason).toBe('task exited with code 3');
+    const states = b.store.events(ok.id).map((e) => e.to);
+    expect(states).toEqual(['accepted', 'staging_in', 'submitting', 'queued', expect.stringMatching(/running|finishing/), ...states.slice(5)]);
+    expect(states.at(-1)).toBe('completed');
+  });
+
+  it('cancels a running job (deleted) and treats a second cancel as a no-op', async () => {
+    const b = open();
+    const job = b.submit('alice', { tasks: [{ cmd: 'sleep 60' }] }).job;
+    for (let i = 0; i < 100 && b.get(job.id)!.state !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(b.get(job.id)!.state).toBe('running');
+    b.cancel(job.id);
+    const done = await b.wait(job.id, 20_000);
+    expect(done.status).toBe('deleted');
+    expect(done.statusReason).toBe('cancelled by user');
+    expect(b.cancel(job.id).status).toBe('deleted');
+  });
+
+  it('cancels before submission without touching the cluster', async () => {
+    const b = open();
+    await b.reconciler('here')!.stop();
+    const job = b.submit('alice', { tasks: [{ cmd: 'true' }] }).job;
+    b.cancel(job.id);
+    b.reconciler('here')!.start();
+    const done = await b.wait(job.id, 10_000);
+    expect(done.status).toBe('deleted');
+    expect(done.nativeId).toBeNull();
+  });
+
+  it('a job whose process vanished without an exit file is lost, only after the grace window', async () => {
+    const b = open({ lostGraceSeconds: 2 });
+    const job = b.submit('alice', { tasks: [{ cmd: 'sleep 30' }] }).job;
+    for (let i = 0; i < 100 && b.get(job.id)!.state !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+    const pid = b.get(job.id)!.nativeId!;
+    // Kill the whole session with SIGKILL: no trap runs, no exit file is written.
+    process.kill(-Number(pid), 'SIGKILL');
+    const t0 = Date.now();
+    const done = await b.wait(job.id, 20_000);
+    expect(done.status).toBe('failed');
+    expect(done.statusReason).toMatch(/^lost/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
+  });
+
+  it('rejects a definition the adapter cannot run with a clear error, not half a job', () => {
+    const b = open();
+    expect(() => b.submit('alice', { tasks: [{ cmd: 'x' }], cluster: 'elsewhere' })).toThrow(/cluster: no cluster named "elsewhere"/);
+    expect(b.list({ owner: 'alice', scope: 'all' })).toHaveLength(0);
+  });
+});
