@@ -324,6 +324,15 @@ export class Reconciler {
         return;
       }
       case 'done':
+        if (o.final?.kind === 'dependency') {
+          // Still pending in the scheduler, but it can never run: cancel it there first, and
+          // let the cancellation carry the real reason.
+          if (job.cancelRequestedAt === null) {
+            this.store.update(job.id, ['queued'], { outcome: { status: 'failed', reason: 'dependency failed' }, statusReason: 'dependency failed' });
+            this.store.requestCancel(job.id);
+          }
+          return;
+        }
         this.move(job, [job.state], 'finishing', { nativeState: o.nativeState, nativeFinal: o.final ?? null, absentSince: this.now() }, `scheduler reports ${o.nativeState}`);
         return;
       case 'unknown':

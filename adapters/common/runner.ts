@@ -1,0 +1,445 @@
+/**
+ * The task runner: the scheduler-neutral bash body of every batch script. An adapter renders its
+ * own header (shebang + `#SBATCH`/`#PBS` directives) and appends `renderRunner(...)`.
+ *
+ * Layout inside the job directory (`ctx.jobDir`), shared with staging and the engine through the
+ * path helpers below:
+ *
+ *   <jobDir>/                  the user's files (inputs, artifacts, outputs); tasks run here
+ *   <jobDir>/.hpcb/            the bridge's own files (created by staging before submission,
+ *                              because schedulers open their own log files there before the
+ *                              script runs and do not create directories)
+ *     started                  "<epoch seconds>"            written when the script starts
+ *     task.<i>.stdout|.stderr  task i's output (appended across task retries)
+ *     task.<i>.exit            "<exit status>"              written when task i ends
+ *     exit                     "<exit status> <failed task index or -1>"  written last
+ *     terminated               "<SIGNAME> <epoch seconds> <running task index or -1>"
+ *                              written instead of `exit` when the script is signalled
+ *     scheduler.out|.err       the scheduler's own log of the script (not the task logs)
+ *   <jobDir>/.hpcb/<k>/        the same files for element k of an array job
+ *
+ * Every file the runner writes is written to a temporary name and renamed, so a reader never
+ * sees a half-written line. A `task.<i>.exit` that does not exist means the task never ran or
+ * never finished; a missing `exit` means the job did not reach its end (see `terminated`).
+ *
+ * Every string that comes from the definition or the context reaches the script through
+ * `shellQuote` (src/domain/quote.ts); the only raw interpolations are numbers and names that are
+ * validated here.
+ */
+import { posix } from 'node:path';
+import type { ScriptContext } from '../../src/domain/adapter.js';
+import { BridgeError } from '../../src/domain/errors.js';
+import { relativePathProblem, type JobSpec, type Task } from '../../src/domain/jobSpec.js';
+import { isValidEnvName, shellQuote } from '../../src/domain/quote.js';
+import { isMpiTask, memoryPerNodeMb, type MpiTaskType } from './resources.js';
+
+// ---------------------------------------------------------------------------------------------
+// File names
+
+/** The bridge's directory inside the job directory. */
+export const BRIDGE_DIR = '.hpcb';
+
+function checkIndex(what: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new BridgeError('INTERNAL', `${what} must be a non-negative integer, got ${n}`);
+}
+
+/** `.hpcb`, or `.hpcb/<k>` for element k of an array job. Relative to the job directory. */
+export function bridgeDir(arrayIndex?: number): string {
+  if (arrayIndex === undefined) return BRIDGE_DIR;
+  checkIndex('array index', arrayIndex);
+  return `${BRIDGE_DIR}/${arrayIndex}`;
+}
+
+export function taskStdoutPath(task: number, arrayIndex?: number): string {
+  checkIndex('task index', task);
+  return `${bridgeDir(arrayIndex)}/task.${task}.stdout`;
+}
+
+export function taskStderrPath(task: number, arrayIndex?: number): string {
+  checkIndex('task index', task);
+  return `${bridgeDir(arrayIndex)}/task.${task}.stderr`;
+}
+
+export function taskExitPath(task: number, arrayIndex?: number): string {
+  checkIndex('task index', task);
+  return `${bridgeDir(arrayIndex)}/task.${task}.exit`;
+}
+
+export function startedPath(arrayIndex?: number): string {
+  return `${bridgeDir(arrayIndex)}/started`;
+}
+
+export function exitPath(arrayIndex?: number): string {
+  return `${bridgeDir(arrayIndex)}/exit`;
+}
+
+export function terminatedPath(arrayIndex?: number): string {
+  return `${bridgeDir(arrayIndex)}/terminated`;
+}
+
+/**
+ * Where an adapter points the scheduler's own stdout/stderr of the batch script. Flat names in
+ * `.hpcb/` (not `.hpcb/<k>/`) because the scheduler opens them before the script can create a
+ * per-element directory. The adapter renders its scheduler's pattern for the index (Slurm `%a`).
+ */
+export function schedulerStdoutPath(arrayIndex?: number): string {
+  if (arrayIndex === undefined) return `${BRIDGE_DIR}/scheduler.out`;
+  checkIndex('array index', arrayIndex);
+  return `${BRIDGE_DIR}/scheduler.${arrayIndex}.out`;
+}
+
+export function schedulerStderrPath(arrayIndex?: number): string {
+  if (arrayIndex === undefined) return `${BRIDGE_DIR}/scheduler.err`;
+  checkIndex('array index', arrayIndex);
+  return `${BRIDGE_DIR}/scheduler.${arrayIndex}.err`;
+}
+
+/**
+ * Exit statuses of the batch script when the runner itself cannot start. They are only seen as
+ * the scheduler's exit code (there is no `.hpcb/exit` then): a task's own status never reaches
+ * the scheduler without an `exit` file being written first.
+ */
+export const RUNNER_EXIT = {
+  /** `cd` into the job directory failed (missing, or not mounted on the compute node). */
+  NO_JOB_DIR: 120,
+  /** `.hpcb/` (or `.hpcb/<k>/`) could not be created or written. */
+  NO_BRIDGE_DIR: 121,
+  /** An array job ran without a numeric element index in `arrayIndexVar`. */
+  BAD_ARRAY_INDEX: 122,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Readers for the files above (for the engine). They return undefined for a missing or partial
+// value rather than guessing.
+
+export interface JobExitRecord {
+  exitCode: number;
+  /** Index in spec.tasks of the task that stopped the job, or -1. */
+  failedTask: number;
+}
+
+export function parseJobExitFile(text: string): JobExitRecord | undefined {
+  const m = /^(\d+) (-1|\d+)\n?$/.exec(text);
+  if (!m) return undefined;
+  return { exitCode: Number(m[1]), failedTask: Number(m[2]) };
+}
+
+export function parseTaskExitFile(text: string): number | undefined {
+  const m = /^(\d+)\n?$/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Epoch seconds. */
+export function parseStartedFile(text: string): number | undefined {
+  const m = /^(\d+)\n?$/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+export interface TerminatedRecord {
+  /** Signal name without SIG, e.g. "TERM". */
+  signal: string;
+  /** Epoch seconds. */
+  at: number;
+  /** Index of the task that was running, or -1. */
+  runningTask: number;
+}
+
+export function parseTerminatedFile(text: string): TerminatedRecord | undefined {
+  const m = /^([A-Z0-9]+) (\d+) (-1|\d+)\n?$/.exec(text);
+  if (!m) return undefined;
+  return { signal: m[1]!, at: Number(m[2]), runningTask: Number(m[3]) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+/**
+ * The argv prefix that launches an MPI task (e.g. ['mpirun', '-np', '8'] or ['srun', ...]).
+ * Words are shell-quoted by the runner.
+ */
+export type Launcher = (type: MpiTaskType, task: Task, spec: JobSpec) => readonly string[];
+
+export interface RunnerOptions {
+  /**
+   * For array jobs: the environment variable in which the scheduler gives the element index
+   * (Slurm `SLURM_ARRAY_TASK_ID`, PBS Pro `PBS_ARRAY_INDEX`). Required when `ctx.array` is set.
+   */
+  arrayIndexVar?: string;
+  /** Launcher for MPI/srun task types. Required when the definition has such a task. */
+  launcher?: Launcher;
+  /** Seconds between SIGTERM and SIGKILL for sidecars when the job ends. Default 5. */
+  sidecarGraceSeconds?: number;
+  /** Runtime for tasks with an `image` and no `runtime`. Default 'apptainer'. */
+  containerRuntime?: 'apptainer' | 'singularity';
+}
+
+const DEFAULT_SIDECAR_GRACE_SECONDS = 5;
+
+function q(s: string): string {
+  return shellQuote(s);
+}
+
+function checkJobDir(jobDir: string): void {
+  if (!jobDir.startsWith('/') || /[\0\n\r]/.test(jobDir)) {
+    throw new BridgeError('INVALID_CONFIG', `job directory must be an absolute path without newlines, got ${JSON.stringify(jobDir)}`, {
+      context: { path: jobDir },
+    });
+  }
+}
+
+/** Absolute directory a task runs in (for container `--pwd`). */
+function absoluteWorkdir(jobDir: string, task: Task): string {
+  return task.workdir === undefined ? jobDir : posix.join(jobDir, task.workdir);
+}
+
+/** Characters that apptainer/singularity `--bind` treats as separators (`src:dst:opts,src2`). */
+const BIND_SEPARATORS = /[:,]/;
+
+/**
+ * The exact argv of a container task, without the launcher:
+ *   <runtime> exec --bind <jobDir> --pwd <abs workdir> [--bind <jobDir>/<dir>:<path>]... <image> bash -c <cmd>
+ * The job directory is bound at the same path, so the files tasks see are the same inside and out.
+ */
+export function containerArgv(task: Task, spec: JobSpec, ctx: ScriptContext, opts: RunnerOptions = {}): string[] {
+  if (task.image === undefined) throw new BridgeError('INTERNAL', 'containerArgv called for a task without an image');
+  checkJobDir(ctx.jobDir);
+  if (BIND_SEPARATORS.test(ctx.jobDir)) {
+    throw new BridgeError('INVALID_CONFIG', `job directory ${ctx.jobDir} contains ':' or ',', which container --bind cannot express`, {
+      context: { path: ctx.jobDir },
+    });
+  }
+  const runtime = task.runtime ?? opts.containerRuntime ?? 'apptainer';
+  const argv = [runtime, 'exec', '--bind', ctx.jobDir, '--pwd', absoluteWorkdir(ctx.jobDir, task)];
+  spec.artifacts.forEach((a, i) => {
+    if (a.mountpoint === undefined) return;
+    const sep = a.mountpoint.indexOf(':');
+    const dir = a.mountpoint.slice(0, sep);
+    const target = a.mountpoint.slice(sep + 1);
+    const problem = relativePathProblem(dir);
+    const field = `artifacts[${i}].mountpoint`;
+    if (problem) throw new BridgeError('INVALID_DEFINITION', `${field}: directory ${problem}`, { context: { field } });
+    if (BIND_SEPARATORS.test(dir) || BIND_SEPARATORS.test(target)) {
+      throw new BridgeError('INVALID_DEFINITION', `${field}: directory and path must not contain ':' or ','`, { context: { field } });
+    }
+    argv.push('--bind', `${posix.join(ctx.jobDir, dir)}:${target}`);
+  });
+  argv.push(task.image, 'bash', '-c', task.cmd);
+  return argv;
+}
+
+/** The shell line that runs one task (launcher + optional container + `bash -c <cmd>`). */
+export function taskCommandLine(index: number, spec: JobSpec, ctx: ScriptContext, opts: RunnerOptions): string {
+  const task = spec.tasks[index];
+  if (!task) throw new BridgeError('INTERNAL', `no task ${index}`);
+  const words: string[] = [];
+  if (isMpiTask(task)) {
+    if (!opts.launcher) throw new BridgeError('INTERNAL', `task ${index} has type ${task.type} but the adapter gave no launcher`);
+    words.push(...opts.launcher(task.type, task, spec));
+  }
+  if (task.image !== undefined) words.push(...containerArgv(task, spec, ctx, opts));
+  else words.push('bash', '-c', task.cmd);
+  return words.map(q).join(' ');
+}
+
+function exportLine(name: string, value: string, field: string): string {
+  if (!isValidEnvName(name)) {
+    throw new BridgeError('INVALID_DEFINITION', `${field}: environment variable name ${JSON.stringify(name)} is not valid`, { context: { field } });
+  }
+  return `export ${name}=${q(value)}`;
+}
+
+function renderTaskFunction(index: number, spec: JobSpec, ctx: ScriptContext, opts: RunnerOptions): string {
+  const task = spec.tasks[index]!;
+  const lines = [`hpcb_task_${index}() {`, `  export HPCB_TASK_INDEX=${index}`];
+  if (task.workdir !== undefined) {
+    // Created on demand: a task may name an output directory that nothing has made yet.
+    const wd = q(task.workdir);
+    lines.push(`  mkdir -p -- ${wd} && cd -- ${wd} || { printf 'hpc-bridge: cannot enter workdir %s\\n' ${wd} >&2; exit 1; }`);
+  }
+  for (const [name, value] of Object.entries(task.env ?? {})) {
+    lines.push(`  ${exportLine(name, value, `tasks[${index}].env.${name}`)}`);
+  }
+  lines.push(`  exec ${taskCommandLine(index, spec, ctx, opts)}`, '}');
+  return lines.join('\n');
+}
+
+/**
+ * The driver: the same text for every job. It relies on variables set above it
+ * (hpcb_dir, hpcb_max_retries, hpcb_ignore_failures, hpcb_grace) and on hpcb_task_<i> functions.
+ *
+ * Why it is shaped like this:
+ * - Tasks run in the background and the script `wait`s for them, because bash defers a trapped
+ *   signal until a foreground child exits, but `wait` returns at once; so SIGTERM from scancel,
+ *   qdel or the walltime limit is recorded within the scheduler's kill grace (Slurm KillWait,
+ *   30 s by default and 5 s on the test cluster; PBS kill_delay).
+ * - Sidecars get their own process group with `set -m` (bash job control), not `setsid`: a new
+ *   session would escape Torque's and PBS's session-based job kill on hosts without cgroups,
+ *   while a process group stays in the job's session and can still be signalled as a whole.
+ * - On a signal the runner writes `terminated` and never `exit`: a walltime kill must not look
+ *   like a job that ended with status 0.
+ */
+const DRIVER = `hpcb_child=''
+hpcb_running=-1
+hpcb_sidecars=''
+
+hpcb_on_signal() {
+  trap '' TERM INT HUP
+  hpcb_put "$hpcb_dir/terminated" "$1 $(date +%s) $hpcb_running"
+  if [ -n "$hpcb_child" ]; then kill -TERM "$hpcb_child" 2>/dev/null; fi
+  for hpcb_e in $hpcb_sidecars; do kill -TERM -- "-\${hpcb_e#*:}" 2>/dev/null; done
+  exit "$2"
+}
+trap 'hpcb_on_signal TERM 143' TERM
+trap 'hpcb_on_signal INT 130' INT
+trap 'hpcb_on_signal HUP 129' HUP
+
+hpcb_start_sidecar() {
+  set -m
+  "hpcb_task_$1" </dev/null >>"$hpcb_dir/task.$1.stdout" 2>>"$hpcb_dir/task.$1.stderr" &
+  hpcb_sidecars="$hpcb_sidecars $1:$!"
+  set +m
+}
+
+hpcb_stop_sidecars() {
+  [ -n "$hpcb_sidecars" ] || return 0
+  local e pgids='' dog
+  for e in $hpcb_sidecars; do
+    kill -TERM -- "-\${e#*:}" 2>/dev/null
+    pgids="$pgids \${e#*:}"
+  done
+  set -m
+  ( sleep "$hpcb_grace"; for p in $pgids; do kill -KILL -- "-$p" 2>/dev/null; done ) </dev/null >/dev/null 2>&1 &
+  dog=$!
+  set +m
+  for e in $hpcb_sidecars; do
+    wait "\${e#*:}"
+    hpcb_put "$hpcb_dir/task.\${e%%:*}.exit" "$?"
+  done
+  kill -KILL -- "-$dog" 2>/dev/null
+  wait "$dog" 2>/dev/null
+  for p in $pgids; do kill -KILL -- "-$p" 2>/dev/null; done
+  hpcb_sidecars=''
+}
+
+hpcb_run() {
+  local i=$1 try=0 rc
+  hpcb_running=$i
+  while :; do
+    "hpcb_task_$i" </dev/null >>"$hpcb_dir/task.$i.stdout" 2>>"$hpcb_dir/task.$i.stderr" &
+    hpcb_child=$!
+    wait "$hpcb_child"
+    rc=$?
+    hpcb_child=''
+    if [ "$rc" -eq 0 ] || [ "$try" -ge "$hpcb_max_retries" ]; then break; fi
+    try=$((try + 1))
+    printf 'hpc-bridge: task %s exited with status %s; retry %s of %s\\n' "$i" "$rc" "$try" "$hpcb_max_retries" >>"$hpcb_dir/task.$i.stderr"
+  done
+  hpcb_put "$hpcb_dir/task.$i.exit" "$rc"
+  hpcb_running=-1
+  return "$rc"
+}`;
+
+/**
+ * The bash body of a batch script for `spec` (everything after the scheduler's directives).
+ * Throws INVALID_DEFINITION for a value the definition schema let through but the script cannot
+ * express, INVALID_CONFIG for a bad job directory and INTERNAL for a misused option.
+ */
+export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOptions): string {
+  checkJobDir(ctx.jobDir);
+  const grace = opts.sidecarGraceSeconds ?? DEFAULT_SIDECAR_GRACE_SECONDS;
+  if (!Number.isSafeInteger(grace) || grace < 0) throw new BridgeError('INTERNAL', `sidecarGraceSeconds must be a whole number >= 0, got ${grace}`);
+  for (const [what, n] of [['bridgeJobId', ctx.bridgeJobId], ['attempt', ctx.attempt]] as const) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new BridgeError('INTERNAL', `ctx.${what} must be a non-negative integer, got ${n}`);
+  }
+
+  const out: string[] = [];
+  out.push(
+    '# ---- hpc-bridge task runner (adapters/common/runner.ts) ----',
+    `# Bridge files: ${BRIDGE_DIR}/ (or ${BRIDGE_DIR}/<array index>/): started, task.<i>.stdout|stderr|exit, exit, terminated.`,
+    'set -u',
+    `hpcb_job_dir=${q(ctx.jobDir)}`,
+    'if ! cd -- "$hpcb_job_dir"; then',
+    `  printf 'hpc-bridge: cannot enter the job directory %s\\n' "$hpcb_job_dir" >&2`,
+    `  exit ${RUNNER_EXIT.NO_JOB_DIR}`,
+    'fi',
+  );
+
+  if (ctx.array) {
+    const v = opts.arrayIndexVar;
+    if (v === undefined || !isValidEnvName(v)) {
+      throw new BridgeError('INTERNAL', `an array job needs RunnerOptions.arrayIndexVar (a variable name), got ${JSON.stringify(v)}`);
+    }
+    if (!Number.isSafeInteger(ctx.array.size) || ctx.array.size < 1) throw new BridgeError('INTERNAL', `array size must be >= 1, got ${ctx.array.size}`);
+    out.push(
+      `HPCB_ARRAY_INDEX=\${${v}-}`,
+      'case $HPCB_ARRAY_INDEX in',
+      "  '' | *[!0-9]*)",
+      `    printf 'hpc-bridge: array element index %s=%s is not a number\\n' ${v} "$HPCB_ARRAY_INDEX" >&2`,
+      `    exit ${RUNNER_EXIT.BAD_ARRAY_INDEX} ;;`,
+      'esac',
+      `hpcb_dir=${BRIDGE_DIR}/$HPCB_ARRAY_INDEX`,
+    );
+  } else {
+    out.push(`hpcb_dir=${BRIDGE_DIR}`);
+  }
+
+  out.push(
+    `hpcb_put() { printf '%s\\n' "$2" >"$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }`,
+    'if ! mkdir -p -- "$hpcb_dir"; then',
+    `  printf 'hpc-bridge: cannot create %s in %s\\n' "$hpcb_dir" "$hpcb_job_dir" >&2`,
+    `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
+    'fi',
+    '# Status files of an earlier run in this directory (a requeue, a resubmission) must not be read as this run\'s.',
+    'rm -f -- "$hpcb_dir/exit" "$hpcb_dir/terminated" "$hpcb_dir"/task.*.exit',
+    'if ! hpcb_put "$hpcb_dir/started" "$(date +%s)"; then',
+    `  printf 'hpc-bridge: cannot write to %s\\n' "$hpcb_dir" >&2`,
+    `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
+    'fi',
+    '',
+  );
+
+  // Context environment first, so the bridge's own HPCB_* variables cannot be shadowed by it.
+  for (const [name, value] of Object.entries(ctx.env ?? {})) out.push(exportLine(name, value, `env.${name}`));
+  out.push(
+    `export HPCB_JOB_ID=${ctx.bridgeJobId} HPCB_ATTEMPT=${ctx.attempt} HPCB_JOB_DIR="$hpcb_job_dir"`,
+    `export HPCB_CPUS=${spec.resources.cpus} HPCB_NODES=${spec.resources.nodes}`,
+  );
+  const mem = memoryPerNodeMb(spec);
+  if (mem !== undefined) out.push(`# Memory per node in MB (1 GB = 1024 MB), as requested from the scheduler.`, `export HPCB_MEMORY=${mem}`);
+  if (ctx.array) out.push(`export HPCB_ARRAY_INDEX HPCB_ARRAY_SIZE=${ctx.array.size}`);
+  out.push('');
+
+  spec.tasks.forEach((_t, i) => out.push(renderTaskFunction(i, spec, ctx, opts), ''));
+
+  out.push(
+    `hpcb_max_retries=${spec.policies.maximumTaskRetries}`,
+    `hpcb_ignore_failures=${spec.policies.ignoreTaskFailures ? 1 : 0}`,
+    `hpcb_grace=${grace}`,
+    DRIVER,
+    '',
+  );
+
+  const sidecars: number[] = [];
+  const main: number[] = [];
+  spec.tasks.forEach((t, i) => (t.type === 'sidecar' ? sidecars : main).push(i));
+  if (main.length === 0) throw new BridgeError('INVALID_DEFINITION', 'needs at least one task that is not a sidecar', { context: { field: 'tasks' } });
+  for (const i of sidecars) out.push(`hpcb_start_sidecar ${i}`);
+  out.push(
+    'hpcb_rc=0',
+    'hpcb_failed=-1',
+    `for hpcb_i in ${main.join(' ')}; do`,
+    '  hpcb_run "$hpcb_i"',
+    '  hpcb_status=$?',
+    '  if [ "$hpcb_status" -ne 0 ] && [ "$hpcb_ignore_failures" -eq 0 ]; then',
+    '    hpcb_rc=$hpcb_status',
+    '    hpcb_failed=$hpcb_i',
+    '    break',
+    '  fi',
+    'done',
+    'hpcb_stop_sidecars',
+    'hpcb_put "$hpcb_dir/exit" "$hpcb_rc $hpcb_failed"',
+    'exit "$hpcb_rc"',
+    '',
+  );
+  return out.join('\n');
+}

@@ -1,0 +1,94 @@
+/**
+ * The Slurm adapter (tested against Slurm 22.05.8 on Debian 12; see
+ * ../shared/research/SLURM-ON-THIS-MACHINE.md and test/fixtures/slurm-22.05).
+ *
+ *   submit      sbatch --parsable -- <script>          (all options are #SBATCH lines)
+ *   status      squeue --noheader --array --states=all --user=<u> --format=%i|%A|%F|%K|%T|%r|%j
+ *   accounting  sacct --parsable2 --noheader --format=... --jobs=a,b --user=<u>
+ *   cancel      scancel a b c
+ */
+import type { FinalInfo, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
+import { BridgeError } from '../../src/domain/errors.js';
+import type { JobSpec } from '../../src/domain/jobSpec.js';
+import type { ExecResult } from '../../src/transport/transport.js';
+import type { Launcher } from '../common/runner.js';
+import type { MpiTaskType } from '../common/resources.js';
+import {
+  parseSacctAccounting,
+  parseSbatchSubmit,
+  parseScancel,
+  parseSqueueStatus,
+  sacctCommand,
+  scancelCommand,
+  squeueStatusCommand,
+} from './parse.js';
+import { renderSlurmScript } from './render.js';
+
+export interface SlurmAdapterOptions {
+  /**
+   * Where finished jobs are looked up once squeue forgets them (MinJobAge, 300 s by default):
+   * 'slurmdbd' (default) uses sacct; 'jobcomp' uses `sacct -c` (jobcomp/filetxt: no steps, no
+   * MaxRSS, array elements only under their raw ids, cancel/timeout exit codes 0:0); 'none'
+   * means the cluster keeps no history and the adapter offers no accounting command.
+   */
+  accounting?: 'slurmdbd' | 'jobcomp' | 'none';
+  /** Replace the MPI launcher for some task types (see SLURM_LAUNCHERS in render.ts). */
+  launchers?: Partial<Record<MpiTaskType, Launcher>>;
+  /** Seconds sidecars get between SIGTERM and SIGKILL at the end of a job (default 5). */
+  sidecarGraceSeconds?: number;
+  /** Runtime for container tasks that name none (default apptainer). */
+  containerRuntime?: 'apptainer' | 'singularity';
+  /** `#!/bin/bash` (default) or `#!/bin/bash -l` for sites that set up modules in login profiles. */
+  shebang?: string;
+}
+
+export function createSlurmAdapter(options: SlurmAdapterOptions = {}): SchedulerAdapter {
+  const accounting = options.accounting ?? 'slurmdbd';
+  const adapter: SchedulerAdapter = {
+    name: 'slurm',
+    renderScript(spec: JobSpec, ctx: ScriptContext): string {
+      return renderSlurmScript(spec, ctx, options);
+    },
+    submitCommand(scriptPath: string, _ctx: ScriptContext): string[] {
+      if (scriptPath === '' || /[\0\n]/.test(scriptPath)) throw new BridgeError('INTERNAL', `bad script path ${JSON.stringify(scriptPath)}`);
+      // `--` so that no script name can be read as an option (checked with sbatch 22.05.8).
+      return ['sbatch', '--parsable', '--', scriptPath];
+    },
+    parseSubmit(r: ExecResult): string {
+      return parseSbatchSubmit(r);
+    },
+    statusCommand(user: string): string[] {
+      return squeueStatusCommand(user);
+    },
+    parseStatus(r: ExecResult): Observation[] {
+      return parseSqueueStatus(r);
+    },
+    cancelCommand(nativeIds: readonly string[]): string[] {
+      return scancelCommand(nativeIds);
+    },
+    parseCancel(r: ExecResult): void {
+      parseScancel(r);
+    },
+  };
+  if (accounting !== 'none') {
+    adapter.accountingCommand = (nativeIds: readonly string[], user: string): string[] => sacctCommand(nativeIds, user, accounting);
+    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseSacctAccounting(r, accounting);
+  }
+  return adapter;
+}
+
+/** The adapter with default options (slurmdbd accounting). */
+export const slurmAdapter: SchedulerAdapter = createSlurmAdapter();
+
+export { SLURM_STATES, lookupSlurmState, mapSlurmState, normalizeSlurmState } from './states.js';
+export {
+  expandArrayJobId,
+  looksLikeMemoryKill,
+  observationFromScontrol,
+  parseScontrolShowJob,
+  parseSlurmDuration,
+  parseSlurmExitCode,
+  parseSlurmJobId,
+  parseSlurmMemory,
+} from './parse.js';
+export { SLURM_LAUNCHERS, renderSlurmScript, slurmDirectives } from './render.js';
