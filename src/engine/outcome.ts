@@ -113,13 +113,13 @@ export function decideOutcome(d: DecisionInput): Decision {
     return decided({ status: 'failed', reason: taskFailureReason(d.spec, ev.exitCode, ev.failedTask), exitCode: ev.exitCode });
   }
 
-  // No exit file. Accounting can still say how the batch script ended.
-  if (final && (final.kind === 'completed' || final.kind === 'failed') && typeof final.exitCode === 'number') {
+  // No exit file. The scheduler or accounting can still say how the batch script ended.
+  if (final && (final.kind === 'completed' || final.kind === 'failed')) {
     if (d.sinceGoneMs < d.graceMs && ev && !ev.noDir && ev.started) {
       // The script started; its exit file may still be on its way (shared filesystems lag).
       return { kind: 'wait', why: 'scheduler reports the job finished; waiting for its exit-code file' };
     }
-    if (final.kind === 'completed' && final.exitCode === 0) {
+    if (final.kind === 'completed' && (final.exitCode ?? 0) === 0) {
       // The scheduler says success but the job never wrote its testimony: the runner did not
       // get to its end, so this is not a success we can vouch for.
       if (d.sinceGoneMs < d.graceMs) return { kind: 'wait', why: 'waiting for the exit-code file' };
@@ -130,12 +130,13 @@ export function decideOutcome(d: DecisionInput): Decision {
       });
     }
     if (final.signal === 9 && ev?.memoryKill) return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: null });
-    if (final.exitCode !== 0) {
+    if (typeof final.exitCode === 'number' && final.exitCode !== 0) {
       return decided({ status: 'failed', reason: `job script exited with code ${final.exitCode} (from accounting)`, exitCode: final.exitCode, retryable: !ev?.started });
     }
+    const how = final.signal ? `killed by signal ${final.signal}` : final.reason ? final.reason : 'ended abnormally';
     return decided({
       status: 'failed',
-      reason: `job ended ${final.signal ? `by signal ${final.signal}` : 'abnormally'} (${final.nativeState}) without an exit-code file`,
+      reason: `job ${how} (${final.nativeState}) without an exit-code file`,
       exitCode: null,
       retryable: true,
     });

@@ -57,3 +57,10 @@ describe('decideOutcome', () => {
     expect(d.kind === 'decided' && d.outcome.retryable).toBeFalsy();
   });
 });
+
+describe('decideOutcome without an exit file', () => {
+  it('a signal kill reported by the scheduler is a failure with that reason, not "lost"', () => {
+    const d = decide({ evidence: ev({ started: true }), final: fin('failed', { exitCode: null, signal: 9, reason: 'killed by signal 9 (SIGKILL)' }), sinceGoneMs: 61_000 });
+    expect(d).toMatchObject({ kind: 'decided', outcome: { status: 'failed', reason: 'job killed by signal 9 (FAILED) without an exit-code file' } });
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * The PBS adapter, for PBS Pro/OpenPBS (`flavor: 'pbspro'`) and Torque (`flavor: 'torque'`, which
+ * also covers the slurm-wlm-torque wrappers of our test cluster).
+ *
+ *   submit      qsub <script>                               (all options are #PBS lines, render.ts)
+ *   status      PBS Pro: qselect -x -u <user> | xargs qstat -f -F json -x -t     (see below)
+ *               Torque:  qstat -x -t (XML), falling back to qstat -f -1 (text)  (see below)
+ *   accounting  PBS Pro: qstat -f -F json -x <ids>; Torque: none (no history after keep_completed,
+ *               and the wrappers forget a job MinJobAge seconds after it ends)
+ *   cancel      qdel <ids>
+ *
+ * Status on PBS Pro. `qstat -f -u <user>` is not an option: -u belongs to the alternate (table)
+ * format, and with -F json current OpenPBS prints the table followed by an empty JSON document
+ * (openpbs PR #2675; balsam PR #216 works around the same thing). `qstat -f -F json -x` without an
+ * operand lists every user's jobs and two weeks of history, which on a large site is hundreds of
+ * megabytes per poll. So the status command is a short bash program: `qselect -x -u <user>` lists
+ * the user's job ids (history included), and xargs hands them to `qstat -f -F json -x -t` (-t
+ * expands arrays into subjobs). xargs may run qstat more than once; the JSON reader accepts a
+ * sequence of documents. A history job that expires between qselect and qstat makes qstat print
+ * "Unknown Job Id" and exit non-zero, which parseStatus accepts. Known risk: openpbs#2672 (a build
+ * from main that returned only the first of several ids with -F json; 23.06.06 is not affected).
+ *
+ * Status on Torque, and the fallback for the wrappers. Torque's `qstat -x` is XML (not history as
+ * on PBS Pro); the slurm-wlm-torque qstat refuses it: "Unknown option: x", exit 2
+ * (12e-qstat-x-running.txt). The fallback is data, in two places the engine does not have to know about:
+ *   - `torqueStatusFormat: 'auto'` (the default) makes the status command itself try
+ *     `qstat -x -t` and, only on exit 2 with "Unknown option", run `qstat -f -1` instead;
+ *   - parseStatus reads whatever format arrives (detectStatusFormat: XML, JSON or `qstat -f` text).
+ * A cluster configured with 'xml' that turns out to be the wrappers gets a non-transient
+ * SCHEDULER_ERROR whose context carries `statusFormatRefused: 'xml'` and
+ * `suggestedStatusFormat: 'text'`; `refusedStatusOption(result)` gives the same answer for a probe
+ * (e.g. a check-cluster command) that wants to pin 'text' and save the wasted qstat per poll.
+ */
+import type { FinalInfo, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
+import { BridgeError } from '../../src/domain/errors.js';
+import type { JobSpec } from '../../src/domain/jobSpec.js';
+import type { ExecResult } from '../../src/transport/transport.js';
+import type { MpiTaskType } from '../common/resources.js';
+import type { Launcher } from '../common/runner.js';
+import { parseAccountingResult, parseQdelResult, parseQsubOutput, parseStatusResult } from './parse.js';
+import { renderPbsScript } from './render.js';
+import type { PbsFlavor } from './states.js';
+
+export type { PbsFlavor } from './states.js';
+
+export interface PbsAdapterOptions {
+  flavor: PbsFlavor;
+  /** Torque only: 'auto' (XML, falling back to text inside the command; default), 'xml' or 'text'. */
+  torqueStatusFormat?: 'auto' | 'xml' | 'text';
+  /** Longest job name the server accepts (default 230 on PBS Pro, 15 on Torque; see ids.ts). */
+  maxJobNameLength?: number;
+  /** Render the `%p` limit of array jobs (default true; needs OpenPBS 20 / PBS Pro 2020.1 on PBS Pro). */
+  arrayParallelLimit?: boolean;
+  /** Replace the MPI launcher for some task types (see PBS_LAUNCHERS in render.ts). */
+  launchers?: Partial<Record<MpiTaskType, Launcher>>;
+  /** Seconds sidecars get between SIGTERM and SIGKILL at the end of a job (default 5). */
+  sidecarGraceSeconds?: number;
+  /** Runtime for container tasks that name none (default apptainer). */
+  containerRuntime?: 'apptainer' | 'singularity';
+}
+
+/** PBS Pro: the user's jobs, history included, as JSON (see the header comment). `$1` is the user. */
+export const PBSPRO_STATUS_PROGRAM = [
+  'set -f', // job ids such as 123[4].server must not be globbed
+  'ids=$(qselect -x -u "$1") || exit',
+  '[ -n "$ids" ] || exit 0',
+  "printf '%s\\n' $ids | xargs qstat -f -F json -x -t",
+].join('\n');
+
+/**
+ * Torque 'auto': XML, or `qstat -f -1` text where qstat refuses -x or -t (slurm-wlm-torque's Perl
+ * Getopt says "Unknown option: x"; a C qstat built on getopt would say "invalid option"). stdout of
+ * the first attempt streams through; its stderr is kept only when there is no fallback.
+ * `-1` keeps each attribute on one line on real Torque; the wrappers accept and ignore it.
+ */
+export const TORQUE_AUTO_STATUS_PROGRAM = [
+  'exec 3>&1',
+  'err=$(qstat -x -t 2>&1 1>&3); rc=$?',
+  'if [ "$rc" -eq 2 ] && printf \'%s\\n\' "$err" | grep -qE "Unknown option|invalid option"; then exec qstat -f -1; fi',
+  '[ -z "$err" ] || printf \'%s\\n\' "$err" >&2',
+  'exit "$rc"',
+].join('\n');
+
+function checkUser(user: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(user)) {
+    throw new BridgeError('INVALID_CONFIG', `"${user}" is not a valid cluster user name`, { context: { field: 'user' } });
+  }
+  return user;
+}
+
+function checkIds(ids: readonly string[]): readonly string[] {
+  for (const id of ids) {
+    if (!/^\d+(?:\[\d*\])?(?:\.[A-Za-z0-9._-]+)?$/.test(id)) throw new BridgeError('INTERNAL', `"${id}" is not a PBS job id`, { context: { nativeId: id } });
+  }
+  return ids;
+}
+
+export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
+  const { flavor } = options;
+  const torqueFormat = options.torqueStatusFormat ?? 'auto';
+
+  const statusArgv = (user: string): string[] => {
+    const u = checkUser(user);
+    if (flavor === 'pbspro') return ['bash', '-c', PBSPRO_STATUS_PROGRAM, 'hpcb-pbs-status', u];
+    if (torqueFormat === 'xml') return ['qstat', '-x', '-t'];
+    if (torqueFormat === 'text') return ['qstat', '-f', '-1'];
+    return ['bash', '-c', TORQUE_AUTO_STATUS_PROGRAM, 'hpcb-pbs-status'];
+  };
+
+  const adapter: SchedulerAdapter = {
+    name: 'pbs',
+
+    // ---- The script: #PBS directives + the common runner (adapters/common/runner.ts) ----
+    renderScript(spec: JobSpec, ctx: ScriptContext): string {
+      return renderPbsScript(spec, ctx, options);
+    },
+
+    submitCommand(scriptPath: string, _ctx: ScriptContext): string[] {
+      if (scriptPath === '' || /[\0\n]/.test(scriptPath)) throw new BridgeError('INTERNAL', `bad script path ${JSON.stringify(scriptPath)}`);
+      // qsub has no `--` before the script on every version; a relative name is made explicit
+      // instead so it can never be read as an option.
+      return ['qsub', scriptPath.startsWith('-') ? `./${scriptPath}` : scriptPath];
+    },
+
+    parseSubmit(r: ExecResult): string {
+      return parseQsubOutput(r);
+    },
+
+    statusCommand(user: string): string[] {
+      return statusArgv(user);
+    },
+
+    parseStatus(r: ExecResult): Observation[] {
+      return parseStatusResult(r, flavor).observations;
+    },
+
+    cancelCommand(nativeIds: readonly string[]): string[] {
+      if (nativeIds.length === 0) throw new BridgeError('INTERNAL', 'cancelCommand needs at least one id');
+      return ['qdel', ...checkIds(nativeIds)];
+    },
+
+    parseCancel(r: ExecResult): void {
+      parseQdelResult(r, flavor, ['qdel']);
+    },
+  };
+
+  if (flavor === 'pbspro') {
+    adapter.accountingCommand = (nativeIds: readonly string[], _user: string): string[] => {
+      if (nativeIds.length === 0) throw new BridgeError('INTERNAL', 'accountingCommand needs at least one id');
+      return ['qstat', '-f', '-F', 'json', '-x', ...checkIds(nativeIds)];
+    };
+    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseAccountingResult(r, flavor, ['qstat', '-f', '-F', 'json', '-x']);
+  }
+  return adapter;
+}
