@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Fault injection and status for the test cluster built by up.sh. Each action returns only once it
+# has taken effect. Usage: ctl.sh <action>
+#   sshd-stop           login node's sshd down, open sessions included (port refuses)
+#   sshd-start          sshd started; returns when it answers with its banner
+#   sshd-restart        stop + start (existing connections are dropped)
+#   sshd-kill-sessions  drop every open ssh connection but keep the listener
+#   link-down           cut the veth (host side down): connections to 10.99.0.2 hang, not refuse
+#   link-up             restore it; returns when the login port answers from the host (or, if
+#                       sshd is stopped, when the link is up)
+#   slurmctld-stop      controller down: clients get "Unable to contact slurm controller"
+#   slurmctld-start     controller up; returns when it answers and the node is usable
+#   status              JSON of what is up (exit 0 even if something is down; see "healthy")
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+action=${1:-}
+usage() { sed -n '2,/^set /{/^#/p}' "$0" >&2; exit 2; }
+[[ -n $action ]] || usage
+
+json_bool() { if "$@" >/dev/null 2>&1; then echo true; else echo false; fi; }
+
+status() {
+  local d daemons=() healthy=true v
+  for d in munged mariadbd slurmdbd slurmctld slurmd sshd; do
+    v=$(json_bool is_up "$d"); [[ $v == true ]] || healthy=false
+    daemons+=("\"$d\": $v")
+  done
+  local netns link port_host port_ns ctld dbd node st
+  netns=$(json_bool netns_exists); link=$(json_bool link_is_up)
+  port_ns=$(json_bool ssh_port_answers ns)
+  # Only probe across the veth when it is up: otherwise the connect just times out.
+  if [[ $link == true ]]; then port_host=$(json_bool ssh_port_answers host); else port_host=false; fi
+  ctld=false dbd=false node=false st=""
+  if is_up slurmctld; then
+    ctld=$(json_bool ctld_answers)
+    [[ $ctld == true ]] && { st=$(node_state); node=$(json_bool node_ready); }
+  fi
+  is_up slurmdbd && dbd=$(json_bool dbd_answers)
+  for v in "$netns" "$link" "$port_host" "$ctld" "$dbd" "$node"; do [[ $v == true ]] || healthy=false; done
+  [[ -s $ENV_JSON ]] || healthy=false
+  local IFS=,
+  printf '{"healthy": %s, "daemons": {%s}, "netns": %s, "linkUp": %s, "sshFromHost": %s, "sshInNetns": %s, "slurmctldAnswers": %s, "slurmdbdAnswers": %s, "nodeReady": %s, "nodeState": "%s", "envJson": "%s"}\n' \
+    "$healthy" "${daemons[*]}" "$netns" "$link" "$port_host" "$port_ns" "$ctld" "$dbd" "$node" "$st" "$ENV_JSON"
+}
+
+if [[ $action == status ]]; then status; exit 0; fi
+
+require_root
+take_lock
+
+case $action in
+  sshd-stop)
+    login_stop
+    ssh_port_answers ns && die "sshd still answers after stop"
+    ;;
+  sshd-start)
+    login_start
+    ;;
+  sshd-restart)
+    login_stop
+    login_start
+    ;;
+  sshd-kill-sessions)
+    listener=$(pid_of sshd) || die "sshd is not running"
+    mapfile -t pids < <(netns_pids | grep -vx "$listener" || true)
+    if ((${#pids[@]})); then kill -TERM "${pids[@]}" 2>/dev/null || true; wait_pids_dead 10 "${pids[@]}"; fi
+    ;;
+  link-down)
+    ip link set "$HOST_IF" down
+    wait_until 5 "$HOST_IF to go down" bash -c "! grep -qx up /sys/class/net/$HOST_IF/operstate"
+    ;;
+  link-up)
+    ip link set "$HOST_IF" up
+    # The veth carrier and the connected route come back asynchronously; "done" means the login
+    # node answers again from the host (or, if a test also stopped sshd, that the link is up).
+    if is_up sshd; then
+      wait_until 15 "login sshd to answer from the host after link-up" ssh_port_answers host
+    else
+      wait_until 5 "$HOST_IF to come up" link_is_up
+    fi
+    ;;
+  slurmctld-stop)
+    stop_daemon slurmctld
+    ;;
+  slurmctld-start)
+    if ! is_up slurmctld; then spawn "$LOG_DIR/slurmctld.out" /usr/sbin/slurmctld; fi
+    wait_until 30 "slurmctld (scontrol ping)" ctld_answers
+    wait_until 30 "node ready" node_ready
+    ;;
+  *)
+    echo "unknown action: $action" >&2; usage ;;
+esac
+echo "ok $action"
