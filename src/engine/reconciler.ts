@@ -54,6 +54,8 @@ export function jobDirFor(rt: ClusterRuntime, instance: string, jobId: number): 
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** How long finishing waits for an accounting record before deciding without it. */
+const ACCOUNTING_WAIT_MS = 10_000;
 
 export class Reconciler {
   readonly health: ClusterHealth;
@@ -528,6 +530,12 @@ export class Reconciler {
       const ev = evidence.get(String(job.id));
       if (!ev || !ev.complete) continue;
       const acct = job.nativeId ? accounting.get(job.nativeId) : undefined;
+      const sinceGone = now - (job.absentSince ?? job.updatedAt);
+      if (!acct && adapter.accountingCommand && job.nativeId && sinceGone < ACCOUNTING_WAIT_MS) {
+        // Accounting lags the queue by up to a second or so (sacct via slurmdbd); give it a
+        // moment so the job's record carries elapsed time, max RSS and nodes.
+        continue;
+      }
       const final = mergeFinal(job.nativeFinal, acct);
       const decision = decideOutcome({
         spec: job.spec,
@@ -535,7 +543,7 @@ export class Reconciler {
         presetOutcome: job.outcome,
         evidence: ev,
         final,
-        sinceGoneMs: now - (job.absentSince ?? job.updatedAt),
+        sinceGoneMs: sinceGone,
         graceMs: this.rt.lostGraceMs,
       });
       if (decision.kind === 'wait') continue;

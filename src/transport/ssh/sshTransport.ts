@@ -18,13 +18,14 @@ import { appendFileSync, promises as fsp } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { Client as SshClient, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { BridgeError, isTransient } from '../../domain/errors.js';
 import { assertRemovable, closedError, ProgressReporter, tempSibling, typeFromMode } from '../common.js';
 import type { DirEntry, ExecOptions, ExecResult, RemoteStat, TransferOptions, Transport } from '../transport.js';
 import { channelRetryDelayMs, DEFAULT_RECONNECT_POLICY, reconnectDelayMs, type ReconnectPolicy } from './backoff.js';
 import { ChannelBudget, type Permit } from './budget.js';
-import { buildRemoteCommand, cwdFailure, FramedStream, newMarker } from './framing.js';
+import { ExecChannel } from './execChannel.js';
+import { buildRemoteCommand, cwdFailure, newMarker } from './framing.js';
 import {
   checkHostKey,
   fingerprintSha256,
@@ -92,6 +93,7 @@ interface Conn {
   readonly onLost: Set<(e: BridgeError) => void>;
   sftp: SFTPWrapper | null;
   sftpOpening: Promise<SFTPWrapper> | null;
+  sftpRelease: (() => void) | null;
 }
 
 type Callback<T> = (err: Error | null | undefined, value?: T) => void;
@@ -308,7 +310,7 @@ export class SshTransport implements Transport {
         sock = await this.#forward(jump);
       }
       const client = await this.#connectHop(this.#target, this.#passphrase, sock);
-      const conn: Conn = { client, jump, alive: true, lostError: null, onLost: new Set(), sftp: null, sftpOpening: null };
+      const conn: Conn = { client, jump, alive: true, lostError: null, onLost: new Set(), sftp: null, sftpOpening: null, sftpRelease: null };
       for (const [c, label] of [
         [client, 'connection'],
         [jump, 'jump host connection'],
@@ -541,6 +543,7 @@ export class SshTransport implements Transport {
     conn.onLost.clear();
     this.#emit({ type: 'disconnected', reason: why, inFlight: waiting.length });
     for (const fail of waiting) fail(err);
+    conn.sftpRelease?.();
     conn.sftp = null;
     // destroy(), not end(): after a keepalive timeout the peer is unreachable and a polite
     // disconnect would sit in the socket buffer.
@@ -629,22 +632,20 @@ export class SshTransport implements Transport {
     let handedOver = false;
     try {
       const conn = await this.#ensureConnected();
-      const channel = await this.#openChannel<ClientChannel>(conn, 'exec', (cb) => conn.client.exec(command, cb));
+      // The recorder is attached inside ssh2's callback, before any await (see execChannel.ts).
+      const rec = await this.#openChannel<ExecChannel>(conn, 'exec', (cb) =>
+        conn.client.exec(command, (err, ch) => (err ? cb(err) : cb(null, new ExecChannel(ch, marker)))),
+      );
       handedOver = true;
-      return await this.#runExec(conn, channel, permit, argv, marker, opts);
+      return await this.#runExec(conn, rec, permit, argv, marker, opts);
     } finally {
       if (!handedOver) permit.release();
     }
   }
 
-  #runExec(conn: Conn, ch: ClientChannel, permit: Permit, argv: readonly string[], marker: string, opts: ExecOptions): Promise<ExecResult> {
+  #runExec(conn: Conn, rec: ExecChannel, permit: Permit, argv: readonly string[], marker: string, opts: ExecOptions): Promise<ExecResult> {
     const started = performance.now();
-    const out = new FramedStream(marker, true);
-    const err = new FramedStream(marker, false);
-    let exit: { code: number | null; signal: string | null } | null = null;
-    let outEnded = false;
-    let errEnded = false;
-    let channelClosed = false;
+    const { out, err } = rec;
 
     return new Promise<ExecResult>((resolve, reject) => {
       let settled = false;
@@ -669,6 +670,7 @@ export class SshTransport implements Transport {
 
       const finish = (): void =>
         settle(() => {
+          const exit = rec.exit;
           if (!exit) {
             reject(
               new BridgeError('CONNECTION_LOST', `${this.id}: the channel of ${argv[0]} closed without an exit status; the command's outcome is unknown`, {
@@ -710,38 +712,19 @@ export class SshTransport implements Transport {
       const onLost = (e: BridgeError): void => {
         channelDone();
         // Only a command whose status and both streams' EOFs arrived before the drop is known.
-        if (exit && outEnded && errEnded) finish();
+        if (rec.complete) finish();
         else settle(() => reject(new BridgeError(e.code, e.message, { transient: true, context: context(), cause: e.cause })));
       };
       conn.onLost.add(onLost);
+      rec.whenClosed(channelDone);
+      rec.whenDone(finish);
 
-      // Always drain both streams: an unread stream stops the channel's flow control.
-      ch.on('data', (b: Buffer) => out.push(b));
-      ch.stderr.on('data', (b: Buffer) => err.push(b));
-      ch.on('end', () => {
-        outEnded = true;
-      });
-      ch.stderr.on('end', () => {
-        errEnded = true;
-        if (channelClosed) finish();
-      });
-      ch.on('exit', (code: number | null, signal?: string) => {
-        exit = { code: typeof code === 'number' ? code : null, signal: signal ?? null };
-      });
-      ch.on('error', () => {
-        // Channel errors are followed by 'close', which decides.
-      });
-      ch.on('close', () => {
-        channelClosed = true;
-        channelDone();
-        // ssh2 emits close after stdout's end, but stderr's end may still be queued.
-        if (errEnded || !ch.stderr.readable) finish();
-      });
+      if (!rec.closed) {
+        if (opts.stdin !== undefined) rec.channel.end(opts.stdin);
+        else rec.channel.end();
+      }
 
-      if (opts.stdin !== undefined) ch.end(opts.stdin);
-      else ch.end();
-
-      if (opts.timeoutMs !== undefined) {
+      if (opts.timeoutMs !== undefined && !settled) {
         timer = setTimeout(() => {
           settle(() =>
             reject(
@@ -751,8 +734,8 @@ export class SshTransport implements Transport {
               }),
             ),
           );
-          this.#killRemote(out.pid, () => exit !== null);
-          ch.close();
+          this.#killRemote(out.pid, () => rec.exit !== null);
+          rec.channel.close();
         }, opts.timeoutMs);
       }
     });
@@ -766,7 +749,9 @@ export class SshTransport implements Transport {
    */
   #killRemote(pid: number | null, finished: () => boolean): void {
     if (pid === null || this.#closed || finished()) return;
-    const script = 'kill -KILL -- "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null; exit 0';
+    // `kill -KILL -<pgid>` without `--`: dash's kill builtin rejects `--` ("Illegal number")
+    // and `-s KILL` followed by a negative pid, but takes this form, as bash and /bin/kill do.
+    const script = 'kill -KILL "-$1" 2>/dev/null || kill -KILL "$1" 2>/dev/null; exit 0';
     this.exec(['sh', '-c', script, 'hpcb-kill', String(pid)], { timeoutMs: 30_000 }).catch(() => {
       // Best effort: the connection may be the reason for the timeout.
     });
@@ -784,15 +769,14 @@ export class SshTransport implements Transport {
           if (!conn.alive) throw conn.lostError ?? closedError(this.id);
           const sftp = await this.#openChannel<SFTPWrapper>(conn, 'SFTP', (cb) => conn.client.sftp(cb));
           conn.sftp = sftp;
-          // The SFTP channel holds its slot for as long as it lives.
+          // The SFTP channel holds its slot for as long as it lives (or the connection does).
           const release = (): void => {
             if (conn.sftp === sftp) conn.sftp = null;
-            conn.onLost.delete(release);
             permit.release();
           };
+          conn.sftpRelease = release;
           sftp.on('close', release);
           sftp.on('error', () => {});
-          conn.onLost.add(release);
           return sftp;
         } catch (e) {
           permit.release();
