@@ -26,14 +26,15 @@ function startDaemon(configFile: string, count: number, prefix: string): ChildPr
 }
 
 function countStates(dbPath: string): Record<string, number> {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  let db: Database.Database | undefined;
   try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true });
     const rows = db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[];
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   } catch {
-    return {};
+    return {}; // not created yet, or mid-migration
   } finally {
-    db.close();
+    db?.close();
   }
 }
 
