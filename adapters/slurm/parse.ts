@@ -301,8 +301,10 @@ export function parseSqueueRows(stdout: string): SqueueRow[] {
   for (const line of stdout.split('\n')) {
     if (line.trim() === '') continue;
     const f = splitFields(line, '|', SQUEUE_FIELDS.length, SQUEUE_FIELDS.length - 1);
-    const [id, , arrayJobId, arrayTaskId, state, reason, name] = f as [string, string, string, string, string, string, string];
-    if (!parseSlurmJobId(id) || state.trim() === '') {
+    const [id, rawId, arrayJobId, arrayTaskId, state, reason, name] = f as [string, string, string, string, string, string, string];
+    // %A (the raw job id) is always numeric: a check that keeps other pipe-separated output
+    // (another scheduler's, an rc file's noise) from being read as job rows.
+    if (!parseSlurmJobId(id) || !/^\d+$/.test(rawId.trim()) || state.trim() === '') {
       throw new BridgeError('PARSE_ERROR', `unexpected squeue line: ${JSON.stringify(line)}`, { context: { command: 'squeue', stdout } });
     }
     rows.push({ id: id.trim(), arrayJobId, arrayTaskId, state, reason, name });
