@@ -253,7 +253,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   }
 
   activeOnCluster(cluster: string): JobRecord[] {
-    return (this.stmts.active.all(cluster) as Row[]).map((r) => this.toRecord(r));
+    return this.toRecords(this.stmts.active.all(cluster) as Row[]);
   }
 
   list(filter: JobFilter = {}): JobRecord[] {
@@ -294,7 +294,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     }
     const limit = Math.min(Math.max(filter.limit ?? 1000, 1), 10000);
     const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(...params) as Row[]).map((r) => this.toRecord(r));
+    return this.toRecords(this.db.prepare(sql).all(...params) as Row[]);
   }
 
   /**
@@ -390,9 +390,27 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     if (this.db.open) this.db.close();
   }
 
-  private toRecord(r: Row): JobRecord {
-    const labels: Record<string, string> = {};
-    for (const l of this.stmts.labels.all(r.id) as { key: string; value: string }[]) labels[l.key] = l.value;
+  /** Many rows at once: labels come from one query per 500 jobs instead of one per job. */
+  private toRecords(rows: Row[]): JobRecord[] {
+    const labels = new Map<number, Record<string, string>>();
+    for (let i = 0; i < rows.length; i += 500) {
+      const ids = rows.slice(i, i + 500).map((r) => r.id as number);
+      const found = this.db
+        .prepare(`SELECT job_id, key, value FROM job_labels WHERE job_id IN (${ids.map(() => '?').join(', ')})`)
+        .all(...ids) as { job_id: number; key: string; value: string }[];
+      for (const l of found) {
+        const m = labels.get(l.job_id) ?? {};
+        m[l.key] = l.value;
+        labels.set(l.job_id, m);
+      }
+    }
+    return rows.map((r) => this.toRecord(r, labels.get(r.id as number) ?? {}));
+  }
+
+  private toRecord(r: Row, preloaded?: Record<string, string>): JobRecord {
+    let labels: Record<string, string> = {};
+    if (preloaded) labels = preloaded;
+    else for (const l of this.stmts.labels.all(r.id) as { key: string; value: string }[]) labels[l.key] = l.value;
     const state = r.state as JobState;
     const outcome = parseJson<Outcome>(r.outcome);
     return {

@@ -1,0 +1,125 @@
+/**
+ * Submit throughput: jobs per second from Bridge.submit until every job is known to the
+ * scheduler, against, in the same run:
+ *   - `sbatch` in a loop on the login node itself (one ssh command running the loop);
+ *   - `ssh host sbatch` per job over an OpenSSH ControlMaster connection;
+ *   - `ssh host sbatch` per job with a new connection each (fewer jobs: it is slow).
+ * Every job is trivial and goes to the `parked` partition (DOWN), so it stays pending and the
+ * cluster is not flooded; everything is cancelled at the end. Also the 1-job-array baseline
+ * for sweeps comes later (Workflows).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { Bridge } from '../src/bridge.js';
+import { silentLogger } from '../src/logging.js';
+import { buildSettings } from '../src/settings/load.js';
+import type { ClusterEnv } from '../test/cluster/env.js';
+import { benchTable, type BenchRow } from './transport.js';
+
+function sh(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err.trim()}`))));
+    p.stdin.end(input ?? '');
+  });
+}
+
+const row = (name: string, value: number, unit: string, baseline: string, baselineValue: number, note: string): BenchRow => {
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return { name, value: r(value), unit, baseline, baselineValue: r(baselineValue), ratio: r(value / baselineValue), note };
+};
+
+export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; freshJobs?: number; log?: (s: string) => void } = {}): Promise<BenchRow[]> {
+  const n = opts.jobs ?? 500;
+  const fresh = opts.freshJobs ?? 20;
+  const log = opts.log ?? ((s: string) => console.error(s));
+  const ssh = ['-F', env.sshConfig];
+  const local = mkdtempSync(join(tmpdir(), 'hpcb-bench-submit-'));
+  const muxed = [...ssh, '-o', 'ControlMaster=auto', '-o', `ControlPath=${join(local, 'cm')}`, '-o', 'ControlPersist=60'];
+  const sbatchArgs = 'sbatch --parsable -p parked --job-name=hpcb-bench --wrap true';
+  const cancelAll = () => sh('ssh', [...ssh, env.sshAlias, `scancel --user=${env.user} --partition=parked`]).catch(() => '');
+
+  try {
+    await cancelAll();
+    // 1. sbatch loop on the login node itself.
+    log(`submit: ${n} x sbatch in a loop on the login node`);
+    let t0 = performance.now();
+    await sh('ssh', [...ssh, env.sshAlias, `for i in $(seq ${n}); do ${sbatchArgs} >/dev/null || exit 1; done`]);
+    const loopRate = n / ((performance.now() - t0) / 1000);
+    await cancelAll();
+
+    // 2. ssh per job over a ControlMaster.
+    log(`submit: ${n} x ssh sbatch over ControlMaster`);
+    await sh('ssh', [...muxed, env.sshAlias, 'true']);
+    t0 = performance.now();
+    for (let i = 0; i < n; i++) await sh('ssh', [...muxed, env.sshAlias, sbatchArgs]);
+    const muxRate = n / ((performance.now() - t0) / 1000);
+    await sh('ssh', [...muxed, '-O', 'exit', env.sshAlias]).catch(() => '');
+    await cancelAll();
+
+    // 3. ssh per job, new connection each.
+    log(`submit: ${fresh} x ssh sbatch, new connection each`);
+    t0 = performance.now();
+    for (let i = 0; i < fresh; i++) await sh('ssh', [...ssh, env.sshAlias, sbatchArgs]);
+    const freshRate = fresh / ((performance.now() - t0) / 1000);
+    await cancelAll();
+
+    // 4. The bridge: from submit() until every job has its scheduler id.
+    log(`submit: ${n} jobs through the bridge`);
+    const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-bridge-'));
+    const settings = buildSettings({ dataDir, logLevel: 'silent' }, [
+      {
+        file: '(bench)',
+        raw: {
+          name: 'lab',
+          scheduler: 'slurm',
+          transport: 'ssh',
+          ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
+          scratchRoot: `${env.scratchRoot}/bench-${Date.now()}`,
+          pollIntervalSeconds: 2,
+          submitBatchSize: 100,
+          submitRatePerSecond: 10000,
+        },
+      },
+    ]);
+    const bridge = Bridge.open(settings, { logger: silentLogger() });
+    bridge.start();
+    t0 = performance.now();
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) ids.push(bridge.submit('bench', { tasks: [{ cmd: 'true' }], queue: 'parked' }).job.id);
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        const { n: waiting } = bridge.store.db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE native_id IS NULL AND state NOT IN ('failed', 'deleted')").get() as { n: number };
+        if (waiting === 0) resolve();
+        else setTimeout(check, 20);
+      };
+      check();
+    });
+    const bridgeRate = n / ((performance.now() - t0) / 1000);
+    const counters = bridge.reconciler('lab')!.counters;
+    await bridge.close();
+    await cancelAll();
+
+    return [
+      row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', 'sbatch loop on the login node', loopRate, `${counters.submitCommands} submit commands for ${n} jobs`),
+      row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', 'ssh sbatch per job, ControlMaster', muxRate, ''),
+      row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', `ssh sbatch per job, new connection (${fresh} jobs)`, freshRate, ''),
+    ];
+  } finally {
+    await cancelAll();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { loadClusterEnv } = await import('../test/cluster/env.js');
+  console.log(benchTable(await runSubmitBench(loadClusterEnv())));
+}
