@@ -171,6 +171,14 @@ export interface RunnerOptions {
   sidecarGraceSeconds?: number;
   /** Runtime for tasks with an `image` and no `runtime`. Default 'apptainer'. */
   containerRuntime?: 'apptainer' | 'singularity';
+  /**
+   * A shell expression (an adapter constant, never user input) that expands to the scheduler's
+   * id of this job, e.g. `${SLURM_JOB_ID:-}`. The runner writes it to `.hpcb/native_id` at
+   * start: the job's own testimony of its id, which lets the engine adopt a job whose submit
+   * answer was lost (sbatch timing out after the controller accepted it) even after it left
+   * the queue, instead of submitting it a second time.
+   */
+  nativeIdExpr?: string;
 }
 
 const DEFAULT_SIDECAR_GRACE_SECONDS = 5;
@@ -390,11 +398,12 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
     `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
     'fi',
     '# Status files of an earlier run in this directory (a requeue, a resubmission) must not be read as this run\'s.',
-    'rm -f -- "$hpcb_dir/exit" "$hpcb_dir/terminated" "$hpcb_dir"/task.*.exit',
+    'rm -f -- "$hpcb_dir/exit" "$hpcb_dir/terminated" "$hpcb_dir/native_id" "$hpcb_dir"/task.*.exit',
     'if ! hpcb_put "$hpcb_dir/started" "$(date +%s)"; then',
     `  printf 'hpc-bridge: cannot write to %s\\n' "$hpcb_dir" >&2`,
     `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
     'fi',
+    ...(opts.nativeIdExpr ? [`hpcb_put "$hpcb_dir/native_id" "${opts.nativeIdExpr}"`] : []),
     '',
   );
 

@@ -53,6 +53,9 @@ const WRAPPER = [
   'echo "$!"',
 ].join('\n');
 
+/** The job's id is the PID of the setsid'd wrapper, which is also its session id. */
+const DIRECT_ID_EXPR = '$(ps -o sid= -p $$ | tr -d " ")';
+
 const CANCEL = 'for p in "$@"; do pkill -TERM -s "$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done; exit 0';
 
 export const directAdapter: SchedulerAdapter = {
@@ -64,7 +67,7 @@ export const directAdapter: SchedulerAdapter = {
         context: { field: 'resources.nodes', problems: [{ field: 'resources.nodes', message: 'a cluster without a scheduler runs on one node' }] },
       });
     }
-    return `#!/bin/bash\n# hpc-bridge job ${ctx.bridgeJobId} (${ctx.tag}), attempt ${ctx.attempt}, run without a scheduler\n${renderRunner(spec, ctx, { launcher })}`;
+    return `#!/bin/bash\n# hpc-bridge job ${ctx.bridgeJobId} (${ctx.tag}), attempt ${ctx.attempt}, run without a scheduler\n${renderRunner(spec, ctx, { launcher, nativeIdExpr: DIRECT_ID_EXPR })}`;
   },
 
   submitCommand(scriptPath: string, ctx: ScriptContext): string[] {

@@ -165,6 +165,8 @@ export function renderSlurmScript(spec: JobSpec, ctx: ScriptContext, opts: Slurm
   const runnerOpts: RunnerOptions = {
     arrayIndexVar: 'SLURM_ARRAY_TASK_ID',
     launcher: slurmLauncher(opts.launchers),
+    // Array elements have their own SLURM_JOB_ID; the engine addresses them as <array>_<index>.
+    nativeIdExpr: ctx.array ? '${SLURM_ARRAY_JOB_ID:-}_${SLURM_ARRAY_TASK_ID:-}' : '${SLURM_JOB_ID:-}',
   };
   if (opts.sidecarGraceSeconds !== undefined) runnerOpts.sidecarGraceSeconds = opts.sidecarGraceSeconds;
   if (opts.containerRuntime !== undefined) runnerOpts.containerRuntime = opts.containerRuntime;

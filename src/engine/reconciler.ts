@@ -266,6 +266,7 @@ export class Reconciler {
       if (o.name) byName.set(o.name, o);
     }
 
+    const unresolved: JobRecord[] = [];
     for (const job of jobs) {
       if (job.state === 'submitting' && job.stepFailures > 0) {
         // A submit whose outcome was unknown (e.g. sbatch timed out after the controller
@@ -273,6 +274,7 @@ export class Reconciler {
         const tag = jobTag(this.instance, job.id, job.attempt);
         const o = byName.get(tag);
         if (o) this.adopt(job, o.nativeId, `found in the queue by its tag ${tag}`);
+        else unresolved.push(job);
         continue;
       }
       if ((job.state !== 'queued' && job.state !== 'running') || !job.nativeId) continue;
@@ -287,7 +289,36 @@ export class Reconciler {
       }
       this.applyObservation(job, o);
     }
+    if (unresolved.length > 0 && !(await this.adoptByTestimony(unresolved))) return false;
     return true;
+  }
+
+  /**
+   * Not in the queue by its tag: it may have run and left already (a direct process, or a
+   * scheduler that forgets finished jobs quickly). The runner writes the job's own id to
+   * .hpcb/native_id when it starts; if that file exists, the job was accepted, so adopt it.
+   * Returns false if the job directories could not be read (then nothing is resubmitted).
+   */
+  private async adoptByTestimony(jobs: JobRecord[]): Promise<boolean> {
+    const items: EvidenceItem[] = jobs.map((j) => ({ key: String(j.id), jobDir: this.jobDir(j), taskCount: 0 }));
+    try {
+      const r = await this.exec(['bash', '-c', renderEvidenceProgram(items)]);
+      if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', 'reading job directories failed', { transient: true, context: { cluster: this.rt.name, exitCode: r.exitCode, stderr: r.stderr } });
+      const ev = parseEvidenceOutput(r.stdout, items);
+      for (const job of jobs) {
+        const e = ev.get(String(job.id));
+        if (!e?.complete) {
+          // Output cut short: wait rather than risk a second submission.
+          this.store.update(job.id, ['submitting'], { retryAt: this.now() + 1000 });
+          continue;
+        }
+        if (e.nativeId) this.adopt(job, e.nativeId, 'the job recorded its own id when it started');
+      }
+      return true;
+    } catch (e) {
+      this.markFailure('read job directories', e);
+      return false;
+    }
   }
 
   private adopt(job: JobRecord, nativeId: string, why: string): void {
@@ -383,7 +414,7 @@ export class Reconciler {
     await t.mkdirp(posix.join(dir, HPCB_DIR));
     if (job.attempt > 0) {
       // A resubmission: the previous attempt's testimony must not be read as this one's.
-      const r = await this.exec(['sh', '-c', 'cd "$1" && rm -rf .hpcb/exit .hpcb/started .hpcb/terminated .hpcb/limit .hpcb/task.*.exit', 'hpcb-clean', dir]);
+      const r = await this.exec(['sh', '-c', 'cd "$1" && rm -rf .hpcb/exit .hpcb/started .hpcb/terminated .hpcb/limit .hpcb/native_id .hpcb/task.*.exit', 'hpcb-clean', dir]);
       if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', `could not clear the previous attempt's files in ${dir}`, { transient: true, context: { cluster: this.rt.name, jobId: job.id, exitCode: r.exitCode, stderr: r.stderr } });
     }
     for (const input of job.spec.inputs) {
@@ -536,7 +567,7 @@ export class Reconciler {
         // moment so the job's record carries elapsed time, max RSS and nodes.
         continue;
       }
-      const final = mergeFinal(job.nativeFinal, acct);
+      const final = walltimeFromRunnerClock(job.spec, ev, mergeFinal(job.nativeFinal, acct));
       const decision = decideOutcome({
         spec: job.spec,
         cancelRequested: job.cancelRequestedAt !== null,
@@ -590,6 +621,34 @@ export class Reconciler {
       this.move(job, ['staging_out'], outcome.status, { statusReason: outcome.reason }, outcome.reason);
     });
   }
+}
+
+/**
+ * PBS (added for the Torque wrappers): tell a walltime kill from the runner's own clock when the
+ * scheduler does not say how the job ended. The slurm-wlm-torque qstat prints `C` with no
+ * exit_status for every finished job, and Torque keeps no accounting, so `final` is at best
+ * 'unknown'. A job the scheduler killed for its walltime then leaves `.hpcb/terminated`
+ * ("TERM <epoch> <task>") and no `.hpcb/exit`. If the runner ran at least its walltime between
+ * `.hpcb/started` and that SIGTERM (both stamps from the same cluster clock, whole seconds, so
+ * 2 s of slack for the two truncations and the script's start-up), the limit is what ended it:
+ * the same inference parse.ts makes from resources_used.walltime for PBS's 256+N exit statuses.
+ * Anything else (a SIGTERM earlier, no stamps, an exit file, a scheduler that did say) is left as it was.
+ */
+const RUNNER_CLOCK_SLACK_SECONDS = 2;
+function walltimeFromRunnerClock(spec: JobRecord['spec'], ev: { exitCode: number | null; startedEpoch?: number | null; terminatedBy: string | null }, final: FinalInfo | null): FinalInfo | null {
+  if (final && final.kind !== 'unknown') return final;
+  const walltime = spec.resources.walltime;
+  if (walltime === undefined || ev.exitCode !== null || ev.startedEpoch == null || !ev.terminatedBy) return final;
+  const m = /^TERM (\d+)\b/.exec(ev.terminatedBy);
+  if (!m) return final;
+  const ran = Number(m[1]) - ev.startedEpoch;
+  if (ran < walltime * 60 - RUNNER_CLOCK_SLACK_SECONDS) return final;
+  return {
+    ...(final ?? {}),
+    nativeState: final?.nativeState ?? '',
+    kind: 'timeout',
+    reason: `SIGTERM after ${ran} s of a ${walltime * 60} s walltime (runner's .hpcb/started and .hpcb/terminated); the scheduler did not say how the job ended`,
+  };
 }
 
 /** Accounting knows more than squeue (exit code, signal, MaxRSS); prefer it where it has an answer. */

@@ -104,6 +104,7 @@ export function renderEvidenceProgram(items: readonly EvidenceItem[]): string {
     '  [ -f .hpcb/exit ] && printf "@@HPCB-EV %s exit %s\\n" "$key" "$(head -c 64 .hpcb/exit | tr -d "\\n")"',
     '  [ -f .hpcb/started ] && printf "@@HPCB-EV %s started %s\\n" "$key" "$(head -c 32 .hpcb/started | tr -d "\\n")"',
     '  [ -f .hpcb/terminated ] && printf "@@HPCB-EV %s terminated %s\\n" "$key" "$(head -c 64 .hpcb/terminated | tr -d "\\n")"',
+    '  [ -f .hpcb/native_id ] && printf "@@HPCB-EV %s native_id %s\\n" "$key" "$(head -c 128 .hpcb/native_id | tr -d "\\n ")"',
     '  [ -f .hpcb/limit ] && printf "@@HPCB-EV %s limit %s\\n" "$key" "$(head -c 32 .hpcb/limit | tr -d "\\n")"',
     '  i=0',
     '  while [ "$i" -lt "$n" ]; do',
@@ -127,7 +128,11 @@ export interface Evidence {
   exitCode: number | null;
   failedTask: number | null;
   started: boolean;
+  /** The runner's clock when the script started (`.hpcb/started`, epoch seconds), null if absent or unreadable. */
+  startedEpoch?: number | null;
   terminatedBy: string | null;
+  /** The scheduler id the job wrote when it started (`.hpcb/native_id`), if any. */
+  nativeId: string | null;
   /** A limit enforced outside the scheduler (the direct adapter's `timeout`): "walltime" or "memory". */
   limit: string | null;
   taskExitCodes: (number | null)[];
@@ -144,8 +149,10 @@ export function parseEvidenceOutput(stdout: string, items: readonly EvidenceItem
       exitCode: null,
       failedTask: null,
       started: false,
+      startedEpoch: null,
       terminatedBy: null,
       limit: null,
+      nativeId: null,
       taskExitCodes: Array.from({ length: it.taskCount }, () => null),
       memoryKill: false,
       complete: false,
@@ -165,9 +172,13 @@ export function parseEvidenceOutput(stdout: string, items: readonly EvidenceItem
       const [code, task] = value.split(/\s+/);
       if (code !== undefined && /^-?\d+$/.test(code)) ev.exitCode = Number(code);
       if (task !== undefined && /^-?\d+$/.test(task) && Number(task) >= 0) ev.failedTask = Number(task);
-    } else if (field === 'started') ev.started = true;
+    } else if (field === 'started') {
+      ev.started = true;
+      if (/^\d+$/.test(value)) ev.startedEpoch = Number(value);
+    }
     else if (field === 'terminated') ev.terminatedBy = value || 'signal';
     else if (field === 'limit') ev.limit = value || null;
+    else if (field === 'native_id') ev.nativeId = /^[A-Za-z0-9_.\[\]-]+$/.test(value) ? value : null;
     else if (field === 'memkill') ev.memoryKill = true;
     else if (field === 'end') ev.complete = true;
     else if (field.startsWith('task.')) {

@@ -10,6 +10,8 @@ import { Bridge } from '../../src/bridge.js';
 import { jobDirFor } from '../../src/engine/reconciler.js';
 import { buildSettings } from '../../src/settings/load.js';
 import { silentLogger } from '../../src/logging.js';
+import { directAdapter } from '../../adapters/direct/index.js';
+import { BridgeError } from '../../src/domain/errors.js';
 
 let bridge: Bridge | undefined;
 afterEach(async () => {
@@ -17,12 +19,12 @@ afterEach(async () => {
   bridge = undefined;
 });
 
-function open(extra: Record<string, unknown> = {}): Bridge {
+function open(extra: Record<string, unknown> = {}, opts: Parameters<typeof Bridge.open>[1] = {}): Bridge {
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-direct-'));
   const settings = buildSettings({ dataDir }, [
     { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2, ...extra } },
   ]);
-  bridge = Bridge.open(settings, { logger: silentLogger() });
+  bridge = Bridge.open(settings, { logger: silentLogger(), ...opts });
   bridge.start();
   return bridge;
 }
@@ -95,5 +97,53 @@ describe('engine with the direct adapter', () => {
     const b = open();
     expect(() => b.submit('alice', { tasks: [{ cmd: 'x' }], cluster: 'elsewhere' })).toThrow(/cluster: no cluster named "elsewhere"/);
     expect(b.list({ owner: 'alice', scope: 'all' })).toHaveLength(0);
+  });
+});
+
+describe('engine retries and unknown submit outcomes (direct adapter)', () => {
+  it('maximumRetries resubmits a job that was lost, and the new attempt completes', async () => {
+    const b = open({ lostGraceSeconds: 1 });
+    const job = b.submit('alice', {
+      tasks: [{ cmd: 'if [ ! -f first-attempt ]; then touch first-attempt; sleep 60; fi; echo attempt-$HPCB_ATTEMPT' }],
+      policies: { maximumRetries: 1 },
+    }).job;
+    for (let i = 0; i < 100 && b.get(job.id)!.state !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
+    process.kill(-Number(b.get(job.id)!.nativeId!), 'SIGKILL');
+    const done = await b.wait(job.id, 30_000);
+    expect(done.status).toBe('completed');
+    expect(done.attempt).toBe(1);
+    expect(jobFile(b, job.id, '.hpcb/task.0.stdout')).toBe('attempt-1\n');
+    expect(b.store.events(job.id).some((e) => /^resubmitting \(attempt 2 of 2\) after: lost/.test(e.reason ?? ''))).toBe(true);
+  });
+
+  it("a job's own non-zero exit is not retried by maximumRetries", async () => {
+    const b = open();
+    const done = await b.wait(b.submit('alice', { tasks: [{ cmd: 'exit 5' }], policies: { maximumRetries: 2 } }).job.id, 20_000);
+    expect(done.status).toBe('failed');
+    expect(done.attempt).toBe(0);
+  });
+
+  it('a submit reported as failed-but-maybe-accepted is adopted by its tag, never submitted twice', async () => {
+    let lied = false;
+    const b = open({}, {
+      adapterFor: () => ({
+        ...directAdapter,
+        parseSubmit(r) {
+          const id = directAdapter.parseSubmit(r);
+          if (!lied) {
+            // What sbatch does when the controller accepted the job but the reply timed out.
+            lied = true;
+            throw new BridgeError('SCHEDULER_ERROR', 'Socket timed out on send/recv operation', { transient: true });
+          }
+          return id;
+        },
+      }),
+    });
+    const job = b.submit('alice', { tasks: [{ cmd: 'echo run >> runs.log; sleep 2' }] }).job;
+    const done = await b.wait(job.id, 30_000);
+    expect(lied).toBe(true);
+    expect(done.status).toBe('completed');
+    expect(jobFile(b, job.id, 'runs.log')).toBe('run\n');
+    expect(b.store.events(job.id).some((e) => /found in the queue by its tag/.test(e.reason ?? ''))).toBe(true);
   });
 });

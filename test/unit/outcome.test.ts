@@ -5,7 +5,7 @@ import { decideOutcome, type DecisionInput } from '../../src/engine/outcome.js';
 import type { Evidence } from '../../src/engine/remoteScripts.js';
 
 const spec = parseJobSpec({ tasks: [{ cmd: 'a' }, { cmd: 'b' }], resources: { walltime: 1 } });
-const ev = (p: Partial<Evidence> = {}): Evidence => ({ noDir: false, exitCode: null, failedTask: null, started: true, terminatedBy: null, limit: null, taskExitCodes: [null, null], memoryKill: false, complete: true, ...p });
+const ev = (p: Partial<Evidence> = {}): Evidence => ({ noDir: false, exitCode: null, failedTask: null, started: true, terminatedBy: null, limit: null, nativeId: null, taskExitCodes: [null, null], memoryKill: false, complete: true, ...p });
 const fin = (kind: FinalInfo['kind'], p: Partial<FinalInfo> = {}): FinalInfo => ({ kind, nativeState: kind.toUpperCase(), ...p });
 const base: DecisionInput = { spec, cancelRequested: false, presetOutcome: null, evidence: ev(), final: null, sinceGoneMs: 0, graceMs: 60_000 };
 const decide = (p: Partial<DecisionInput>) => decideOutcome({ ...base, ...p });
