@@ -14,7 +14,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/api/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts'],
           testTimeout: 30_000,
         },
       },

@@ -17,13 +17,17 @@ import { Store, type JobFilter, type JobRecord, type TransitionEvent } from './s
 import type { Transport } from './transport/transport.js';
 import { adapterFor } from './engine/adapters.js';
 import { createTransport } from './transport/index.js';
+import { Staging, type StagingOptions } from './staging/staging.js';
 
 export interface BridgeOptions {
   logger?: Logger;
   /** Override how transports are built (tests inject faults). */
   transportFor?: (cluster: ClusterConfig) => Transport;
   adapterFor?: (cluster: ClusterConfig) => SchedulerAdapter;
+  /** Replace the staging hooks the reconcilers call (bridge.staging still serves the API). */
   staging?: StagingHooks;
+  /** Test hooks for the data half (e.g. stop a stage-out half-way). */
+  stagingOptions?: Pick<StagingOptions, 'onOutputStored'>;
   /** Database path; defaults to <dataDir>/hpc-bridge.db. */
   dbPath?: string;
   now?: () => number;
@@ -32,18 +36,29 @@ export interface BridgeOptions {
 export class Bridge {
   readonly store: Store;
   readonly log: Logger;
+  /** The data half: artifacts, stage-in/out, outputs and logs (the API serves it as is). */
+  readonly staging: Staging;
   private readonly reconcilers = new Map<string, Reconciler>();
   private closed = false;
 
-  private constructor(readonly settings: Settings, store: Store, log: Logger) {
+  private constructor(readonly settings: Settings, store: Store, log: Logger, opts: BridgeOptions) {
     this.store = store;
     this.log = log;
+    this.staging = new Staging({
+      dataDir: settings.daemon.dataDir,
+      limits: settings.daemon.limits,
+      store,
+      runtime: (cluster) => this.reconcilers.get(cluster)?.rt,
+      log: log.child({ component: 'staging' }),
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.stagingOptions ?? {}),
+    });
   }
 
   static open(settings: Settings, opts: BridgeOptions = {}): Bridge {
     const log = opts.logger ?? createLogger({ level: settings.daemon.logLevel });
     const store = Store.open(opts.dbPath ?? join(settings.daemon.dataDir, 'hpc-bridge.db'), opts.now ? { now: opts.now } : {});
-    const bridge = new Bridge(settings, store, log);
+    const bridge = new Bridge(settings, store, log, opts);
     store.on('transition', (e) => bridge.logTransition(e));
     for (const c of settings.clusters) {
       const transport = opts.transportFor ? opts.transportFor(c) : createTransport(transportOptions(c));
@@ -62,7 +77,7 @@ export class Bridge {
         commandTimeoutMs: c.commandTimeoutSeconds * 1000,
         submitTimeoutMs: c.submitTimeoutSeconds * 1000,
       };
-      const recOpts = { ...(opts.now ? { now: opts.now } : {}), ...(opts.staging ? { staging: opts.staging } : {}) };
+      const recOpts = { ...(opts.now ? { now: opts.now } : {}), staging: opts.staging ?? bridge.staging };
       bridge.reconcilers.set(c.name, new Reconciler(rt, store, log.child({ cluster: c.name }), recOpts));
     }
     return bridge;
@@ -83,6 +98,9 @@ export class Bridge {
         context: { field: 'cluster', problems: [{ field: 'cluster', message: `no cluster named "${cluster}" is configured` }] },
       });
     }
+    // Inline input sizes and artifact names are checked here, so a job that could never stage
+    // in is refused with the field named instead of failing later on the cluster.
+    this.staging.checkSubmission(owner, spec);
     const res = this.store.createJob({ owner, cluster, spec, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
     rec.kick();
     return res;

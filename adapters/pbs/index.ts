@@ -2,7 +2,8 @@
  * The PBS adapter, for PBS Pro/OpenPBS (`flavor: 'pbspro'`) and Torque (`flavor: 'torque'`, which
  * also covers the slurm-wlm-torque wrappers of our test cluster).
  *
- *   submit      qsub <script>                               (all options are #PBS lines, render.ts)
+ *   submit      qsub <script>                               (all options are #PBS lines, render.ts;
+ *               Torque repeats -o/-e on the command line for the wrappers: torqueSubmitLogArgs)
  *   status      PBS Pro: qselect -x -u <user> | xargs qstat -f -F json -x -t     (see below)
  *               Torque:  qstat -x -t (XML), falling back to qstat -f -1 (text)  (see below)
  *   accounting  PBS Pro: qstat -f -F json -x <ids>; Torque: none (no history after keep_completed,
@@ -38,7 +39,7 @@ import type { ExecResult } from '../../src/transport/transport.js';
 import type { MpiTaskType } from '../common/resources.js';
 import type { Launcher } from '../common/runner.js';
 import { parseAccountingResult, parseQdelResult, parseQsubOutput, parseStatusResult } from './parse.js';
-import { renderPbsScript } from './render.js';
+import { renderPbsScript, torqueSubmitLogArgs } from './render.js';
 import type { PbsFlavor } from './states.js';
 
 export type { PbsFlavor } from './states.js';
@@ -115,11 +116,13 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
       return renderPbsScript(spec, ctx, options);
     },
 
-    submitCommand(scriptPath: string, _ctx: ScriptContext): string[] {
+    submitCommand(scriptPath: string, ctx: ScriptContext): string[] {
       if (scriptPath === '' || /[\0\n]/.test(scriptPath)) throw new BridgeError('INTERNAL', `bad script path ${JSON.stringify(scriptPath)}`);
       // qsub has no `--` before the script on every version; a relative name is made explicit
       // instead so it can never be read as an option.
-      return ['qsub', scriptPath.startsWith('-') ? `./${scriptPath}` : scriptPath];
+      const script = scriptPath.startsWith('-') ? `./${scriptPath}` : scriptPath;
+      // Torque: the scheduler log paths again on the command line, for the wrappers (render.ts).
+      return flavor === 'torque' ? ['qsub', ...torqueSubmitLogArgs(ctx), script] : ['qsub', script];
     },
 
     parseSubmit(r: ExecResult): string {

@@ -551,7 +551,9 @@ export function finalFromRecord(rec: PbsJobRecord, flavor: PbsFlavor): FinalInfo
     info.reason =
       letter === 'C'
         ? 'finished (state C) with no exit status: this Torque server (or the slurm-wlm-torque wrappers, which never report one) does not say how it ended; use the exit-code file'
-        : `finished (state ${letter || '?'}) with no exit status${comment ? `: ${comment}` : ''}`;
+        : letter === 'U' && flavor === 'torque'
+          ? 'finished (state U: the slurm-wlm-torque wrappers print U for Slurm OUT_OF_MEMORY and DEADLINE) with no exit status; use the exit-code file'
+          : `finished (state ${letter || '?'}) with no exit status${comment ? `: ${comment}` : ''}`;
     return info;
   }
 

@@ -128,6 +128,23 @@ function dependencyDirective(ids: readonly string[], flavor: PbsFlavor): string 
   return `depend=${parts.join(',')}`;
 }
 
+/**
+ * Torque: `-o`/`-e` for the qsub command line, the same paths as the `#PBS -o/-e` lines. On a real
+ * Torque they only repeat the directives. The slurm-wlm-torque qsub, however, always adds
+ * `-e <script>.e%A -o <script>.o%A` to its sbatch line unless -o/-e are on *its* command line, and
+ * sbatch's command line beats the script's directives (12a-qsub-sbatchline.txt). Without these
+ * the scheduler logs land in the user's job directory as `job.sh.o<id>`/`job.sh.e<id>` (and
+ * would be collected as outputs), and Slurm's "oom-kill event" line, the evidence of a memory
+ * kill the engine greps `.hpcb/*.err` for, is not where the engine looks.
+ * Array jobs get nothing: the wrappers would pass a directory to sbatch, which wants a file name
+ * pattern; they keep the wrappers' per-element `<script>.e%A.%a` names.
+ */
+export function torqueSubmitLogArgs(ctx: ScriptContext): string[] {
+  if (ctx.array) return [];
+  const dir = directivePath(ctx.jobDir);
+  return ['-o', `${dir}/${schedulerStdoutPath()}`, '-e', `${dir}/${schedulerStderrPath()}`];
+}
+
 /** The directive block: `#PBS ...` lines, then `# hpc-bridge:` notes. No shebang. */
 export function renderPbsDirectives(spec: JobSpec, ctx: ScriptContext, opts: PbsRenderOptions): string[] {
   const { flavor } = opts;

@@ -37,10 +37,13 @@ export const PBS_STATES = {
   // Suspended by the server (preemption) or an admin; still holds its nodes.
   S: { pbspro: 'suspended', torque: 'suspended', meaning: 'suspended' },
   // PBS Pro: cycle-harvesting job suspended because the workstation became busy.
-  // Torque has no U; the slurm-wlm-torque wrappers print U for any Slurm state they do not map
-  // (OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE, or a state carrying a flag such as
-  // COMPLETING), so on the torque flavor it can be finished or still running: 'unknown'.
-  U: { pbspro: 'suspended', torque: 'unknown', meaning: 'PBS Pro: user-suspended (workstation busy); wrappers: unmapped Slurm state' },
+  // Torque has no U. The slurm-wlm-torque wrappers print it from `stateCode()` for a Slurm base
+  // state (flags such as COMPLETING masked off with JOB_STATE_BASE) that is none of PENDING,
+  // RUNNING, SUSPENDED, COMPLETE, CANCELLED, FAILED, TIMEOUT, NODE_FAIL, PREEMPTED, BOOT_FAIL: in
+  // Slurm 22.05 that leaves OUT_OF_MEMORY and DEADLINE, both final (checked on the test cluster's
+  // /usr/bin/qstat; an OOM-killed job shows U for MinJobAge). So on the torque flavor U is 'done'
+  // with no exit status, and the job's exit-code file decides how it ended (parse.ts finalFromRecord).
+  U: { pbspro: 'suspended', torque: 'done', meaning: 'PBS Pro: user-suspended (workstation busy); wrappers: Slurm OUT_OF_MEMORY or DEADLINE' },
   // PBS Pro only (seen with qstat -x): finished, failed or deleted. How it ended is in Exit_status.
   F: { pbspro: 'done', torque: 'done', meaning: 'finished (PBS Pro job history)' },
   // PBS Pro only: a subjob of an array that finished or was deleted ("expired").

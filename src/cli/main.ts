@@ -1,45 +1,523 @@
 #!/usr/bin/env node
 /**
- * hpc-bridge command line. `serve` runs the daemon: with `--config FILE` on that configuration,
- * otherwise on the embedded default (jobs run on this machine through the direct adapter).
+ * hpc-bridge command line.
+ *
+ * `serve`, `token` and `config check` work on this machine (the daemon itself, its database,
+ * its configuration); every other command is a client of a running daemon over HTTP, through
+ * the same SDK that scripts use (src/client), with the URL and token from --url/--token or
+ * HPC_BRIDGE_URL/HPC_BRIDGE_TOKEN. The daemon-side modules are imported lazily so that client
+ * commands never load ssh2 or better-sqlite3.
  */
-import { Bridge } from '../bridge.js';
-import { BridgeError } from '../domain/errors.js';
-import { embeddedDefaultSettings } from '../settings/defaults.js';
-import { loadSettings } from '../settings/load.js';
+import { Command, CommanderError, Option } from 'commander';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { basename, join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { Client, HpcBridgeError, type JobDefinition, type JobView, type Progress } from '../client/index.js';
+import { EXIT, exitCodeFor, EXIT_CODES_HELP } from './exitCodes.js';
+import { formatTable, progressBar } from './output.js';
 
-function usage(): never {
-  process.stderr.write('usage: hpc-bridge serve [--config FILE]\n');
-  process.exit(2);
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function clientFrom(cmd: Command): Client {
+  const o = cmd.optsWithGlobals<{ url?: string; token?: string }>();
+  return new Client({ ...(o.url ? { url: o.url } : {}), ...(o.token ? { token: o.token } : {}) });
 }
 
-async function serve(args: string[]): Promise<void> {
-  const i = args.indexOf('--config');
-  const file = i >= 0 ? args[i + 1] : process.env.HPCB_CONFIG;
-  if (i >= 0 && !file) usage();
-  const settings = file ? loadSettings(file) : embeddedDefaultSettings();
+function jobId(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `not a job id: ${s}`);
+  return n;
+}
+
+function out(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
+}
+
+function json(v: unknown): void {
+  out(JSON.stringify(v, null, 2));
+}
+
+function parseKv(list: string[] | undefined, what: string): Record<string, string> | undefined {
+  if (!list?.length) return undefined;
+  const r: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `${what} must look like KEY=VALUE: ${kv}`);
+    r[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return r;
+}
+
+function jobsTable(jobs: JobView[]): string {
+  return formatTable(
+    ['ID', 'NAME', 'CLUSTER', 'STATUS', 'CREATED', 'REASON'],
+    jobs.map((j) => [String(j.id), j.name, j.cluster, j.status, j.createdAt.replace('T', ' ').slice(0, 19), j.statusReason ?? '']),
+  );
+}
+
+interface RunOpts {
+  name?: string;
+  cpus?: string;
+  memory?: string;
+  nodes?: string;
+  walltime?: string;
+  gpus?: string;
+  input?: string[];
+  artifact?: string[];
+  output?: string[];
+  outputDir?: string[];
+  label?: string[];
+  env?: string[];
+  cluster?: string;
+  queue?: string;
+  account?: string;
+  dryRun?: boolean;
+  wait?: boolean;
+  file?: string;
+}
+
+const num = (v: string | undefined, what: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `--${what} must be a number: ${v}`);
+  return n;
+};
+
+/** The job definition of `run`: from a JSON/YAML file, or from flags and the command after `--`. */
+async function definitionFor(o: RunOpts, command: string[], client: Client, dryRun: boolean): Promise<JobDefinition> {
+  if (o.file) {
+    const doc = parseYaml(readFileSync(o.file, 'utf8')) as Record<string, unknown>;
+    if (doc && typeof doc === 'object' && 'jobs' in doc) throw new HpcBridgeError('INVALID_REQUEST', 'workflow files are not supported yet (a file with "jobs")', 0);
+    return doc as unknown as JobDefinition;
+  }
+  if (command.length === 0) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give a job file with --file, or a command after --');
+  // Each argument is quoted for the shell so `-- ./simulate "a b"` runs with the same argv.
+  const cmd = command.map((a) => (/^[A-Za-z0-9_./=:,+@%-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const artifacts: { url: string }[] = [];
+  for (const a of o.artifact ?? []) {
+    if (existsSync(a) && !dryRun) {
+      // A local file: upload it under its base name first, then refer to it.
+      const name = basename(a);
+      process.stderr.write(`uploading ${a} as artifact ${name}\n`);
+      await uploadWithProgress(client, name, a);
+      artifacts.push({ url: name });
+    } else {
+      artifacts.push({ url: existsSync(a) ? basename(a) : a });
+    }
+  }
+  const resources = Object.fromEntries(
+    Object.entries({ cpus: num(o.cpus, 'cpus'), memory: num(o.memory, 'memory'), nodes: num(o.nodes, 'nodes'), walltime: num(o.walltime, 'walltime'), gpus: num(o.gpus, 'gpus') }).filter(([, v]) => v !== undefined),
+  );
+  const env = parseKv(o.env, '--env');
+  const labels = parseKv(o.label, '--label');
+  const def: JobDefinition = { tasks: [{ cmd, ...(env ? { env } : {}) }] };
+  if (o.name) def.name = o.name;
+  if (labels) def.labels = labels;
+  if (Object.keys(resources).length) def.resources = resources;
+  if (o.input?.length) def.inputs = o.input.map((f) => ({ filename: basename(f), content: readFileSync(f).toString('base64') }));
+  if (artifacts.length) def.artifacts = artifacts;
+  if (o.output?.length) def.outputFiles = o.output;
+  if (o.outputDir?.length) def.outputDirs = o.outputDir;
+  if (o.cluster) def.cluster = o.cluster;
+  if (o.queue) def.queue = o.queue;
+  if (o.account) def.account = o.account;
+  return def;
+}
+
+async function uploadWithProgress(client: Client, name: string, path: string) {
+  const bar = progressBar(`upload ${name}`);
+  try {
+    return await client.uploadArtifact(name, path, bar ? { onProgress: bar.update } : {});
+  } finally {
+    bar?.stop();
+  }
+}
+
+async function downloadWithProgress(client: Client, id: number, name: string, path: string): Promise<void> {
+  const bar = progressBar(name);
+  try {
+    await client.downloadOutputTo(id, name, path, bar ? { onProgress: bar.update as Progress } : {});
+  } finally {
+    bar?.stop();
+  }
+}
+
+async function follow(client: Client, id: number, which: 'stdout' | 'stderr', o: { task?: string; offset?: string; follow?: boolean }): Promise<void> {
+  let offset = Number(o.offset ?? 0);
+  const task = o.task === undefined ? undefined : Number(o.task);
+  for (;;) {
+    const chunk = await client.readLog(id, which, { offset, ...(task !== undefined ? { task } : {}) });
+    process.stdout.write(chunk.data);
+    offset = chunk.nextOffset;
+    if (!o.follow || chunk.complete) return;
+    if (chunk.data.length === 0) {
+      // Nothing new: a one-second long-poll on the job, which also returns at once when it ends.
+      const j = await client.waitJob(id, 1);
+      if (['completed', 'failed', 'killed', 'deleted'].includes(j.status)) {
+        const last = await client.readLog(id, which, { offset, ...(task !== undefined ? { task } : {}) });
+        process.stdout.write(last.data);
+        if (last.complete || last.data.length === 0) return;
+        offset = last.nextOffset;
+      }
+    }
+  }
+}
+
+async function openDaemonSettings(config: string | undefined) {
+  const { loadSettings } = await import('../settings/load.js');
+  const { embeddedDefaultSettings } = await import('../settings/defaults.js');
+  const file = config ?? process.env.HPCB_CONFIG;
+  return file ? loadSettings(file) : embeddedDefaultSettings();
+}
+
+async function tokenStore(config: string | undefined) {
+  const settings = await openDaemonSettings(config);
+  const { Store } = await import('../store/store.js');
+  const { TokenStore } = await import('../auth/tokens.js');
+  // The daemon may be running: SQLite in WAL mode lets this admin command write beside it.
+  const store = Store.open(join(settings.daemon.dataDir, 'hpc-bridge.db'));
+  return { tokens: new TokenStore(store.db), close: () => store.close() };
+}
+
+async function serve(config: string | undefined): Promise<void> {
+  const settings = await openDaemonSettings(config);
+  const { Bridge } = await import('../bridge.js');
+  const { buildApp } = await import('../api/app.js');
+  const { listen } = await import('../api/listen.js');
   const bridge = Bridge.open(settings);
   bridge.start();
-  bridge.log.info({ clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon }, 'hpc-bridge started');
+  const app = buildApp(bridge, { logger: bridge.log.child({ component: 'api' }) });
+  let server;
+  try {
+    server = await listen(app, settings.daemon.listen);
+  } catch (e) {
+    await bridge.close();
+    throw e;
+  }
+  bridge.log.info(
+    { clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon, url: server.url },
+    'hpc-bridge started',
+  );
   const stop = (sig: string) => {
     bridge.log.info({ signal: sig }, 'stopping: jobs on the clusters keep running and resume at the next start');
-    void bridge.close().then(() => process.exit(0));
+    // Stop accepting requests first, answer pending long-polls, then close SSH and the database.
+    void server
+      .close()
+      .then(() => bridge.close())
+      .then(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'serve':
-      return serve(rest);
-    default:
-      usage();
+/** `status.exit` carries an action's exit code (wait, run --wait) back to `main`. */
+export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
+  const program = new Command('hpc-bridge')
+    .description('Run job definitions on Slurm, PBS and direct clusters through the hpc-bridge daemon')
+    .addOption(new Option('--url <url>', 'daemon URL').env('HPC_BRIDGE_URL'))
+    .addOption(new Option('--token <token>', 'API token').env('HPC_BRIDGE_TOKEN'))
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('serve')
+    .description('run the daemon (HTTP API + engine); without --config, the embedded default runs jobs on this machine')
+    .option('--config <file>', 'daemon configuration (default $HPCB_CONFIG)')
+    .action(async (o: { config?: string }) => serve(o.config));
+
+  program
+    .command('run')
+    .description('submit a job from a JSON/YAML file (--file) or a one-liner: hpc-bridge run --cpus 4 -- ./simulate --steps 200')
+    .argument('[command...]', 'the command to run (after --)')
+    .option('-f, --file <file>', 'job definition (JSON or YAML)')
+    .option('--name <name>')
+    .option('--cpus <n>', 'CPUs per node')
+    .option('--memory <gb>', 'GB per node')
+    .option('--nodes <n>')
+    .option('--walltime <minutes>')
+    .option('--gpus <n>')
+    .option('--input <file>', 'small local file written into the job directory (repeatable)', collect)
+    .option('--artifact <name|file>', 'uploaded artifact name, or a local file to upload first (repeatable)', collect)
+    .option('--output <pattern>', 'output file or glob to collect (repeatable)', collect)
+    .option('--output-dir <dir>', 'output directory to collect as <dir>.tar.gz (repeatable)', collect)
+    .option('--label <k=v>', 'label (repeatable)', collect)
+    .option('--env <K=V>', 'environment variable (repeatable)', collect)
+    .option('--cluster <name>')
+    .option('--queue <name>')
+    .option('--account <name>')
+    .option('--dry-run', 'print the definition and the batch script it becomes; submit nothing')
+    .option('--wait', 'wait for the job and exit like `wait`')
+    .option('--json', 'print {id} as JSON')
+    .action(async (command: string[], o: RunOpts & { json?: boolean }, cmd: Command) => {
+      const client = clientFrom(cmd);
+      const def = await definitionFor(o, command, client, !!o.dryRun);
+      if (o.dryRun) {
+        const r = await client.renderJob(def);
+        out(`# definition (cluster ${r.cluster}, ${r.scheduler})`);
+        json(r.definition);
+        out('# batch script');
+        out(r.script);
+        return;
+      }
+      const { id } = await client.createJob(def);
+      if (o.json) json({ id });
+      else out(`Job created with id ${id}`);
+      if (o.wait) {
+        const j = await client.waitJob(id);
+        status.exit = exitForStatus(j);
+      }
+    });
+
+  program
+    .command('list')
+    .description('list your jobs (active ones unless --completed or --all)')
+    .option('--completed', 'ended jobs only')
+    .option('-a, --all', 'active and ended jobs')
+    .option('--status <status>')
+    .option('--name <name>')
+    .option('--label <k=v>', 'repeatable; all must match', collect)
+    .option('-n, --limit <n>')
+    .option('--json', 'JSON output')
+    .action(async (o: { completed?: boolean; all?: boolean; status?: string; name?: string; label?: string[]; limit?: string; json?: boolean }, cmd: Command) => {
+      const labels = parseKv(o.label, '--label');
+      const jobs = await clientFrom(cmd).listJobs({
+        ...(o.completed ? { completed: true } : {}),
+        ...(o.all ? { all: true } : {}),
+        ...(o.status ? { status: o.status as JobView['status'] } : {}),
+        ...(o.name ? { name: o.name } : {}),
+        ...(labels ? { labels } : {}),
+        ...(o.limit ? { limit: Number(o.limit) } : {}),
+      });
+      if (o.json) json(jobs);
+      else out(jobsTable(jobs));
+    });
+
+  program
+    .command('describe')
+    .description('a job in full, as JSON')
+    .argument('<id>')
+    .option('-i, --input', 'only the definition (to edit and resubmit)')
+    .action(async (id: string, o: { input?: boolean }, cmd: Command) => {
+      const j = await clientFrom(cmd).getJob(jobId(id));
+      json(o.input ? j.definition : j);
+    });
+
+  program
+    .command('wait')
+    .description('wait until a job ends; exit 0 only if it completed')
+    .argument('<id>')
+    .option('--timeout <seconds>', 'give up after this long (exit 4)')
+    .option('--json', 'print the job as JSON')
+    .action(async (id: string, o: { timeout?: string; json?: boolean }, cmd: Command) => {
+      const j = await clientFrom(cmd).waitJob(jobId(id), o.timeout === undefined ? undefined : Number(o.timeout));
+      if (o.json) json(j);
+      else out(`job ${j.id}: ${j.status}${j.statusReason ? ` (${j.statusReason})` : ''}`);
+      status.exit = exitForStatus(j);
+    });
+
+  for (const which of ['stdout', 'stderr'] as const) {
+    program
+      .command(which)
+      .description(`a task's ${which}`)
+      .argument('<id>')
+      .option('--task <n>', 'task index (default 0)')
+      .option('--offset <bytes>', 'start at this byte')
+      .option('-f, --follow', 'keep printing until the job ends')
+      .action(async (id: string, o: { task?: string; offset?: string; follow?: boolean }, cmd: Command) => follow(clientFrom(cmd), jobId(id), which, o));
+  }
+
+  program
+    .command('outputs')
+    .description("a job's collected outputs")
+    .argument('<id>')
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+      const r = await clientFrom(cmd).listOutputs(jobId(id));
+      if (o.json) return json(r);
+      out(formatTable(['NAME', 'KIND', 'SIZE', 'SHA256'], r.outputs.map((x) => [x.name, x.kind, String(x.size), x.sha256])));
+      for (const p of r.problems) process.stderr.write(`not collected: ${p.name}: ${p.reason}\n`);
+    });
+
+  program
+    .command('download')
+    .description("download a job's outputs (all, or the names given) into a directory")
+    .argument('<id>')
+    .argument('[names...]')
+    .option('-d, --dir <dir>', 'target directory', '.')
+    .action(async (id: string, names: string[], o: { dir: string }, cmd: Command) => {
+      const client = clientFrom(cmd);
+      const n = jobId(id);
+      const all = (await client.listOutputs(n)).outputs.map((x) => x.name);
+      const wanted = names.length ? names : all;
+      for (const name of wanted) {
+        if (!all.includes(name)) throw new HpcBridgeError('NOT_FOUND', `job ${n} has no output named "${name}"`, 404);
+        const target = resolve(o.dir, name);
+        const { mkdir } = await import('node:fs/promises');
+        await mkdir(resolve(target, '..'), { recursive: true });
+        await downloadWithProgress(client, n, name, target);
+        out(target);
+      }
+    });
+
+  program
+    .command('delete')
+    .description('cancel jobs (idempotent)')
+    .argument('<ids...>')
+    .action(async (ids: string[], _o: unknown, cmd: Command) => {
+      const client = clientFrom(cmd);
+      for (const id of ids) {
+        const j = await client.deleteJob(jobId(id));
+        out(`job ${j.id}: ${j.status === 'deleted' || !['completed', 'failed', 'killed'].includes(j.status) ? 'cancel requested' : `already ${j.status}`}`);
+      }
+    });
+
+  program
+    .command('clone')
+    .description('submit a new job with the definition of an existing one')
+    .argument('<id>')
+    .option('--json', 'print {id} as JSON')
+    .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+      const r = await clientFrom(cmd).cloneJob(jobId(id));
+      if (o.json) json(r);
+      else out(`Job created with id ${r.id}`);
+    });
+
+  program
+    .command('upload')
+    .description('upload a local file as an artifact (checksummed, streamed)')
+    .argument('<name>')
+    .argument('<file>')
+    .option('--json', 'JSON output')
+    .action(async (name: string, file: string, o: { json?: boolean }, cmd: Command) => {
+      const a = await uploadWithProgress(clientFrom(cmd), name, file);
+      if (o.json) json(a);
+      else out(`${a.name}  ${a.size} bytes  sha256 ${a.sha256}`);
+    });
+
+  const artifacts = program
+    .command('artifacts')
+    .description('list your artifacts')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const list = await clientFrom(cmd).listArtifacts();
+      if (o.json) return json(list);
+      out(formatTable(['NAME', 'SIZE', 'SHA256', 'CREATED'], list.map((a) => [a.name, String(a.size), a.sha256, a.createdAt])));
+    });
+  artifacts
+    .command('delete')
+    .description('delete an artifact')
+    .argument('<name>')
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      await clientFrom(cmd).deleteArtifact(name);
+      out(`deleted ${name}`);
+    });
+
+  program
+    .command('clusters')
+    .description('configured clusters and whether they are reachable')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const list = await clientFrom(cmd).clusters();
+      if (o.json) return json(list);
+      out(formatTable(['NAME', 'SCHEDULER', 'REACHABLE', 'LAST ERROR'], list.map((c) => [c.name, c.scheduler, c.reachable === null ? 'unknown' : c.reachable ? 'yes' : 'no', c.lastError ?? ''])));
+    });
+
+  const token = program.command('token').description("manage API tokens (admin: works on the daemon's database directly)");
+  token
+    .command('create')
+    .description('create a token for a user; it is printed once and only its hash is kept')
+    .requiredOption('--user <name>')
+    .option('--label <text>', 'what the token is for')
+    .option('--config <file>', 'daemon configuration (for its data directory)')
+    .action(async (o: { user: string; label?: string; config?: string }) => {
+      const t = await tokenStore(o.config);
+      try {
+        const { token: secret, info } = t.tokens.create(o.user, o.label);
+        process.stderr.write(`token ${info.id} for ${info.user} (shown once; store it now):\n`);
+        out(secret);
+      } finally {
+        t.close();
+      }
+    });
+  token
+    .command('list')
+    .option('--user <name>')
+    .option('--config <file>')
+    .option('--json', 'JSON output')
+    .action(async (o: { user?: string; config?: string; json?: boolean }) => {
+      const t = await tokenStore(o.config);
+      try {
+        const list = t.tokens.list(o.user);
+        if (o.json) return json(list);
+        const d = (n: number | null) => (n === null ? '' : new Date(n).toISOString().slice(0, 19).replace('T', ' '));
+        out(formatTable(['ID', 'USER', 'LABEL', 'CREATED', 'LAST USED', 'REVOKED'], list.map((x) => [x.id, x.user, x.label ?? '', d(x.createdAt), d(x.lastUsedAt), d(x.revokedAt)])));
+      } finally {
+        t.close();
+      }
+    });
+  token
+    .command('revoke')
+    .argument('<id>', 'token id (from token list) or the token itself')
+    .option('--config <file>')
+    .action(async (id: string, o: { config?: string }) => {
+      const t = await tokenStore(o.config);
+      try {
+        if (!t.tokens.revoke(id)) throw new HpcBridgeError('NOT_FOUND', `no live token with id ${id}`, 404);
+        out(`revoked ${id}`);
+      } finally {
+        t.close();
+      }
+    });
+
+  program
+    .command('config')
+    .description('configuration')
+    .command('check')
+    .description('validate a configuration file and its clusters.d (every problem at once)')
+    .option('--config <file>', 'default $HPCB_CONFIG')
+    .action(async (o: { config?: string }) => {
+      const file = o.config ?? process.env.HPCB_CONFIG;
+      if (!file) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give --config FILE (or set HPCB_CONFIG)');
+      const s = await openDaemonSettings(file);
+      out(`ok: ${file}: ${s.clusters.length} cluster(s): ${s.clusters.map((c) => `${c.name} (${c.scheduler})`).join(', ')}`);
+    });
+
+  return program;
+}
+
+function exitForStatus(j: JobView): number {
+  if (j.status === 'completed') return EXIT.OK;
+  if (['failed', 'killed', 'deleted'].includes(j.status)) return EXIT.JOB_NOT_COMPLETED;
+  return EXIT.TIMEOUT;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const status = { exit: EXIT.OK as number };
+  const program = buildProgram(status);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return status.exit;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
+      if (e.code === 'hpcb.usage') process.stderr.write(`error: ${e.message}\n`);
+      return EXIT.USAGE;
+    }
+    const { BridgeError } = await import('../domain/errors.js');
+    if (e instanceof HpcBridgeError) process.stderr.write(`error: ${e.code}: ${e.message}${e.field ? ` (field ${e.field})` : ''}\n`);
+    else if (e instanceof BridgeError) process.stderr.write(`${e.describe()}\n`);
+    else process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`);
+    return exitCodeFor(e);
   }
 }
 
-main(process.argv.slice(2)).catch((e: unknown) => {
-  process.stderr.write(`${e instanceof BridgeError ? e.describe() : e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+// Run only as the entry point (also through npm's bin symlink), so tests can import main().
+const entry = process.argv[1] ? realpathSync(resolve(process.argv[1])) : '';
+if (entry === fileURLToPath(import.meta.url)) {
+  void main(process.argv.slice(2)).then((code) => {
+    // `serve` keeps running after main returns; everything else exits with its code.
+    if (process.argv[2] !== 'serve' || code !== EXIT.OK) process.exit(code);
+  });
+}

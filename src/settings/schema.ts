@@ -69,6 +69,26 @@ export const ClusterSchema = z
   });
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
 
+const GiB = 1024 ** 3;
+const LIMIT_DEFAULTS = {
+  inputFileBytes: 1024 ** 2,
+  outputBytesPerJob: 20 * GiB,
+  artifactBytes: 100 * GiB,
+  fetchTimeoutSeconds: 3600,
+};
+
+export const LimitsSchema = z.strictObject({
+  /** One inline input file (decoded); inputs travel inside the job definition and the database. */
+  inputFileBytes: z.number().int().min(1).max(64 * 1024 ** 2).default(LIMIT_DEFAULTS.inputFileBytes),
+  /** Everything one job's stage-out may bring back (outputs and task logs); the rest is reported. */
+  outputBytesPerJob: z.number().int().min(0).default(LIMIT_DEFAULTS.outputBytesPerJob),
+  /** One artifact, uploaded or fetched from a URL. */
+  artifactBytes: z.number().int().min(1).default(LIMIT_DEFAULTS.artifactBytes),
+  /** A URL artifact fetch that has not finished after this long is abandoned (and retried). */
+  fetchTimeoutSeconds: seconds(LIMIT_DEFAULTS.fetchTimeoutSeconds, 1, 86400),
+});
+export type Limits = z.infer<typeof LimitsSchema>;
+
 export const DaemonSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -85,6 +105,8 @@ export const DaemonSchema = z.strictObject({
   defaultCluster: z.string().optional(),
   /** Folder of per-cluster files, relative to this file. */
   clustersDir: z.string().default('clusters.d'),
+  /** Sizes that protect the daemon's disk and the job table (bytes). */
+  limits: LimitsSchema.default(LIMIT_DEFAULTS),
 });
 export type DaemonConfig = z.infer<typeof DaemonSchema>;
 

@@ -4,5 +4,7 @@
  * one with the next number.
  */
 import m0001 from './migrations/0001_jobs.js';
+import m0002 from './migrations/0002_staging.js';
+import m0003 from './migrations/0003_users.js';
 
-export const MIGRATIONS: readonly string[] = [m0001];
+export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003];

@@ -263,7 +263,7 @@ export class LocalTransport implements Transport {
     try {
       names = await fsp.readdir(remotePath);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      if (isAbsent(e)) return null;
       throw ioError('list', remotePath, e);
     }
     const entries: DirEntry[] = [];

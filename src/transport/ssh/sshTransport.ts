@@ -34,8 +34,9 @@ import {
   parseKnownHosts,
   preferredHostKeyAlgorithms,
   type HostKeyVerdict,
+  type KnownHostEntry,
 } from './knownHosts.js';
-import { SSH_DEFAULTS, type SshHopOptions, type SshTransportEvent, type SshTransportOptions } from './options.js';
+import { SSH_DEFAULTS, type SshTransportEvent, type SshTransportOptions } from './options.js';
 
 // ssh2 is CommonJS: only a few names are ESM named exports, so take everything off the default.
 const { Client, utils } = ssh2;
@@ -43,6 +44,8 @@ const { Client, utils } = ssh2;
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) that ssh2 puts on `err.code`. */
 const SFTP_EOF = 1;
 const SFTP_NO_SUCH_FILE = 2;
+const SFTP_NO_CONNECTION = 6;
+const SFTP_CONNECTION_LOST = 7;
 
 /** ssh2's own host key algorithms, used to build an exact preference list (see knownHosts.ts). */
 const SSH2_HOST_KEY_ALGS = [
@@ -94,6 +97,13 @@ interface Conn {
   sftp: SFTPWrapper | null;
   sftpOpening: Promise<SFTPWrapper> | null;
   sftpRelease: (() => void) | null;
+}
+
+interface PreparedHop {
+  hop: Hop;
+  known: KnownHostEntry[];
+  auth: Pick<ConnectConfig, 'privateKey' | 'passphrase' | 'agent'>;
+  serverHostKey: string[];
 }
 
 type Callback<T> = (err: Error | null | undefined, value?: T) => void;
@@ -305,11 +315,12 @@ export class SshTransport implements Transport {
     let jump: SshClient | null = null;
     try {
       let sock: Duplex | undefined;
+      const target = await this.#prepareHop(this.#target, this.#passphrase);
       if (this.#jump) {
-        jump = await this.#connectHop(this.#jump, this.#jumpPassphrase);
+        jump = await this.#handshake(await this.#prepareHop(this.#jump, this.#jumpPassphrase));
         sock = await this.#forward(jump);
       }
-      const client = await this.#connectHop(this.#target, this.#passphrase, sock);
+      const client = await this.#handshake(target, sock);
       const conn: Conn = { client, jump, alive: true, lostError: null, onLost: new Set(), sftp: null, sftpOpening: null, sftpRelease: null };
       for (const [c, label] of [
         [client, 'connection'],
@@ -388,7 +399,7 @@ export class SshTransport implements Transport {
     return auth;
   }
 
-  async #readKnownHosts(hop: Hop): Promise<ReturnType<typeof parseKnownHosts>> {
+  async #readKnownHosts(hop: Hop): Promise<KnownHostEntry[]> {
     try {
       return parseKnownHosts(await fsp.readFile(hop.knownHostsPath, 'utf8'));
     } catch (e) {
@@ -423,12 +434,21 @@ export class SshTransport implements Transport {
     });
   }
 
-  async #connectHop(hop: Hop, passphrase: string | undefined, sock?: Duplex): Promise<SshClient> {
+  /** Read known_hosts and the key for a hop (files are re-read per attempt: admins fix them live). */
+  async #prepareHop(hop: Hop, passphrase: string | undefined): Promise<PreparedHop> {
     const known = await this.#readKnownHosts(hop);
     const auth = await this.#loadAuth(hop, passphrase);
     const preferred = preferredHostKeyAlgorithms(known, hop.keyName, hop.port).filter((a) => SSH2_HOST_KEY_ALGS.includes(a));
     const serverHostKey = [...preferred, ...SSH2_HOST_KEY_ALGS.filter((a) => !preferred.includes(a))];
+    return { hop, known, auth, serverHostKey };
+  }
 
+  /**
+   * Handshake with one hop. Synchronous up to client.connect(), and the files are read before
+   * the jump host's tunnel is opened: the tunnel stream reaches ssh2 before the event loop
+   * turns, so it cannot end unobserved while we read files.
+   */
+  #handshake({ hop, known, auth, serverHostKey }: PreparedHop, sock?: Duplex): Promise<SshClient> {
     return new Promise<SshClient>((resolve, reject) => {
       const client = new Client();
       let rejected: BridgeError | null = null; // set by the host key check
@@ -799,10 +819,27 @@ export class SshTransport implements Transport {
   #ioError(op: string, path: string, e: unknown): BridgeError {
     if (e instanceof BridgeError) return e;
     const code = sftpCode(e);
+    if (code === SFTP_NO_CONNECTION || code === SFTP_CONNECTION_LOST || (e as Error)?.message === 'No response from server') {
+      // The SFTP channel (not necessarily the connection) went away under the operation.
+      return new BridgeError('CONNECTION_LOST', `${op} ${path} on ${this.id}: the SFTP channel closed; the outcome is unknown`, {
+        transient: true,
+        context: { op, path },
+        cause: e,
+      });
+    }
     return new BridgeError('REMOTE_IO', `${op} ${path} on ${this.id} failed: ${(e as Error)?.message ?? String(e)}`, {
       context: { op, path, ...(typeof code === 'number' ? { sftpStatus: code } : { errno: code }) },
       cause: e,
     });
+  }
+
+  /** Best-effort removal of a temporary after a failure (the channel may be gone already). */
+  #discard(sftp: SFTPWrapper, path: string): void {
+    try {
+      sftp.unlink(path, () => {});
+    } catch {
+      // Left behind: a hidden *.part file that staging cleanup may remove later.
+    }
   }
 
   /**
@@ -851,7 +888,7 @@ export class SshTransport implements Transport {
         if (opts.mode !== undefined) await call((cb) => sftp.chmod(tmp, opts.mode as number, cb));
         await this.#renameOver(sftp, tmp, remotePath);
       } catch (e) {
-        sftp.unlink(tmp, () => {});
+        this.#discard(sftp, tmp);
         throw this.#ioError('upload to', remotePath, e);
       }
     });
@@ -899,7 +936,7 @@ export class SshTransport implements Transport {
         if (opts.mode !== undefined) await call((cb) => sftp.chmod(tmp, opts.mode as number, cb));
         await this.#renameOver(sftp, tmp, remotePath);
       } catch (e) {
-        sftp.unlink(tmp, () => {});
+        this.#discard(sftp, tmp);
         throw this.#ioError('write', remotePath, e);
       }
     });
@@ -933,7 +970,11 @@ export class SshTransport implements Transport {
       } catch (e) {
         throw this.#ioError('read', remotePath, e);
       } finally {
-        sftp.close(handle, () => {});
+        try {
+          sftp.close(handle, () => {});
+        } catch {
+          // The channel is gone; so is the handle.
+        }
       }
     });
   }

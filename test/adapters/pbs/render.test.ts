@@ -203,10 +203,22 @@ describe('what the wrappers on the test cluster do with these directives', () =>
     expect(plain).toBe('/usr/bin/sbatch -e pbs.sh.e%A -o pbs.sh.o%A jobs/pbs.sh');
     expect(fixtureSource('slurm-22.05/12a-qsub-sbatchline.txt')).toContain('-l walltime=00:05:00,nodes=1:ppn=2,mem=1gb');
     expect(withArgs).toContain('-N1 -n2 -t5 --export=none,A=1,B=2 --mem=1024M');
-    // Hence the adapter passes nothing but the script to qsub, and renders no -v.
+    // Hence the adapter renders no -v, and on Torque repeats -o/-e on qsub's command line so that
+    // the wrappers do not replace them with <script>.o%A/<script>.e%A in the job directory.
     const script = createPbsAdapter({ flavor: 'torque' }).renderScript(parseJobSpec({ tasks: [{ cmd: 'x' }] }), ctx({ env: { A: '1' } }));
     expect(script).not.toMatch(/^#PBS -[vV]/m);
-    expect(createPbsAdapter({ flavor: 'torque' }).submitCommand('job.pbs', ctx())).toEqual(['qsub', 'job.pbs']);
+    expect(script).toContain('#PBS -o /scratch/alice/hpcb/jobs/42/.hpcb/scheduler.out');
+    expect(createPbsAdapter({ flavor: 'torque' }).submitCommand('job.pbs', ctx())).toEqual([
+      'qsub',
+      '-o',
+      '/scratch/alice/hpcb/jobs/42/.hpcb/scheduler.out',
+      '-e',
+      '/scratch/alice/hpcb/jobs/42/.hpcb/scheduler.err',
+      'job.pbs',
+    ]);
+    // Array elements keep the wrappers' per-element names (sbatch wants a file pattern, not a directory).
+    expect(createPbsAdapter({ flavor: 'torque' }).submitCommand('job.pbs', ctx({ array: { size: 3 } }))).toEqual(['qsub', 'job.pbs']);
+    expect(createPbsAdapter({ flavor: 'pbspro' }).submitCommand('job.pbs', ctx())).toEqual(['qsub', 'job.pbs']);
   });
 
   it('slurm-22.05/12i-qsub-array-t.txt: both -t (Torque) and -J (PBS Pro) become --array', () => {

@@ -19,7 +19,8 @@ describe('PBS state table', () => {
     ['W', 'pending', 'pending'],
     ['T', 'pending', 'pending'],
     ['S', 'suspended', 'suspended'],
-    ['U', 'suspended', 'unknown'],
+    // Torque has no U; the wrappers print it for Slurm OUT_OF_MEMORY and DEADLINE, both final.
+    ['U', 'suspended', 'done'],
     ['F', 'done', 'done'],
     ['X', 'done', 'done'],
     ['B', 'running', 'running'],
@@ -30,7 +31,7 @@ describe('PBS state table', () => {
     expect(pbsQueueState(letter, 'torque')).toBe(torque);
   });
 
-  it('U is the one letter whose meaning depends on the flavor (wrappers: an unmapped Slurm state)', () => {
+  it('U is the one letter whose meaning depends on the flavor (wrappers: Slurm OUT_OF_MEMORY or DEADLINE)', () => {
     const differing = Object.entries(PBS_STATES).filter(([, e]) => e.pbspro !== e.torque).map(([l]) => l);
     expect(differing).toEqual(['U']);
   });

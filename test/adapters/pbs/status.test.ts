@@ -182,6 +182,17 @@ describe('qstat -f text (PBS Pro, Torque, wrappers)', () => {
     expect(o!.final!.startTime).toBeUndefined();
   });
 
+  it('slurm-22.05/12s-qstat-f-oom-state-U.txt: the wrappers print U for an OOM-killed job (sacct: OUT_OF_MEMORY); torque reads it as done, unknown how', () => {
+    const text = section(body('slurm-22.05/12s-qstat-f-oom-state-U.txt'), /^Job Id:/, /^\d+\|/);
+    const [o] = observe(text, 'torque');
+    expect(o).toMatchObject({ nativeId: '1610', name: 'oomjob', state: 'done', nativeState: 'U' });
+    expect(o!.final).toMatchObject({ kind: 'unknown', exitCode: null, nativeState: 'U', nodeList: 'vm' });
+    expect(o!.final!.reason).toMatch(/OUT_OF_MEMORY and DEADLINE/);
+    // The same record on PBS Pro would be a suspended job (U = workstation busy there).
+    expect(observe(text, 'pbspro')[0]).toMatchObject({ state: 'suspended', nativeState: 'U' });
+    expect(body('slurm-22.05/12s-qstat-f-oom-state-U.txt')).toMatch(/^1610\|OUT_OF_MEMORY\|/m);
+  });
+
   it('slurm-22.05/12l-qstat-f-completed.txt: a queued and a failed (exit 3) job; C says nothing of the failure', () => {
     const text = section(body('slurm-22.05/12l-qstat-f-completed.txt'), /^Job Id:/, /^vm:/);
     const obs = observe(text, 'torque');

@@ -11,7 +11,9 @@ const torque = createPbsAdapter({ flavor: 'torque' });
 describe('qsub', () => {
   it('submits the script as the only argument', () => {
     expect(pbspro.submitCommand('job.pbs', {} as never)).toEqual(['qsub', 'job.pbs']);
-    expect(torque.submitCommand('/s/jobs/4/.hpcb/job.pbs', {} as never)).toEqual(['qsub', '/s/jobs/4/.hpcb/job.pbs']);
+    const ctx = { jobDir: '/s/jobs/4', tag: 'hb0a1b2c-4-0', bridgeJobId: 4, attempt: 0, defaults: {} };
+    // Torque repeats the scheduler log paths on the command line (the wrappers ignore #PBS -o/-e).
+    expect(torque.submitCommand('/s/jobs/4/.hpcb/job.pbs', ctx)).toEqual(['qsub', '-o', '/s/jobs/4/.hpcb/scheduler.out', '-e', '/s/jobs/4/.hpcb/scheduler.err', '/s/jobs/4/.hpcb/job.pbs']);
     expect(pbspro.submitCommand('-weird.sh', {} as never)).toEqual(['qsub', './-weird.sh']);
     expect(() => pbspro.submitCommand('a\nb', {} as never)).toThrow();
   });
