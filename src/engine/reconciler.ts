@@ -635,7 +635,7 @@ export class Reconciler {
  * Anything else (a SIGTERM earlier, no stamps, an exit file, a scheduler that did say) is left as it was.
  */
 const RUNNER_CLOCK_SLACK_SECONDS = 2;
-function walltimeFromRunnerClock(spec: JobRecord['spec'], ev: { exitCode: number | null; startedEpoch?: number | null; terminatedBy: string | null }, final: FinalInfo | null): FinalInfo | null {
+export function walltimeFromRunnerClock(spec: JobRecord['spec'], ev: { exitCode: number | null; startedEpoch?: number | null; terminatedBy: string | null }, final: FinalInfo | null): FinalInfo | null {
   if (final && final.kind !== 'unknown') return final;
   const walltime = spec.resources.walltime;
   if (walltime === undefined || ev.exitCode !== null || ev.startedEpoch == null || !ev.terminatedBy) return final;

@@ -1,0 +1,106 @@
+/**
+ * Exactly once across a daemon crash on the Torque wrappers (pbs adapter, flavor torque): a
+ * smaller version of the 50-job SIGKILL test in slurm-crash.test.ts. 20 jobs, one SIGKILL as soon
+ * as the first of them reached the scheduler, then a second life that runs them all to the end.
+ *
+ * The scheduler-side count is the harness looking at ground truth: the wrappers run on Slurm, so
+ * sacct lists every job they ever submitted, by name. The adapter itself never uses sacct (a real
+ * Torque has none); it only sees qsub's ids and qstat.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pbsJobName } from '../../adapters/pbs/ids.js';
+import { labSettings, onLogin, until } from './support/lab.js';
+
+const JOBS = 20;
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+function startDaemon(configFile: string, count: number, prefix: string): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'support', 'daemon-proc.ts'), configFile, String(count), prefix], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
+function countStates(dbPath: string): Record<string, number> {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    const rows = db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  } catch {
+    return {}; // not created yet, or mid-migration
+  } finally {
+    db?.close();
+  }
+}
+
+async function killHard(child: ChildProcess): Promise<void> {
+  child.kill('SIGKILL');
+  await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
+}
+
+describe('crash safety on the Torque wrappers', () => {
+  it(`SIGKILL right after the first of ${JOBS} jobs reached qsub: exactly ${JOBS} scheduler jobs and every job completes`, async () => {
+    const lab = labSettings({ scheduler: 'pbs', flavor: 'torque' });
+    const dbPath = join(lab.dataDir, 'hpc-bridge.db');
+    const cluster = {
+      name: 'lab',
+      scheduler: 'pbs',
+      flavor: 'torque',
+      transport: 'ssh',
+      ssh: { host: lab.env.host, port: lab.env.port, user: lab.env.user, privateKey: lab.env.privateKey, knownHosts: lab.env.knownHosts },
+      scratchRoot: lab.scratchRoot,
+      pollIntervalSeconds: 1,
+      submitBatchSize: 4,
+    };
+    const configFile = join(lab.dataDir, 'config.json');
+    writeFileSync(configFile, JSON.stringify({ daemon: { dataDir: lab.dataDir, logLevel: 'warn' }, cluster }));
+
+    // First life: killed as soon as a job is with the scheduler.
+    let d = startDaemon(configFile, JOBS, 'tcrash');
+    await until('first submissions', () => {
+      const s = countStates(dbPath);
+      return (s.queued ?? 0) + (s.running ?? 0) + (s.finishing ?? 0) >= 1;
+    }, 120_000, 20);
+    await killHard(d);
+    const afterKill = countStates(dbPath);
+
+    // Second life: the same definitions again (idempotency keys), run to the end.
+    d = startDaemon(configFile, JOBS, 'tcrash');
+    await until(`all ${JOBS} terminal`, () => {
+      const s = countStates(dbPath);
+      return (s.completed ?? 0) + (s.failed ?? 0) + (s.killed ?? 0) + (s.deleted ?? 0) === JOBS;
+    }, 240_000, 250);
+    d.kill('SIGTERM');
+
+    expect(countStates(dbPath), `after the kill: ${JSON.stringify(afterKill)}`).toEqual({ completed: JOBS });
+
+    const db = new Database(dbPath, { readonly: true });
+    const instance = (db.prepare("SELECT value FROM meta WHERE key = 'instance'").get() as { value: string }).value;
+    const jobs = db.prepare('SELECT id, native_id FROM jobs').all() as { id: number; native_id: string }[];
+    db.close();
+    expect(jobs).toHaveLength(JOBS);
+    // The job name qsub got: the tag, re-encoded by the adapter if it is longer than Torque allows.
+    const names = jobs.map((j) => pbsJobName(`hb${instance}-${j.id}-0`, 'torque'));
+    const acct = await until('accounting has all jobs', async () => {
+      const out = await onLogin(lab.env, `sacct -n -X -P -S now-2hours --name=${names.join(',')} -o JobName,JobID`);
+      const rows = out.trim().split('\n').filter(Boolean).map((l) => l.split('|'));
+      return rows.length >= JOBS ? rows : undefined;
+    }, 60_000, 1000);
+    const perName = new Map<string, number>();
+    for (const [name] of acct) perName.set(name!, (perName.get(name!) ?? 0) + 1);
+    expect(acct).toHaveLength(JOBS);
+    expect([...perName.values()].every((n) => n === 1)).toBe(true);
+    expect(new Set(acct.map((r) => r[1])).size).toBe(JOBS);
+    expect(new Set(jobs.map((j) => j.native_id))).toEqual(new Set(acct.map((r) => r[1])));
+  });
+});
