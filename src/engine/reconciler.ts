@@ -480,7 +480,8 @@ export class Reconciler {
           continue;
         }
         if (rec.kind === 'nodir') {
-          this.move(job, ['submitting'], 'failed', { statusReason: 'job directory vanished before submission' }, 'submit failed');
+          // Not entering the directory may pass (a shared filesystem hiccup); a few tries, then fail.
+          this.stepFailed(job, 'submit', new BridgeError('REMOTE_IO', `cannot enter the job directory ${this.jobDir(job)} on the cluster`, { context: { cluster: this.rt.name, jobId: job.id } }));
           continue;
         }
         if (rec.kind === 'locked') {

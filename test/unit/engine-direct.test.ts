@@ -29,6 +29,18 @@ function open(extra: Record<string, unknown> = {}, opts: Parameters<typeof Bridg
   return bridge;
 }
 
+async function reach(b: Bridge, id: number, state: string): Promise<void> {
+  for (let i = 0; i < 600 && b.get(id)!.state !== state; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(b.get(id)!.state, `job ${id} should reach ${state}`).toBe(state);
+}
+
+/** SIGKILL a direct job's whole session: no trap runs, no exit file is written. */
+function killSession(b: Bridge, id: number): void {
+  const pid = Number(b.get(id)!.nativeId);
+  expect(Number.isInteger(pid) && pid > 1).toBe(true);
+  process.kill(-pid, 'SIGKILL');
+}
+
 function jobFile(b: Bridge, id: number, rel: string): string {
   return readFileSync(join(jobDirFor(b.reconciler('here')!.rt, b.store.instanceId(), id), rel), 'utf8');
 }
@@ -59,8 +71,7 @@ describe('engine with the direct adapter', () => {
   it('cancels a running job (deleted) and treats a second cancel as a no-op', async () => {
     const b = open();
     const job = b.submit('alice', { tasks: [{ cmd: 'sleep 60' }] }).job;
-    for (let i = 0; i < 100 && b.get(job.id)!.state !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
-    expect(b.get(job.id)!.state).toBe('running');
+    await reach(b, job.id, 'running');
     b.cancel(job.id);
     const done = await b.wait(job.id, 20_000);
     expect(done.status).toBe('deleted');
@@ -82,10 +93,8 @@ describe('engine with the direct adapter', () => {
   it('a job whose process vanished without an exit file is lost, only after the grace window', async () => {
     const b = open({ lostGraceSeconds: 2 });
     const job = b.submit('alice', { tasks: [{ cmd: 'sleep 30' }] }).job;
-    for (let i = 0; i < 100 && b.get(job.id)!.state !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
-    const pid = b.get(job.id)!.nativeId!;
-    // Kill the whole session with SIGKILL: no trap runs, no exit file is written.
-    process.kill(-Number(pid), 'SIGKILL');
+    await reach(b, job.id, 'running');
+    killSession(b, job.id);
     const t0 = Date.now();
     const done = await b.wait(job.id, 20_000);
     expect(done.status).toBe('failed');
@@ -107,10 +116,10 @@ describe('engine retries and unknown submit outcomes (direct adapter)', () => {
       tasks: [{ cmd: 'if [ ! -f first-attempt ]; then touch first-attempt; sleep 60; fi; echo attempt-$HPCB_ATTEMPT' }],
       policies: { maximumRetries: 1 },
     }).job;
-    for (let i = 0; i < 100 && b.get(job.id)!.state !== 'running'; i++) await new Promise((r) => setTimeout(r, 100));
-    process.kill(-Number(b.get(job.id)!.nativeId!), 'SIGKILL');
+    await reach(b, job.id, 'running');
+    killSession(b, job.id);
     const done = await b.wait(job.id, 30_000);
-    expect(done.status).toBe('completed');
+    expect(done.status, JSON.stringify({ s: done.state, r: done.statusReason, e: done.lastError, ev: b.store.events(job.id).map((e) => e.reason) })).toBe('completed');
     expect(done.attempt).toBe(1);
     expect(jobFile(b, job.id, '.hpcb/task.0.stdout')).toBe('attempt-1\n');
     expect(b.store.events(job.id).some((e) => /^resubmitting \(attempt 2 of 2\) after: lost/.test(e.reason ?? ''))).toBe(true);
@@ -123,27 +132,48 @@ describe('engine retries and unknown submit outcomes (direct adapter)', () => {
     expect(done.attempt).toBe(0);
   });
 
-  it('a submit reported as failed-but-maybe-accepted is adopted by its tag, never submitted twice', async () => {
+  function lyingOnce(): { lied: () => boolean; opts: Parameters<typeof Bridge.open>[1] } {
     let lied = false;
-    const b = open({}, {
-      adapterFor: () => ({
-        ...directAdapter,
-        parseSubmit(r) {
-          const id = directAdapter.parseSubmit(r);
-          if (!lied) {
-            // What sbatch does when the controller accepted the job but the reply timed out.
-            lied = true;
-            throw new BridgeError('SCHEDULER_ERROR', 'Socket timed out on send/recv operation', { transient: true });
-          }
-          return id;
-        },
-      }),
-    });
-    const job = b.submit('alice', { tasks: [{ cmd: 'echo run >> runs.log; sleep 2' }] }).job;
+    return {
+      lied: () => lied,
+      opts: {
+        adapterFor: () => ({
+          ...directAdapter,
+          parseSubmit(r) {
+            const id = directAdapter.parseSubmit(r);
+            if (!lied) {
+              // What sbatch does when the controller accepted the job but the reply timed out.
+              lied = true;
+              throw new BridgeError('SCHEDULER_ERROR', 'Socket timed out on send/recv operation', { transient: true });
+            }
+            return id;
+          },
+        }),
+      },
+    };
+  }
+
+  it('a submit whose answer was lost is adopted by its tag while the job is in the queue, never submitted twice', async () => {
+    const liar = lyingOnce();
+    const b = open({}, liar.opts);
+    const job = b.submit('alice', { tasks: [{ cmd: 'echo run >> runs.log; sleep 20' }] }).job;
+    for (let i = 0; i < 200 && b.get(job.id)!.nativeId === null; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(liar.lied()).toBe(true);
+    expect(b.store.events(job.id).some((e) => /found in the queue by its tag/.test(e.reason ?? ''))).toBe(true);
+    b.cancel(job.id);
+    expect((await b.wait(job.id, 30_000)).status).toBe('deleted');
+    expect(jobFile(b, job.id, 'runs.log')).toBe('run\n');
+  });
+
+  it('a submit whose answer was lost is adopted by the id the job recorded, after it left the queue', async () => {
+    const liar = lyingOnce();
+    const b = open({}, liar.opts);
+    // Finishes long before the retry's poll: only its own testimony (.hpcb/native_id) is left.
+    const job = b.submit('alice', { tasks: [{ cmd: 'echo run >> runs.log' }] }).job;
     const done = await b.wait(job.id, 30_000);
-    expect(lied).toBe(true);
+    expect(liar.lied()).toBe(true);
     expect(done.status).toBe('completed');
     expect(jobFile(b, job.id, 'runs.log')).toBe('run\n');
-    expect(b.store.events(job.id).some((e) => /found in the queue by its tag/.test(e.reason ?? ''))).toBe(true);
+    expect(b.store.events(job.id).some((e) => /the job recorded its own id when it started/.test(e.reason ?? ''))).toBe(true);
   });
 });
