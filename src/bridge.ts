@@ -40,6 +40,7 @@ export class Bridge {
   readonly staging: Staging;
   private readonly reconcilers = new Map<string, Reconciler>();
   private closed = false;
+  private readonly waiters = new Map<number, Set<(j: JobRecord) => void>>();
 
   private constructor(readonly settings: Settings, store: Store, log: Logger, opts: BridgeOptions) {
     this.store = store;
@@ -59,7 +60,10 @@ export class Bridge {
     const log = opts.logger ?? createLogger({ level: settings.daemon.logLevel });
     const store = Store.open(opts.dbPath ?? join(settings.daemon.dataDir, 'hpc-bridge.db'), opts.now ? { now: opts.now } : {});
     const bridge = new Bridge(settings, store, log, opts);
-    store.on('transition', (e) => bridge.logTransition(e));
+    store.on('transition', (e) => {
+      bridge.logTransition(e);
+      bridge.onTransition(e);
+    });
     for (const c of settings.clusters) {
       const transport = opts.transportFor ? opts.transportFor(c) : createTransport(transportOptions(c));
       const adapter = opts.adapterFor ? opts.adapterFor(c) : adapterFor(c);
@@ -130,17 +134,25 @@ export class Bridge {
     if (!job) return Promise.reject(new BridgeError('NOT_FOUND', `job ${id} not found`, { context: { jobId: id } }));
     if (isTerminal(job.state)) return Promise.resolve(job);
     return new Promise((resolve) => {
-      const onT = (e: TransitionEvent) => {
-        if (e.job.id === id && isTerminal(e.to)) finish(e.job);
-      };
-      const timer = setTimeout(() => finish(this.store.get(id)!), timeoutMs);
+      // One store listener serves every waiter (see onTransition), so thousands of clients
+      // waiting cost a map entry each, not an event listener each.
       const finish = (j: JobRecord) => {
         clearTimeout(timer);
-        this.store.off('transition', onT);
+        const set = this.waiters.get(id);
+        set?.delete(finish);
+        if (set && set.size === 0) this.waiters.delete(id);
         resolve(j);
       };
-      this.store.on('transition', onT);
+      const timer = setTimeout(() => finish(this.store.get(id)!), timeoutMs);
+      const set = this.waiters.get(id) ?? new Set();
+      set.add(finish);
+      this.waiters.set(id, set);
     });
+  }
+
+  private onTransition(e: TransitionEvent): void {
+    if (!isTerminal(e.to)) return;
+    for (const finish of [...(this.waiters.get(e.job.id) ?? [])]) finish(e.job);
   }
 
   health(): ClusterHealth[] {
