@@ -1,0 +1,11 @@
+/**
+ * hpc-bridge/client: a thin SDK for the daemon's HTTP API (Node 20+, no runtime dependencies).
+ *
+ *   import { Client, Job, Task, Resources, InputFile, setDefaultClient } from 'hpc-bridge/client';
+ *   setDefaultClient(new Client({ url, token }));   // or HPC_BRIDGE_URL / HPC_BRIDGE_TOKEN
+ *   const job = await new Job({ tasks: [new Task('echo hi')] }).create();
+ *   const done = await job.wait();
+ */
+export { Client, HpcBridgeError, DEFAULT_URL, getDefaultClient, setDefaultClient, type ClientOptions, type LogChunk, type Progress } from './client.js';
+export { Job, Task, Resources, JobPolicies, InputFile, Artifact, type JobInit } from './job.js';
+export * from './types.js';

@@ -1,0 +1,71 @@
+/**
+ * The seed tutorial in examples/ run end to end, as a user runs it (`tsx examples/NN-*.ts`
+ * with HPC_BRIDGE_URL/HPC_BRIDGE_TOKEN), against a live daemon: first on the `direct` cluster
+ * (fast, no scheduler), then on the real Slurm test cluster over SSH. Each example prints one
+ * JSON line of results, checked here.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startDaemon, type Daemon } from '../api/helpers.js';
+import { labSettings } from './support/lab.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const pexec = promisify(execFile);
+
+async function example(d: Daemon, file: string, args: string[] = []): Promise<any> {
+  // Asynchronous on purpose: the daemon lives in this process and must keep serving.
+  const { stdout } = await pexec(process.execPath, ['--import', 'tsx', join(root, 'examples', file), ...args], {
+    cwd: root,
+    env: { ...process.env, HPC_BRIDGE_URL: d.url, HPC_BRIDGE_TOKEN: d.tokens.alice },
+    maxBuffer: 16 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!);
+}
+
+const sumTo = (n: number) => (n * (n + 1)) / 2;
+
+function tutorial(name: string, open: () => Promise<Daemon>) {
+  describe(name, { timeout: 600_000 }, () => {
+    let d: Daemon;
+    afterAll(async () => d?.close());
+
+    it('runs every step of the seed tutorial and gets the right numbers', async () => {
+      d = await open();
+      expect(await example(d, '01-parameter.ts', ['10', '200'])).toEqual({
+        'simulate-10': `steps 10 result ${sumTo(10)}`,
+        'simulate-200': `steps 200 result ${sumTo(200)}`,
+      });
+      expect(await example(d, '02-input-file.ts', ['0.5', '1.5'])).toEqual({ '0.5': 1, '1.5': 3 });
+
+      const art = await example(d, '03-artifact.ts');
+      expect(art.sums).toEqual([sumTo(1000), sumTo(100000) - sumTo(1000), sumTo(200000) - sumTo(100000)]);
+      expect(art.artifact.name).toBe('table.txt');
+      // Uploaded once: one artifact, used by three jobs.
+      expect((await d.alice.listArtifacts()).map((a) => a.name)).toEqual(['table.txt']);
+      const users = (await d.alice.listJobs({ all: true })).filter((j) => j.definition.artifacts?.some((a) => a.url === 'table.txt'));
+      expect(users).toHaveLength(3);
+
+      const rounds = await example(d, '04-rounds.ts');
+      expect(rounds.round1.x).toBe(4);
+      expect(rounds.round2Points).toEqual([3.5, 3.75, 4, 4.25, 4.5]);
+      expect(rounds.round2.x).toBe(3.75);
+      expect(rounds.round2.y).toBeCloseTo(0.0025, 6);
+
+      const dir = mkdtempSync(join(tmpdir(), 'hpcb-examples-'));
+      const outs = await example(d, '05-outputs.ts', [dir]);
+      expect(outs.mean).toBe(42.5);
+      expect(outs.inMemory).toEqual(outs.daemon);
+      expect(outs.inMemory.size).toBe(65536);
+      const saved = readFileSync(outs.saved);
+      expect(createHash('sha256').update(saved).digest('hex')).toBe(outs.daemon.sha256);
+    });
+  });
+}
+
+tutorial('examples on the direct cluster', () => startDaemon());
+tutorial('examples on the Slurm test cluster', () => startDaemon({ settings: labSettings({ pollIntervalSeconds: 1 }).settings }));
