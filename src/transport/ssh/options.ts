@@ -27,6 +27,7 @@ export interface SshHopOptions {
 export type SshJumpOptions = Omit<SshHopOptions, 'knownHostsPath'> & { knownHostsPath?: string };
 
 export type SshTransportEvent =
+  | { type: 'connecting'; attempt: number }
   | { type: 'connected'; attempt: number; reconnect: boolean }
   | { type: 'connect-failed'; attempt: number; code: string; message: string; transient: boolean }
   | { type: 'disconnected'; reason: string; inFlight: number }

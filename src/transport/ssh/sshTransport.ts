@@ -286,6 +286,7 @@ export class SshTransport implements Transport {
       if (this.#closed) throw closedError(this.id);
       this.#lastAttemptAt = performance.now();
       this.#counters.connectAttempts++;
+      this.#emit({ type: 'connecting', attempt });
       try {
         const conn = await this.#openConnection();
         if (this.#closed) {

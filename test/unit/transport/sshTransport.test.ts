@@ -68,7 +68,7 @@ describe('SshTransport (in-process server)', () => {
     sshd.behaviour.dropOnExec = false;
     expect((await t.exec(['printf', 'again'])).stdout).toBe('again');
     expect(t.stats()).toMatchObject({ connectionsOpened: 2, reconnects: 1, disconnects: 1 });
-    expect(events.map((x) => x.type)).toEqual(['connected', 'disconnected', 'connected']);
+    expect(events.map((x) => x.type)).toEqual(['connecting', 'connected', 'disconnected', 'connecting', 'connected']);
   });
 
   it('retries "Channel open failure" with backoff, then gives up with CHANNEL_OPEN (transient)', async () => {
