@@ -2,46 +2,16 @@
  * Exactly once across daemon crashes, and truthfulness across an SSH outage, on the real
  * Slurm over the real sshd.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { countStates, killAll, killHard, startDaemon } from './support/daemons.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import { clusterCtl } from '../cluster/env.js';
 import { labSettings, onLogin, until } from './support/lab.js';
 
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
-function startDaemon(configFile: string, count: number, prefix: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'support', 'daemon-proc.ts'), configFile, String(count), prefix], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  return child;
-}
-
-function countStates(dbPath: string): Record<string, number> {
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    const rows = db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-  } catch {
-    return {}; // not created yet, or mid-migration
-  } finally {
-    db?.close();
-  }
-}
-
-async function killHard(child: ChildProcess): Promise<void> {
-  child.kill('SIGKILL');
-  await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
-}
+afterAll(killAll);
 
 describe('crash safety on Slurm', () => {
   it('SIGKILL right after submitting 50 jobs, twice: exactly 50 scheduler jobs and every job completes', async () => {

@@ -7,46 +7,16 @@
  * sacct lists every job they ever submitted, by name. The adapter itself never uses sacct (a real
  * Torque has none); it only sees qsub's ids and qstat.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { countStates, killAll, killHard, startDaemon } from './support/daemons.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pbsJobName } from '../../adapters/pbs/ids.js';
 import { labSettings, onLogin, until } from './support/lab.js';
 
 const JOBS = 20;
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-});
-
-function startDaemon(configFile: string, count: number, prefix: string): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(dirname(fileURLToPath(import.meta.url)), 'support', 'daemon-proc.ts'), configFile, String(count), prefix], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  children.push(child);
-  return child;
-}
-
-function countStates(dbPath: string): Record<string, number> {
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    const rows = db.prepare('SELECT state, COUNT(*) AS n FROM jobs GROUP BY state').all() as { state: string; n: number }[];
-    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-  } catch {
-    return {}; // not created yet, or mid-migration
-  } finally {
-    db?.close();
-  }
-}
-
-async function killHard(child: ChildProcess): Promise<void> {
-  child.kill('SIGKILL');
-  await new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
-}
+afterAll(killAll);
 
 describe('crash safety on the Torque wrappers', () => {
   it(`SIGKILL right after the first of ${JOBS} jobs reached qsub: exactly ${JOBS} scheduler jobs and every job completes`, async () => {
