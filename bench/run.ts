@@ -9,7 +9,9 @@ import { cpus, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadClusterEnv } from '../test/cluster/env.js';
+import { runStagingBench } from './staging.js';
 import { runSubmitBench } from './submit.js';
+import { runWaitBench } from './wait.js';
 import { benchTable, runTransportBench, type BenchRow } from './transport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -39,14 +41,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   rows.push(...(await runSubmitBench(env)));
   rows.push(...(await runTransportBench(env)));
-  try {
-    // Staging rows join when bench/staging.ts exists (kept optional so each part can land alone).
-    const stagingModule = './staging.js';
-    const { runStagingBench } = (await import(stagingModule)) as { runStagingBench: () => Promise<BenchRow[]> };
-    rows.push(...(await runStagingBench()));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-  }
+  rows.push(...(await runWaitBench()));
+  rows.push(...(await runStagingBench()));
   const table = benchTable(rows);
   console.log(`\nMachine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.slurm}\n`);
   console.log(table);
