@@ -1,36 +1,52 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects:
- *  - unit: pure code, parsers on captured output, the local transport. `npm run test:unit`.
+ * Three projects:
+ *  - unit: pure code, parsers on captured output, the local transport, the API on the direct
+ *    adapter. `npm run test:unit`.
  *  - cluster: everything that needs the real test cluster (Slurm + Torque wrappers behind an
- *    sshd in its own network namespace). Its global setup starts the cluster if it is not up;
- *    under CI=true a cluster that cannot start fails the run. Files run one at a time because
- *    some of them break the cluster on purpose (sshd restarts, link cuts).
+ *    sshd in its own network namespace) but leaves it whole. Its global setup starts the cluster
+ *    if it is not up; a cluster that cannot start fails the run (never a skip). Files run side
+ *    by side: most of their time is spent waiting for the scheduler.
+ *  - cluster-faults: tests that break the cluster on purpose (sshd stopped or restarted, the
+ *    link cut, slurmctld stopped). They run one file at a time, after the other projects have
+ *    finished (groupOrder), so no other test sees their faults.
  */
+const FAULT_FILES = ['test/contract/**/*.ssh.test.ts', 'test/e2e/slurm-crash.test.ts', 'test/reliability/**/*.test.ts'];
+
 export default defineConfig({
   test: {
+    // Cluster tests mostly wait on the scheduler and the network, so more workers than cores pay.
+    maxWorkers: 3,
     projects: [
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/api/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts', 'test/api/**/*.test.ts'],
           testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: 'cluster',
-          include: [
-            'test/e2e/**/*.test.ts',
-            'test/contract/**/*.ssh.test.ts',
-            'test/cluster/**/*.test.ts',
-            'test/reliability/**/*.test.ts',
-          ],
+          include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts'],
+          exclude: FAULT_FILES,
+          globalSetup: ['test/cluster/globalSetup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'cluster-faults',
+          include: FAULT_FILES,
           globalSetup: ['test/cluster/globalSetup.ts'],
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
