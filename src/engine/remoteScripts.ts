@@ -23,7 +23,8 @@ export interface SubmitItem {
 /**
  * Exactly-once submission. For each job the program takes an exclusive flock on
  * .hpcb/submit.lock, and only if no record exists for this (attempt, try) runs the submit
- * command with its stdout, stderr and exit status written to files in the job dir (tmp+mv).
+ * command with its stdout and stderr written to files in the job dir, then its exit status
+ * (tmp+mv): the `.rc` file is the commit mark, written last, so a record with an `.rc` is whole.
  * The record is written by the remote shell in the same command that submits, so a daemon
  * killed at any instant finds it on restart; running the program again returns the recorded
  * result instead of submitting twice. HUP and PIPE are ignored so that a dropped SSH channel
@@ -33,25 +34,28 @@ export interface SubmitItem {
  * Output: one line per job: `@@HPCB-SUBMIT <key> <rc|NODIR|LOCKED> <base64 stdout> <base64 stderr>`.
  */
 export function renderSubmitProgram(items: readonly SubmitItem[]): string {
+  // Every fork costs milliseconds on a busy login node, and this runs once per job: builtins
+  // where possible ($(<file), the lock on an fd of this shell), one base64 per non-empty stream.
   const lines = [
     'trap "" HUP PIPE',
-    'b64() { if [ -s "$1" ]; then base64 < "$1" | tr -d "\\n"; else printf -- "-"; fi; }',
+    'b64() { if [ -s "$1" ]; then base64 -w0 < "$1"; else printf -- "-"; fi; }',
     'submit_one() {',
     '  key=$1; dir=$2; rec=$3; shift 3',
     '  if ! cd "$dir" 2>/dev/null; then printf "@@HPCB-SUBMIT %s NODIR - -\\n" "$key"; return; fi',
-    '  mkdir -p .hpcb',
-    '  (',
-    '    flock -w 300 9 || exit 75',
+    '  [ -d .hpcb ] || mkdir -p .hpcb',
+    '  if [ ! -f ".hpcb/$rec.rc" ]; then',
+    '    exec 9>> .hpcb/submit.lock',
+    '    if ! flock -w 300 9; then exec 9>&-; printf "@@HPCB-SUBMIT %s LOCKED - -\\n" "$key"; return; fi',
+    '    # Checked again under the lock: a submit from before a crash may have just finished.',
     '    if [ ! -f ".hpcb/$rec.rc" ]; then',
-    '      "$@" > ".hpcb/$rec.out.tmp" 2> ".hpcb/$rec.err.tmp" < /dev/null',
-    '      rc=$?',
-    '      mv -f ".hpcb/$rec.out.tmp" ".hpcb/$rec.out"',
-    '      mv -f ".hpcb/$rec.err.tmp" ".hpcb/$rec.err"',
-    '      printf "%s\\n" "$rc" > ".hpcb/$rec.rc.tmp" && mv -f ".hpcb/$rec.rc.tmp" ".hpcb/$rec.rc"',
+    '      # fd 9 closed for the command: a job it starts (direct mode) must not hold the lock.',
+    '      "$@" 9>&- > ".hpcb/$rec.out" 2> ".hpcb/$rec.err" < /dev/null',
+    '      printf "%s\\n" "$?" > ".hpcb/$rec.rc.tmp" && mv -f ".hpcb/$rec.rc.tmp" ".hpcb/$rec.rc"',
     '    fi',
-    '  ) 9>> .hpcb/submit.lock',
-    '  if [ $? -eq 75 ]; then printf "@@HPCB-SUBMIT %s LOCKED - -\\n" "$key"; return; fi',
-    '  printf "@@HPCB-SUBMIT %s %s %s %s\\n" "$key" "$(cat ".hpcb/$rec.rc")" "$(b64 ".hpcb/$rec.out")" "$(b64 ".hpcb/$rec.err")"',
+    '    exec 9>&-',
+    '  fi',
+    '  rc=$(<".hpcb/$rec.rc")',
+    '  printf "@@HPCB-SUBMIT %s %s %s %s\\n" "$key" "$rc" "$(b64 ".hpcb/$rec.out")" "$(b64 ".hpcb/$rec.err")"',
     '}',
   ];
   for (const it of items) {

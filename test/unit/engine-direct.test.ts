@@ -118,12 +118,12 @@ describe('engine retries and unknown submit outcomes (direct adapter)', () => {
     }).job;
     await reach(b, job.id, 'running');
     killSession(b, job.id);
-    const done = await b.wait(job.id, 30_000);
+    const done = await b.wait(job.id, 50_000);
     expect(done.status, JSON.stringify({ s: done.state, r: done.statusReason, e: done.lastError, ev: b.store.events(job.id).map((e) => e.reason) })).toBe('completed');
     expect(done.attempt).toBe(1);
     expect(jobFile(b, job.id, '.hpcb/task.0.stdout')).toBe('attempt-1\n');
     expect(b.store.events(job.id).some((e) => /^resubmitting \(attempt 2 of 2\) after: lost/.test(e.reason ?? ''))).toBe(true);
-  });
+  }, 60_000);
 
   it("a job's own non-zero exit is not retried by maximumRetries", async () => {
     const b = open();
