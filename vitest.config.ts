@@ -6,8 +6,9 @@ import { defineConfig } from 'vitest/config';
  *    adapter. `npm run test:unit`.
  *  - cluster: everything that needs the real test cluster (Slurm + Torque wrappers behind an
  *    sshd in its own network namespace) but leaves it whole. Its global setup starts the cluster
- *    if it is not up; a cluster that cannot start fails the run (never a skip). Files run side
- *    by side: most of their time is spent waiting for the scheduler.
+ *    if it is not up; a cluster that cannot start fails the run (never a skip). Files run one
+ *    at a time: side by side, their jobs queue behind each other's on the one 8-CPU test node
+ *    (walltime and cancel tests hold CPUs for minutes) and waits time out.
  *  - cluster-faults: tests that break the cluster on purpose (sshd stopped or restarted, the
  *    link cut, slurmctld stopped). They run one file at a time, after the other projects have
  *    finished (groupOrder), so no other test sees their faults.
@@ -16,8 +17,6 @@ const FAULT_FILES = ['test/contract/**/*.ssh.test.ts', 'test/e2e/slurm-crash.tes
 
 export default defineConfig({
   test: {
-    // Cluster tests mostly wait on the scheduler and the network, so more workers than cores pay.
-    maxWorkers: 3,
     projects: [
       {
         test: {
@@ -33,6 +32,7 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts', 'test/cluster/**/*.test.ts'],
           exclude: FAULT_FILES,
           globalSetup: ['test/cluster/globalSetup.ts'],
+          fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
           sequence: { groupOrder: 0 },
