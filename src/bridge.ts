@@ -6,14 +6,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from './domain/errors.js';
-import { parseJobSpec } from './domain/jobSpec.js';
+import { parseJobSpec, type JobSpec } from './domain/jobSpec.js';
+import { parseWorkflow } from './domain/workflowSpec.js';
+import { currentJobs, workflowView, type WorkflowView } from './engine/workflowStatus.js';
 import { isTerminal } from './domain/state.js';
 import type { SchedulerAdapter } from './domain/adapter.js';
 import type { ClusterHealth, ClusterRuntime } from './engine/cluster.js';
 import { Reconciler, type StagingHooks } from './engine/reconciler.js';
 import { createLogger, type Logger } from './logging.js';
 import type { ClusterConfig, Settings } from './settings/schema.js';
-import { Store, type JobFilter, type JobRecord, type TransitionEvent } from './store/store.js';
+import { Store, type JobFilter, type JobRecord, type NewWorkflowRow, type TransitionEvent } from './store/store.js';
 import type { Transport } from './transport/transport.js';
 import { adapterFor } from './engine/adapters.js';
 import { createTransport } from './transport/index.js';
@@ -41,6 +43,7 @@ export class Bridge {
   private readonly reconcilers = new Map<string, Reconciler>();
   private closed = false;
   private readonly waiters = new Map<number, Set<(j: JobRecord) => void>>();
+  private readonly wfWaiters = new Map<number, Set<(force?: boolean) => void>>();
 
   private constructor(readonly settings: Settings, store: Store, log: Logger, opts: BridgeOptions) {
     this.store = store;
@@ -153,6 +156,133 @@ export class Bridge {
   private onTransition(e: TransitionEvent): void {
     if (!isTerminal(e.to)) return;
     for (const finish of [...(this.waiters.get(e.job.id) ?? [])]) finish(e.job);
+    if (e.job.workflowId !== null) for (const check of [...(this.wfWaiters.get(e.job.workflowId) ?? [])]) check();
+  }
+
+  // ------------------------------------------------------------------ workflows
+
+  /**
+   * Validate a workflow, expand its factories and persist it with all its rows in one
+   * transaction. On a cluster that runs arrays natively (Slurm), a factory job's instances get
+   * one carrier row: one submission for all of them. Elsewhere (direct, PBS for now) each
+   * instance is its own submission and dependencies are run by the engine.
+   */
+  submitWorkflow(owner: string, definition: unknown): WorkflowView {
+    const plan = parseWorkflow(definition);
+    const rows: NewWorkflowRow[] = [];
+    for (const name of plan.order) {
+      const insts = plan.instances.get(name)!;
+      const cluster = insts[0]!.spec.cluster ?? this.settings.daemon.defaultCluster!;
+      const rec = this.reconcilers.get(cluster);
+      if (!rec) {
+        const field = `jobs[${plan.spec.jobs.findIndex((j) => j.name === name)}].cluster`;
+        throw new BridgeError('INVALID_DEFINITION', `invalid workflow definition: ${field}: no cluster named "${cluster}" is configured`, {
+          context: { field, problems: [{ field, message: `no cluster named "${cluster}" is configured` }] },
+        });
+      }
+      for (const i of insts) this.staging.checkSubmission(owner, i.spec);
+      const native = rec.rt.adapter.name === 'slurm' && insts[0]!.factory;
+      if (native) {
+        const parallel = plan.spec.policies.maximumParallel;
+        rows.push({ ref: `array:${name}`, kind: 'array', cluster, spec: carrierSpec(insts[0]!.spec), wfJob: name, wfIndex: null, wfParams: null, arraySize: insts.length, ...(parallel ? { arrayParallel: parallel } : {}) });
+      }
+      for (const i of insts) {
+        rows.push({ ref: `${name}#${i.index}`, kind: 'job', cluster, spec: i.spec, wfJob: name, wfIndex: i.index, wfParams: i.factory ? i.params : null, ...(native ? { carrierRef: `array:${name}` } : {}) });
+      }
+    }
+    const wf = this.store.createWorkflow({ owner, name: plan.spec.name, spec: plan.spec, labels: plan.spec.labels, rows });
+    for (const r of this.reconcilers.values()) r.kick();
+    return this.getWorkflow(wf.id)!;
+  }
+
+  getWorkflow(id: number, owner?: string): WorkflowView | undefined {
+    const wf = this.store.getWorkflow(id);
+    if (!wf || (owner !== undefined && wf.owner !== owner)) return undefined;
+    return workflowView(wf, this.store.workflowJobs(id));
+  }
+
+  listWorkflows(owner: string, limit?: number): WorkflowView[] {
+    return this.store.listWorkflows(owner, limit).map((wf) => workflowView(wf, this.store.workflowJobs(wf.id)));
+  }
+
+  private ownedWorkflow(id: number, owner?: string): WorkflowView {
+    const v = this.getWorkflow(id, owner);
+    if (!v) throw new BridgeError('NOT_FOUND', `workflow ${id} not found`, { context: { workflowId: id } });
+    return v;
+  }
+
+  /** Cancel every job of the workflow (carriers included); idempotent. */
+  deleteWorkflow(id: number, owner?: string): WorkflowView {
+    this.ownedWorkflow(id, owner);
+    this.store.markWorkflowDeleted(id);
+    for (const j of this.store.workflowJobs(id)) {
+      if (!isTerminal(j.state)) {
+        this.store.requestCancel(j.id);
+        this.reconcilers.get(j.cluster)?.kick();
+      }
+    }
+    return this.getWorkflow(id)!;
+  }
+
+  /**
+   * Run again only what did not complete, and everything downstream of it (descendants consumed
+   * or never got the failed job's results). The replaced rows stay as history. Rerun instances
+   * are separate submissions (not a new array): exactly-once holds per row either way.
+   */
+  rerunWorkflow(id: number, owner?: string): WorkflowView {
+    this.ownedWorkflow(id, owner);
+    const wf = this.store.getWorkflow(id)!;
+    const rows = currentJobs(this.store.workflowJobs(id));
+    if (rows.some((r) => !isTerminal(r.state))) {
+      throw new BridgeError('CONFLICT', `workflow ${id} still has jobs running; wait for it to end or delete it before a rerun`, { context: { workflowId: id } });
+    }
+    const deps = (wf.spec as { dependencies?: Record<string, string[]> }).dependencies ?? {};
+    const failed = rows.filter((r) => r.state !== 'completed');
+    const downstream = new Set<string>();
+    const visit = (name: string) => {
+      for (const k of deps[name] ?? []) if (!downstream.has(k)) {
+        downstream.add(k);
+        visit(k);
+      }
+    };
+    for (const r of failed) visit(r.wfJob!);
+    const redo = rows.filter((r) => r.state !== 'completed' || downstream.has(r.wfJob!));
+    if (redo.length === 0) return this.getWorkflow(id)!;
+    this.store.replaceWorkflowRows(
+      id,
+      redo.map((r) => r.id),
+      redo.map((r) => ({ ref: `${r.wfJob}#${r.wfIndex}`, kind: 'job', cluster: r.cluster, spec: r.spec, wfJob: r.wfJob!, wfIndex: r.wfIndex, wfParams: r.wfParams })),
+    );
+    for (const r of this.reconcilers.values()) r.kick();
+    return this.getWorkflow(id)!;
+  }
+
+  /**
+   * Resolve when every current job of the workflow has ended, or with its view after
+   * `timeoutMs` (or when `signal` aborts, or the bridge closes). Woken by the store's terminal
+   * transitions of the workflow's jobs, never by polling.
+   */
+  waitWorkflow(id: number, timeoutMs: number, owner?: string, signal?: AbortSignal): Promise<WorkflowView> {
+    const first = this.ownedWorkflow(id, owner);
+    const done = (v: WorkflowView) => v.status === 'completed' || v.status === 'failed' || v.status === 'deleted';
+    if (done(first) || timeoutMs <= 0 || signal?.aborted || this.closed) return Promise.resolve(first);
+    return new Promise((resolve) => {
+      const set = this.wfWaiters.get(id) ?? new Set<(force?: boolean) => void>();
+      const check = (force = false) => {
+        const v = this.store.db.open ? this.getWorkflow(id)! : first;
+        if (!force && !done(v)) return;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        set.delete(check);
+        if (set.size === 0) this.wfWaiters.delete(id);
+        resolve(v);
+      };
+      const onAbort = () => check(true);
+      const timer = setTimeout(() => check(true), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      set.add(check);
+      this.wfWaiters.set(id, set);
+    });
   }
 
   health(): ClusterHealth[] {
@@ -172,6 +302,7 @@ export class Bridge {
       const job = this.store.get(id);
       if (job) for (const finish of [...set]) finish(job);
     }
+    for (const set of [...this.wfWaiters.values()]) for (const check of [...set]) check(true);
     const errors: unknown[] = [];
     await Promise.all([...this.reconcilers.values()].map((r) => r.stop().catch((e) => errors.push(e))));
     await Promise.all([...this.reconcilers.values()].map((r) => r.rt.transport.close().catch((e) => errors.push(e))));
@@ -220,4 +351,26 @@ export function transportOptions(c: ClusterConfig): Parameters<typeof createTran
         }
       : {}),
   } as Parameters<typeof createTransport>[0];
+}
+
+/**
+ * The script of a native array: the template's resources and placement, and one task that runs
+ * element k's own instance script (each instance has a normal job directory, so logs, exit
+ * files and outputs stay per instance). `.hpcb/instances` is written at the carrier's stage-in.
+ */
+function carrierSpec(template: JobSpec): JobSpec {
+  return {
+    ...template,
+    tasks: [
+      {
+        type: 'basic',
+        cmd: 'd=$(sed -n "$((HPCB_ARRAY_INDEX + 1))p" .hpcb/instances); [ -n "$d" ] || exit 0; bash "$d/.hpcb/job.sh"',
+      },
+    ],
+    inputs: [],
+    artifacts: [],
+    outputFiles: [],
+    outputDirs: [],
+    policies: { ...template.policies, maximumRetries: 0, maximumTaskRetries: 0, maximumTimeInQueue: 0, ignoreTaskFailures: false },
+  };
 }

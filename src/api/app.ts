@@ -21,10 +21,12 @@ import { TokenStore } from '../auth/tokens.js';
 import type { ArtifactView, ClusterView, JobEventView, JobView, OutputsView, RenderView } from '../client/types.js';
 import { BridgeError } from '../domain/errors.js';
 import { parseJobSpec, zodProblems } from '../domain/jobSpec.js';
+import { WorkflowSpecSchema } from '../domain/workflowSpec.js';
 import { publicStatus, type JobState } from '../domain/state.js';
 import { jobDirFor } from '../engine/reconciler.js';
 import { jobTag } from '../engine/tag.js';
 import { silentLogger, type Logger } from '../logging.js';
+import { Metrics } from '../ops/metrics.js';
 import type { ArtifactInfo, StagingService } from '../staging/service.js';
 import type { JobRecord } from '../store/store.js';
 import { HttpError, toHttp } from './errors.js';
@@ -62,6 +64,8 @@ export interface AppOptions {
   sseKeepaliveMs?: number;
   /** Largest log chunk per request. */
   maxLogBytes?: number;
+  /** Prometheus metrics served at /metrics (src/ops/metrics.ts); one is made when not given. */
+  metrics?: Metrics;
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -211,6 +215,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   const maxLog = opts.maxLogBytes ?? 4 << 20;
   const keepaliveMs = opts.sseKeepaliveMs ?? 15_000;
   const hub = new EventHub(bridge.store);
+  const metrics = opts.metrics ?? new Metrics();
   const streams = new Set<ServerResponse>();
 
   const staging = (): StagingService => opts.staging ?? bridge.staging;
@@ -220,6 +225,13 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
     const job = bridge.get(id, ctx.user);
     if (!job) throw new BridgeError('NOT_FOUND', `job ${id} not found`, { context: { jobId: id } });
     return job;
+  };
+
+  const ownedWorkflow = (ctx: Ctx) => {
+    const { id } = parseWith(IdParams, { id: ctx.params.id }, 'id');
+    const wf = bridge.getWorkflow(id, ctx.user);
+    if (!wf) throw new BridgeError('NOT_FOUND', `workflow ${id} not found`, { context: { workflowId: id } });
+    return wf;
   };
 
   const ownerEvents = bridge.store.db.prepare(
@@ -282,7 +294,14 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       responses: { 200: 'the daemon is serving' },
       handler: (ctx) => {
         const health = bridge.health();
-        const clusters = health.map((h) => ({ name: h.cluster, state: h.state }));
+        // `reachable` is null until the cluster's first poll; lastError says why it is not.
+        const clusters = health.map((h) => ({
+          name: h.cluster,
+          state: h.state,
+          reachable: h.state === 'unknown' ? null : h.state === 'ok',
+          lastOkAt: h.lastOkAt ? new Date(h.lastOkAt).toISOString() : null,
+          lastError: h.lastError,
+        }));
         sendJson(ctx.res, 200, { status: health.every((h) => h.state !== 'degraded') ? 'ok' : 'degraded', clusters });
       },
     },
@@ -435,6 +454,64 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         if (!ctx.res.destroyed) sendJson(ctx.res, 200, jobView(done));
       },
     },
+    // Workflows: a DAG of jobs with factories. Each instance is an ordinary job (its id is in
+    // the workflow's `jobs`), so stdout, outputs, events and wait work per instance through the
+    // job endpoints above and below.
+    {
+      method: 'POST',
+      path: '/workflows',
+      summary: 'Create a workflow (jobs, dependencies by exact name, factories, policies)',
+      auth: true,
+      body: WorkflowSpecSchema,
+      responses: { 201: 'Workflow', 400: 'invalid definition (names the field: unknown job, cycle, unequal zip, ...)', 413: 'body too large' },
+      handler: async (ctx) => sendJson(ctx.res, 201, bridge.submitWorkflow(ctx.user, await readJson(ctx.req, maxJson))),
+    },
+    {
+      method: 'GET',
+      path: '/workflows',
+      summary: "The caller's workflows, newest first, with status and progress",
+      auth: true,
+      responses: { 200: '{workflows: Workflow[]}' },
+      handler: (ctx) => sendJson(ctx.res, 200, { workflows: bridge.listWorkflows(ctx.user) }),
+    },
+    {
+      method: 'GET',
+      path: '/workflows/{id}',
+      summary: 'Describe a workflow: status, progress and every instance (name, index, parameters, job id)',
+      auth: true,
+      responses: { 200: 'Workflow', 404: "unknown workflow, or another user's" },
+      handler: (ctx) => sendJson(ctx.res, 200, ownedWorkflow(ctx)),
+    },
+    {
+      method: 'GET',
+      path: '/workflows/{id}/wait',
+      summary: 'Answer as soon as every job of the workflow has ended, or after `timeout` seconds',
+      auth: true,
+      query: WaitQuery,
+      responses: { 200: 'Workflow (check status)', 404: 'unknown workflow' },
+      handler: async (ctx) => {
+        const wf = ownedWorkflow(ctx);
+        const q = ctx.query as z.infer<typeof WaitQuery>;
+        const done = await bridge.waitWorkflow(wf.id, Math.min((q.timeout ?? 30) * 1000, maxWaitMs), ctx.user, ctx.signal);
+        if (!ctx.res.destroyed) sendJson(ctx.res, 200, done);
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/workflows/{id}',
+      summary: 'Cancel every job of the workflow; idempotent',
+      auth: true,
+      responses: { 200: 'Workflow', 404: 'unknown workflow' },
+      handler: (ctx) => sendJson(ctx.res, 200, bridge.deleteWorkflow(ownedWorkflow(ctx).id, ctx.user)),
+    },
+    {
+      method: 'POST',
+      path: '/workflows/{id}/rerun',
+      summary: 'Run again the jobs that did not complete and all their descendants',
+      auth: true,
+      responses: { 200: 'Workflow', 404: 'unknown workflow', 409: 'the workflow still has active jobs' },
+      handler: (ctx) => sendJson(ctx.res, 200, bridge.rerunWorkflow(ownedWorkflow(ctx).id, ctx.user)),
+    },
     logRoute('stdout'),
     logRoute('stderr'),
     {
@@ -585,6 +662,22 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         ctx.res.writeHead(204).end();
       },
     },
+    // ---- operations (src/ops/metrics.ts) ----
+    {
+      method: 'GET',
+      path: '/metrics',
+      // Like /healthz, no token: a scraper is not a user. It shows counts per cluster and route,
+      // never a job's owner, name or definition.
+      summary: 'Prometheus metrics (text exposition format 0.0.4; no token needed)',
+      auth: false,
+      produces: 'text/plain; version=0.0.4',
+      responses: { 200: 'Prometheus text format' },
+      handler: (ctx) => {
+        const text = metrics.render(bridge);
+        ctx.res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        ctx.res.end(text);
+      },
+    },
   ];
 
   const routes: Route[] = defs.map((d) => {
@@ -608,7 +701,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
     return user;
   };
 
-  const dispatch = async (req: IncomingMessage, res: ServerResponse, url: URL, state: { user?: string }, signal: AbortSignal): Promise<void> => {
+  const dispatch = async (req: IncomingMessage, res: ServerResponse, url: URL, state: { user?: string; route?: string }, signal: AbortSignal): Promise<void> => {
     if (!url.pathname.startsWith(`${API_PREFIX}/`)) throw new BridgeError('NOT_FOUND', `no such endpoint: ${url.pathname}`);
     const rel = url.pathname.slice(API_PREFIX.length);
     let pathMatched = false;
@@ -617,6 +710,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       if (!m) continue;
       pathMatched = true;
       if (r.method !== req.method) continue;
+      state.route = r.path;
       const params: Record<string, string> = {};
       r.names.forEach((n, i) => {
         try {
@@ -645,7 +739,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       const started = process.hrtime.bigint();
       const reqId = randomUUID();
       const url = new URL(req.url ?? '/', 'http://localhost');
-      const state: { user?: string } = {};
+      const state: { user?: string; route?: string } = {};
       const ac = new AbortController();
       res.on('close', () => {
         if (!res.writableFinished) ac.abort();
@@ -653,7 +747,9 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       res.setHeader('x-request-id', reqId);
       res.on('finish', () => {
         // Method, path, status and user only: never headers (Authorization) or bodies.
-        log.info({ reqId, method: req.method, path: url.pathname, status: res.statusCode, user: state.user, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        log.info({ reqId, method: req.method, path: url.pathname, status: res.statusCode, user: state.user, ms }, 'request');
+        metrics.observeRequest(req.method ?? 'OTHER', state.route ?? '(unmatched)', res.statusCode, ms / 1000);
       });
       dispatch(req, res, url, state, ac.signal).catch((e: unknown) => {
         const { status, body, headers } = toHttp(e);

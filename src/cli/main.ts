@@ -13,7 +13,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Client, HpcBridgeError, type JobDefinition, type JobView, type Progress } from '../client/index.js';
+import { Client, HpcBridgeError, Workflow, type JobDefinition, type JobView, type Progress, type WorkflowView } from '../client/index.js';
 import { EXIT, exitCodeFor, EXIT_CODES_HELP } from './exitCodes.js';
 import { formatTable, progressBar } from './output.js';
 
@@ -88,7 +88,6 @@ const num = (v: string | undefined, what: string): number | undefined => {
 async function definitionFor(o: RunOpts, command: string[], client: Client, dryRun: boolean): Promise<JobDefinition> {
   if (o.file) {
     const doc = parseYaml(readFileSync(o.file, 'utf8')) as Record<string, unknown>;
-    if (doc && typeof doc === 'object' && 'jobs' in doc) throw new HpcBridgeError('INVALID_REQUEST', 'workflow files are not supported yet (a file with "jobs")', 0);
     return doc as unknown as JobDefinition;
   }
   if (command.length === 0) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give a job file with --file, or a command after --');
@@ -185,9 +184,17 @@ async function serve(config: string | undefined): Promise<void> {
   const { Bridge } = await import('../bridge.js');
   const { buildApp } = await import('../api/app.js');
   const { listen } = await import('../api/listen.js');
+  const { Metrics } = await import('../ops/metrics.js');
+  const { Maintenance } = await import('../ops/maintenance.js');
   const bridge = Bridge.open(settings);
   bridge.start();
-  const app = buildApp(bridge, { logger: bridge.log.child({ component: 'api' }) });
+  const metrics = new Metrics();
+  const maintenance = new Maintenance({ store: bridge.store, settings, log: bridge.log.child({ component: 'maintenance' }), runtime: (c) => bridge.reconciler(c)?.rt });
+  metrics.addSource((w) => {
+    w.family('hpcb_maintenance_last_run_timestamp_seconds', 'gauge', 'When each maintenance task last finished (Unix time), and whether it succeeded.');
+    for (const [task, r] of Object.entries(maintenance.last)) w.sample('hpcb_maintenance_last_run_timestamp_seconds', { task, ok: String(r.ok) }, r.at / 1000);
+  });
+  const app = buildApp(bridge, { logger: bridge.log.child({ component: 'api' }), metrics });
   let server;
   try {
     server = await listen(app, settings.daemon.listen);
@@ -195,6 +202,7 @@ async function serve(config: string | undefined): Promise<void> {
     await bridge.close();
     throw e;
   }
+  maintenance.start();
   bridge.log.info(
     { clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon, url: server.url },
     'hpc-bridge started',
@@ -202,8 +210,10 @@ async function serve(config: string | undefined): Promise<void> {
   const stop = (sig: string) => {
     bridge.log.info({ signal: sig }, 'stopping: jobs on the clusters keep running and resume at the next start');
     // Stop accepting requests first, answer pending long-polls, then close SSH and the database.
+    // A maintenance task in progress (a backup, a scratch clean-up) finishes before the database closes.
     void server
       .close()
+      .then(() => maintenance.stop())
       .then(() => bridge.close())
       .then(() => process.exit(0));
   };
@@ -229,7 +239,7 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
 
   program
     .command('run')
-    .description('submit a job from a JSON/YAML file (--file) or a one-liner: hpc-bridge run --cpus 4 -- ./simulate --steps 200')
+    .description('submit a job or a workflow (a file with "jobs") from a JSON/YAML file (--file), or a one-liner: hpc-bridge run --cpus 4 -- ./simulate --steps 200')
     .argument('[command...]', 'the command to run (after --)')
     .option('-f, --file <file>', 'job definition (JSON or YAML)')
     .option('--name <name>')
@@ -252,6 +262,21 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
     .option('--json', 'print {id} as JSON')
     .action(async (command: string[], o: RunOpts & { json?: boolean }, cmd: Command) => {
       const client = clientFrom(cmd);
+      // A file with "jobs" is a workflow (a job definition has "tasks", never "jobs").
+      const doc = o.file ? (parseYaml(readFileSync(o.file, 'utf8')) as unknown) : undefined;
+      if (doc && typeof doc === 'object' && 'jobs' in doc) {
+        if (o.dryRun) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', '--dry-run shows one job\'s batch script; it does not apply to a workflow file');
+        // Sent as written, so the daemon's strict validation sees every field (a typo is an error).
+        const created = (await (await client.request('POST', '/workflows', { json: doc })).json()) as WorkflowView;
+        const wf = await Workflow.get(created.id, client);
+        if (o.json) json({ id: wf.id });
+        else out(`Workflow created with id ${wf.id} (${created.progress.total} jobs)`);
+        if (o.wait) {
+          const v = await wf.wait();
+          status.exit = v.status === 'completed' ? EXIT.OK : v.status === 'failed' || v.status === 'deleted' ? EXIT.JOB_NOT_COMPLETED : EXIT.TIMEOUT;
+        }
+        return;
+      }
       const def = await definitionFor(o, command, client, !!o.dryRun);
       if (o.dryRun) {
         const r = await client.renderJob(def);
@@ -421,7 +446,9 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const list = await clientFrom(cmd).clusters();
       if (o.json) return json(list);
-      out(formatTable(['NAME', 'SCHEDULER', 'REACHABLE', 'LAST ERROR'], list.map((c) => [c.name, c.scheduler, c.reachable === null ? 'unknown' : c.reachable ? 'yes' : 'no', c.lastError ?? ''])));
+      // The same view as /healthz: reachable is "unknown" until the cluster's first poll.
+      const since = (t: string | null) => (t ? t.slice(0, 19).replace('T', ' ') : '');
+      out(formatTable(['NAME', 'SCHEDULER', 'REACHABLE', 'LAST OK', 'LAST ERROR'], list.map((c) => [c.name, c.scheduler, c.reachable === null ? 'unknown' : c.reachable ? 'yes' : 'no', since(c.lastOkAt), c.lastError ?? ''])));
     });
 
   const token = program.command('token').description("manage API tokens (admin: works on the daemon's database directly)");
@@ -475,13 +502,22 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
     .command('config')
     .description('configuration')
     .command('check')
-    .description('validate a configuration file and its clusters.d (every problem at once)')
+    .description('validate a configuration file and its clusters.d (every problem at once), then try each cluster: login and host key, scheduler commands, scratch writable')
     .option('--config <file>', 'default $HPCB_CONFIG')
-    .action(async (o: { config?: string }) => {
+    .option('--no-connect', 'only validate the files; do not contact the clusters')
+    .option('--json', 'JSON output')
+    .action(async (o: { config?: string; connect: boolean; json?: boolean }) => {
       const file = o.config ?? process.env.HPCB_CONFIG;
       if (!file) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give --config FILE (or set HPCB_CONFIG)');
       const s = await openDaemonSettings(file);
-      out(`ok: ${file}: ${s.clusters.length} cluster(s): ${s.clusters.map((c) => `${c.name} (${c.scheduler})`).join(', ')}`);
+      const summary = `ok: ${file}: ${s.clusters.length} cluster(s): ${s.clusters.map((c) => `${c.name} (${c.scheduler})`).join(', ')}`;
+      if (!o.connect) return o.json ? json({ valid: true, clusters: [] }) : out(summary);
+      const { checkCluster, formatSteps } = await import('../ops/check.js');
+      // Clusters are independent: check them side by side, report in config order.
+      const steps = (await Promise.all(s.clusters.map((c) => checkCluster(c)))).flat();
+      if (o.json) json({ valid: true, clusters: steps });
+      else out(`${summary}\n${formatSteps(steps)}`);
+      if (steps.some((x) => !x.ok)) status.exit = EXIT.ERROR;
     });
 
   return program;

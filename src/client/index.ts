@@ -8,4 +8,5 @@
  */
 export { Client, HpcBridgeError, DEFAULT_URL, getDefaultClient, setDefaultClient, type ClientOptions, type LogChunk, type Progress } from './client.js';
 export { Job, Task, Resources, JobPolicies, InputFile, Artifact, type JobInit } from './job.js';
+export { Workflow, Dependency, ParameterSweep, Zip, Repeat, type WorkflowInit, type WorkflowView, type WorkflowJobView, type WorkflowStatus, type SweepParameter } from './workflow.js';
 export * from './types.js';

@@ -17,7 +17,7 @@
 import { posix } from 'node:path';
 import type { FinalInfo, Observation, ScriptContext } from '../domain/adapter.js';
 import { BridgeError, isTransient } from '../domain/errors.js';
-import type { JobState } from '../domain/state.js';
+import { isTerminal, type JobState } from '../domain/state.js';
 import type { Logger } from '../logging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import type { ExecResult } from '../transport/transport.js';
@@ -163,12 +163,16 @@ export class Reconciler {
   }
 
   private scriptContext(job: JobRecord): ScriptContext {
+    const env = this.parentDirsEnv(job);
     return {
+      ...(env ? { env } : {}),
       jobDir: this.jobDir(job),
       tag: jobTag(this.instance, job.id, job.attempt),
       bridgeJobId: job.id,
       attempt: job.attempt,
       defaults: this.rt.defaults,
+      ...(job.kind === 'array' && job.arraySize ? { array: { size: job.arraySize, ...(job.arrayParallel ? { parallel: job.arrayParallel } : {}) } } : {}),
+      ...(job.afterOk && job.afterOk.length > 0 ? { afterOk: job.afterOk } : {}),
       ...(job.spec.resources.walltime !== undefined ? { walltimeSeconds: job.spec.resources.walltime * 60 } : {}),
     };
   }
@@ -213,6 +217,11 @@ export class Reconciler {
     }
     jobs = this.store.activeOnCluster(this.rt.name);
 
+    // 1b. Workflow jobs wait for their parents (or fail when one failed) before stage-in.
+    const wf = new WorkflowView(this.store);
+    const ready = this.gateWorkflowJobs(jobs, wf);
+    jobs = this.store.activeOnCluster(this.rt.name);
+
     // 2. One status command for every job of this cluster, at most once per poll interval,
     //    or sooner when a submission with an unknown outcome needs to look for its tag.
     const needsAdoption = jobs.some((j) => j.state === 'submitting' && j.stepFailures > 0 && (j.retryAt ?? 0) <= now);
@@ -225,18 +234,21 @@ export class Reconciler {
     }
 
     // 3. Stage-in, 4. submit.
-    await this.stageIn(jobs.filter((j) => (j.state === 'accepted' || j.state === 'staging_in') && (j.retryAt ?? 0) <= now));
+    await this.stageIn(jobs.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && (j.retryAt ?? 0) <= now));
     jobs = this.store.activeOnCluster(this.rt.name);
-    await this.submit(jobs.filter((j) => j.state === 'submitting' && (j.retryAt ?? 0) <= now));
+    // Array instances are never submitted themselves: their carrier is the one submission.
+    await this.submit(jobs.filter((j) => j.state === 'submitting' && j.arrayJobId === null && (j.retryAt ?? 0) <= now));
+    this.linkArrayInstances();
     jobs = this.store.activeOnCluster(this.rt.name);
 
-    // 5. Cancels on the scheduler.
-    await this.cancelNative(jobs.filter((j) => j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
+    // 5. Cancels on the scheduler (a carrier is cancelled through its elements).
+    await this.cancelNative(jobs.filter((j) => j.kind === 'job' && j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
 
     // 6. Finishing: decide outcomes from evidence. 7. Stage-out.
-    await this.finish(jobs.filter((j) => j.state === 'finishing' && (j.retryAt ?? 0) <= now));
+    await this.finish(jobs.filter((j) => j.kind === 'job' && j.state === 'finishing' && (j.retryAt ?? 0) <= now));
     jobs = this.store.activeOnCluster(this.rt.name);
-    await this.stageOut(jobs.filter((j) => j.state === 'staging_out' && (j.retryAt ?? 0) <= now));
+    await this.stageOut(jobs.filter((j) => j.kind === 'job' && j.state === 'staging_out' && (j.retryAt ?? 0) <= now));
+    this.closeCarriers();
   }
 
   // ---------------------------------------------------------------- poll
@@ -273,11 +285,14 @@ export class Reconciler {
         // accepted the job): if the tag is in the queue, adopt that id instead of submitting again.
         const tag = jobTag(this.instance, job.id, job.attempt);
         const o = byName.get(tag);
-        if (o) this.adopt(job, o.nativeId, `found in the queue by its tag ${tag}`);
+        // A carrier's elements all carry its tag; the array's own id is what it was given.
+        if (o) this.adopt(job, job.kind === 'array' ? (o.arrayId ?? o.nativeId) : o.nativeId, `found in the queue by its tag ${tag}`);
         else unresolved.push(job);
         continue;
       }
       if ((job.state !== 'queued' && job.state !== 'running') || !job.nativeId) continue;
+      // squeue lists a carrier's elements, never the carrier: its instances follow them.
+      if (job.kind === 'array') continue;
       const o = byId.get(job.nativeId);
       if (!o) {
         // Gone from the queue. Only jobs submitted before this poll started can be judged:
@@ -358,13 +373,14 @@ export class Reconciler {
       }
       case 'done':
         if (o.final?.kind === 'dependency') {
-          // Still pending in the scheduler, but it can never run: cancel it there first, and
-          // let the cancellation carry the real reason.
+          // Its dependency can never be satisfied: the outcome is "dependency failed" whatever
+          // ends it. Still pending (no --kill-on-invalid-dep, or not yet acted on): cancel it
+          // there first. Already CANCELLED by the scheduler: decide it now, or it would wait forever.
           if (job.cancelRequestedAt === null) {
-            this.store.update(job.id, ['queued'], { outcome: { status: 'failed', reason: 'dependency failed' }, statusReason: 'dependency failed' });
+            this.store.update(job.id, [job.state], { outcome: { status: 'failed', reason: 'dependency failed' }, statusReason: 'dependency failed' });
             this.store.requestCancel(job.id);
           }
-          return;
+          if (/^(PENDING|PD)$/.test(o.nativeState)) return;
         }
         this.move(job, [job.state], 'finishing', { nativeState: o.nativeState, nativeFinal: o.final ?? null, absentSince: this.now() }, `scheduler reports ${o.nativeState}`);
         return;
@@ -386,6 +402,111 @@ export class Reconciler {
     this.store.update(job.id, ['queued'], { outcome: { status: 'failed', reason }, statusReason: reason });
     this.store.requestCancel(job.id);
     this.log.info({ cluster: this.rt.name, jobId: job.id, nativeId: job.nativeId }, reason);
+  }
+
+  // ---------------------------------------------------------------- workflows
+
+  /**
+   * How a workflow job reads what its parents produced: for each parent job on this cluster,
+   * `HPCB_PARENT_<name>` lists the parent instances' job directories (index order, space
+   * separated; non-identifier characters of the name become _). The bridge knows them before
+   * anything runs, and a child only starts after its parents completed, so the files are final.
+   */
+  private parentDirsEnv(job: JobRecord): Record<string, string> | undefined {
+    if (job.workflowId === null || job.wfJob === null) return undefined;
+    const parents = new WorkflowView(this.store).parentsOf(job).filter((p) => p.cluster === this.rt.name);
+    if (parents.length === 0) return undefined;
+    const env: Record<string, string> = {};
+    const byName = new Map<string, JobRecord[]>();
+    for (const p of parents) byName.set(p.wfJob!, [...(byName.get(p.wfJob!) ?? []), p]);
+    for (const [name, rows] of byName) {
+      rows.sort((a, b) => (a.wfIndex ?? 0) - (b.wfIndex ?? 0));
+      env[`HPCB_PARENT_${name.replace(/[^A-Za-z0-9_]/g, '_')}`] = rows.map((r) => this.jobDir(r)).join(' ');
+    }
+    return env;
+  }
+
+  /** Whether this cluster's scheduler runs dependencies and arrays natively (Slurm here). */
+  private get native(): boolean {
+    return this.rt.adapter.name === 'slurm';
+  }
+
+  /**
+   * Decide for each workflow job still `accepted` whether it may stage in: every parent done,
+   * or (natively) every unfinished parent in this cluster's queue, whose ids become the job's
+   * afterok. A parent that ended other than completed fails the job with "dependency failed"
+   * before anything of it reaches the cluster. Array instances stage in right away (their
+   * carrier holds the dependency); a carrier waits until all its instances are staged in.
+   */
+  private gateWorkflowJobs(jobs: JobRecord[], wf: WorkflowView): Set<number> {
+    const ready = new Set<number>();
+    for (const job of jobs) {
+      if (job.state !== 'accepted' || job.workflowId === null || job.cancelRequestedAt !== null) continue;
+      const parents = wf.parentsOf(job);
+      if (parents.some((p) => isTerminal(p.state) && p.state !== 'completed')) {
+        this.move(job, ['accepted'], 'failed', { statusReason: 'dependency failed' }, 'dependency failed');
+        continue;
+      }
+      if (job.arrayJobId !== null) {
+        ready.add(job.id);
+        continue;
+      }
+      if (job.kind === 'array' && wf.rows(job.workflowId).some((i) => i.arrayJobId === job.id && (i.state === 'accepted' || i.state === 'staging_in'))) continue;
+      const afterOk = new Set<string>();
+      let wait = false;
+      for (const p of parents.filter((x) => x.state !== 'completed')) {
+        const carrier = p.arrayJobId !== null ? wf.byId(p.workflowId!, p.arrayJobId) : undefined;
+        // Only ids still in the queue: a job that already left may be gone from the controller,
+        // and an afterok on an unknown id is rejected; such a parent is waited for here instead.
+        const inQueue = (p.state === 'queued' || p.state === 'running') && p.cluster === this.rt.name;
+        const id = carrier ? carrier.nativeId : p.nativeId;
+        if (!this.native || !inQueue || !id) {
+          wait = true;
+          break;
+        }
+        afterOk.add(id);
+      }
+      if (wait) continue;
+      if (afterOk.size > 0) this.store.update(job.id, ['accepted'], { afterOk: [...afterOk] });
+      ready.add(job.id);
+    }
+    return ready;
+  }
+
+  /**
+   * Instances staged in wait in `submitting` for their carrier's one submission; once it has an
+   * id, each becomes `<array id>_<index>` in the queue, which is how squeue and sacct name the
+   * element. A carrier that ended without an id (rejected, cancelled first) ends them too.
+   */
+  private linkArrayInstances(): void {
+    for (const inst of this.store.activeOnCluster(this.rt.name)) {
+      if (inst.state !== 'submitting' || inst.arrayJobId === null) continue;
+      const carrier = this.store.get(inst.arrayJobId);
+      if (!carrier) continue;
+      if (carrier.nativeId && carrier.state !== 'submitting' && carrier.state !== 'staging_in' && carrier.state !== 'accepted') {
+        this.move(inst, ['submitting'], 'queued', { nativeId: `${carrier.nativeId}_${inst.wfIndex}`, submittedAt: carrier.submittedAt ?? this.now(), afterOk: carrier.afterOk }, `submitted as element ${inst.wfIndex} of array ${carrier.nativeId}`, { nativeId: `${carrier.nativeId}_${inst.wfIndex}` });
+      } else if (isTerminal(carrier.state)) {
+        const to = inst.cancelRequestedAt !== null ? 'deleted' : 'failed';
+        this.move(inst, ['submitting'], to, { statusReason: to === 'deleted' ? 'cancelled by user' : (carrier.statusReason ?? 'array submission failed') }, 'array submission ended');
+      }
+    }
+  }
+
+  /**
+   * A carrier has no outcome of its own: once every element it ran has ended, it is done. The
+   * three moves keep the state machine's path; a daemon stopped between them resumes here.
+   */
+  private closeCarriers(): void {
+    for (const c of this.store.activeOnCluster(this.rt.name)) {
+      if (c.kind !== 'array' || !['queued', 'running', 'finishing', 'staging_out'].includes(c.state)) continue;
+      const insts = this.store.workflowJobs(c.workflowId!).filter((j) => j.arrayJobId === c.id);
+      if (insts.some((i) => !isTerminal(i.state))) continue;
+      let cur: JobRecord | undefined = c;
+      const why = `all ${insts.length} elements ended`;
+      if (cur.state === 'queued' || cur.state === 'running') cur = this.move(cur, [cur.state], 'finishing', {}, why);
+      if (cur?.state === 'finishing') cur = this.move(cur, ['finishing'], 'staging_out', { outcome: { status: 'completed', reason: why } }, why);
+      if (cur?.state === 'staging_out') this.move(cur, ['staging_out'], 'completed', { statusReason: why }, why);
+    }
   }
 
   // ---------------------------------------------------------------- stage-in
@@ -423,7 +544,16 @@ export class Reconciler {
       if (parent !== dir) await t.mkdirp(parent);
       await t.writeFile(target, Buffer.from(input.content, 'base64'), { mode: input.executable ? 0o755 : 0o644 });
     }
-    await this.opts.staging?.stageIn?.(job, dir, this.rt);
+    if (job.kind === 'array') {
+      // Line k+1 is the job directory of element k; an instance cancelled before the array was
+      // submitted gets an empty line, so its element exits at once without running anything.
+      const insts = this.store.workflowJobs(job.workflowId!).filter((j) => j.arrayJobId === job.id);
+      const lines = Array.from({ length: job.arraySize ?? 0 }, () => '');
+      for (const i of insts) if (i.wfIndex !== null && !isTerminal(i.state)) lines[i.wfIndex] = this.jobDir(i);
+      await t.writeFile(posix.join(dir, HPCB_DIR, 'instances'), lines.join('\n') + '\n', { mode: 0o644 });
+    } else {
+      await this.opts.staging?.stageIn?.(job, dir, this.rt);
+    }
     const script = this.rt.adapter.renderScript(job.spec, this.scriptContext(job));
     await t.writeFile(posix.join(dir, HPCB_DIR, 'job.sh'), script, { mode: 0o755 });
   }
@@ -558,6 +688,7 @@ export class Reconciler {
     }
 
     const now = this.now();
+    const wfView = new WorkflowView(this.store);
     for (const job of jobs) {
       const ev = evidence.get(String(job.id));
       if (!ev || !ev.complete) continue;
@@ -569,10 +700,13 @@ export class Reconciler {
         continue;
       }
       const final = walltimeFromRunnerClock(job.spec, ev, mergeFinal(job.nativeFinal, acct));
+      // A workflow job that never started while a parent failed was stopped by its dependency
+      // (Slurm's --kill-on-invalid-dep reports it as cancelled): say so, whatever else it shows.
+      const depFailed = job.workflowId !== null && !ev.started && wfView.parentFailed(job);
       const decision = decideOutcome({
         spec: job.spec,
         cancelRequested: job.cancelRequestedAt !== null,
-        presetOutcome: job.outcome,
+        presetOutcome: depFailed ? { status: 'failed', reason: 'dependency failed' } : job.outcome,
         evidence: ev,
         final,
         sinceGoneMs: sinceGone,
@@ -588,7 +722,7 @@ export class Reconciler {
           job,
           ['finishing'],
           'staging_in',
-          { attempt: job.attempt + 1, nativeId: null, nativeState: null, nativeFinal: null, outcome: null, absentSince: null, submittedAt: null, startedAt: null, statusReason: `retrying after: ${outcome.reason}` },
+          { attempt: job.attempt + 1, arrayJobId: null, afterOk: null, nativeId: null, nativeState: null, nativeFinal: null, outcome: null, absentSince: null, submittedAt: null, startedAt: null, statusReason: `retrying after: ${outcome.reason}` },
           `resubmitting (attempt ${job.attempt + 2} of ${job.spec.policies.maximumRetries + 1}) after: ${outcome.reason}`,
         );
         continue;
@@ -669,4 +803,45 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
     }
   });
   await Promise.all(workers);
+}
+
+/**
+ * A workflow's rows and dependency map, read once per use (a tick, a decision) so a sweep of
+ * many instances costs one query per workflow rather than one per instance.
+ */
+export class WorkflowView {
+  private readonly cache = new Map<number, { rows: JobRecord[]; parents: Record<string, string[]> }>();
+  constructor(private readonly store: Store) {}
+
+  private load(workflowId: number): { rows: JobRecord[]; parents: Record<string, string[]> } {
+    let v = this.cache.get(workflowId);
+    if (!v) {
+      const spec = this.store.getWorkflow(workflowId)?.spec as { dependencies?: Record<string, string[]> } | undefined;
+      const parents: Record<string, string[]> = {};
+      for (const [p, kids] of Object.entries(spec?.dependencies ?? {})) for (const k of kids) (parents[k] ??= []).push(p);
+      v = { rows: this.store.workflowJobs(workflowId), parents };
+      this.cache.set(workflowId, v);
+    }
+    return v;
+  }
+
+  rows(workflowId: number): JobRecord[] {
+    return this.load(workflowId).rows;
+  }
+
+  byId(workflowId: number, id: number): JobRecord | undefined {
+    return this.load(workflowId).rows.find((r) => r.id === id);
+  }
+
+  /** The current instances of every parent job of `job` (by exact name). */
+  parentsOf(job: JobRecord): JobRecord[] {
+    if (job.workflowId === null || job.wfJob === null) return [];
+    const v = this.load(job.workflowId);
+    const names = v.parents[job.wfJob] ?? [];
+    return v.rows.filter((r) => r.kind === 'job' && r.wfCurrent && r.wfJob !== null && names.includes(r.wfJob));
+  }
+
+  parentFailed(job: JobRecord): boolean {
+    return this.parentsOf(job).some((p) => isTerminal(p.state) && p.state !== 'completed');
+  }
 }

@@ -3,6 +3,7 @@
  * clusters.d/. Validated once at start-up (every problem listed with its file and key),
  * then deep-frozen. Key material is referenced by path, never inlined.
  */
+import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
 
 const seconds = (def: number, min = 0.1, max = 86400 * 30) => z.number().min(min).max(max).default(def);
@@ -89,6 +90,44 @@ export const LimitsSchema = z.strictObject({
 });
 export type Limits = z.infer<typeof LimitsSchema>;
 
+// ---- Operations: scheduled maintenance (src/ops/maintenance.ts) ----
+
+/** A cron expression (5 fields, or 6 with seconds first) or `off`. */
+const cronSchedule = (def: string) =>
+  z
+    .string()
+    .refine((v) => v === 'off' || validCron(v), 'must be a cron expression ("m h dom mon dow", optionally seconds first) or "off"')
+    .default(def);
+
+const MAINTENANCE_DEFAULTS = {
+  scratchRetentionDays: 14,
+  outputRetentionDays: 30,
+  artifactRetentionDays: 30,
+  backupsKept: 7,
+  schedules: { scratch: '30 3 * * *', store: '45 3 * * *', backup: '15 2 * * *', diskReport: '0 * * * *' },
+};
+
+export const MaintenanceSchema = z.strictObject({
+  /** Job directories on cluster scratch are removed this long after their job ended. */
+  scratchRetentionDays: z.number().min(0).max(3650).default(MAINTENANCE_DEFAULTS.scratchRetentionDays),
+  /** Collected outputs and logs in the daemon's store are removed this long after their job ended. */
+  outputRetentionDays: z.number().min(0).max(3650).default(MAINTENANCE_DEFAULTS.outputRetentionDays),
+  /** Artifact bytes no artifact name and no active job refers to are removed after this long. */
+  artifactRetentionDays: z.number().min(0).max(3650).default(MAINTENANCE_DEFAULTS.artifactRetentionDays),
+  /** Database backups kept in <dataDir>/backups (oldest removed first). */
+  backupsKept: z.number().int().min(1).max(1000).default(MAINTENANCE_DEFAULTS.backupsKept),
+  /** When each task runs (the daemon's local time zone). */
+  schedules: z
+    .strictObject({
+      scratch: cronSchedule(MAINTENANCE_DEFAULTS.schedules.scratch),
+      store: cronSchedule(MAINTENANCE_DEFAULTS.schedules.store),
+      backup: cronSchedule(MAINTENANCE_DEFAULTS.schedules.backup),
+      diskReport: cronSchedule(MAINTENANCE_DEFAULTS.schedules.diskReport),
+    })
+    .default(MAINTENANCE_DEFAULTS.schedules),
+});
+export type MaintenanceConfig = z.infer<typeof MaintenanceSchema>;
+
 export const DaemonSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -107,6 +146,8 @@ export const DaemonSchema = z.strictObject({
   clustersDir: z.string().default('clusters.d'),
   /** Sizes that protect the daemon's disk and the job table (bytes). */
   limits: LimitsSchema.default(LIMIT_DEFAULTS),
+  /** Scheduled clean-up, backups and disk reports (see docs/DEPLOY.md). */
+  maintenance: MaintenanceSchema.default(MAINTENANCE_DEFAULTS),
 });
 export type DaemonConfig = z.infer<typeof DaemonSchema>;
 

@@ -55,6 +55,21 @@ export interface JobRecord {
   cancelRequestedAt: number | null;
   idempotencyKey: string | null;
   workflowId: number | null;
+  /** 'job' (every public job) or 'array' (a workflow's hidden carrier submission of a job array). */
+  kind: 'job' | 'array';
+  /** Workflow jobs: the job's name in the workflow, its instance index and parameters. */
+  wfJob: string | null;
+  wfIndex: number | null;
+  wfParams: Record<string, string> | null;
+  /** False once a rerun replaced this row. */
+  wfCurrent: boolean;
+  /** Instance of a native array: its carrier's id (its element index is wfIndex). */
+  arrayJobId: number | null;
+  /** Carrier: number of elements and the %P throttle. */
+  arraySize: number | null;
+  arrayParallel: number | null;
+  /** Native ids the script waits on (scheduler afterok), fixed at stage-in. */
+  afterOk: string[] | null;
   createdAt: number;
   submittedAt: number | null;
   startedAt: number | null;
@@ -84,6 +99,8 @@ export interface JobPatch {
   retryAt?: number | null;
   stepFailures?: number;
   lastError?: string | null;
+  arrayJobId?: number | null;
+  afterOk?: string[] | null;
 }
 
 const PATCH_COLUMNS: Record<keyof JobPatch, { col: string; json?: boolean }> = {
@@ -103,6 +120,8 @@ const PATCH_COLUMNS: Record<keyof JobPatch, { col: string; json?: boolean }> = {
   retryAt: { col: 'retry_at' },
   stepFailures: { col: 'step_failures' },
   lastError: { col: 'last_error' },
+  arrayJobId: { col: 'array_job_id' },
+  afterOk: { col: 'after_ok', json: true },
 };
 
 export interface JobEvent {
@@ -144,6 +163,33 @@ export interface NewJob {
   workflowId?: number;
 }
 
+/** One row of a new workflow: an instance (kind 'job') or a carrier (kind 'array'). */
+export interface NewWorkflowRow {
+  /** Local reference so instances can name their carrier before ids exist. */
+  ref: string;
+  kind: 'job' | 'array';
+  cluster: string;
+  spec: JobSpec;
+  wfJob: string;
+  wfIndex: number | null;
+  wfParams: Record<string, string> | null;
+  /** Instances: the ref of their carrier. */
+  carrierRef?: string;
+  arraySize?: number;
+  arrayParallel?: number;
+}
+
+export interface WorkflowRecord {
+  id: number;
+  owner: string;
+  name: string;
+  spec: unknown;
+  createdAt: number;
+  updatedAt: number;
+  deletedAt: number | null;
+  reruns: number;
+}
+
 type Row = Record<string, unknown>;
 
 function parseJson<T>(v: unknown): T | null {
@@ -167,6 +213,15 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         `INSERT INTO jobs (owner, cluster, name, spec, state, idempotency_key, workflow_id, created_at, updated_at)
          VALUES (@owner, @cluster, @name, @spec, 'accepted', @idem, @workflowId, @now, @now)`,
       ),
+      insertWfJob: db.prepare(
+        `INSERT INTO jobs (owner, cluster, name, spec, state, workflow_id, kind, wf_job, wf_index, wf_params, array_job_id, array_size, array_parallel, created_at, updated_at)
+         VALUES (@owner, @cluster, @name, @spec, 'accepted', @workflowId, @kind, @wfJob, @wfIndex, @wfParams, @arrayJobId, @arraySize, @arrayParallel, @now, @now)`,
+      ),
+      insertWorkflow: db.prepare(
+        `INSERT INTO workflows (owner, name, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+      ),
+      getWorkflow: db.prepare('SELECT * FROM workflows WHERE id = ?'),
+      workflowRows: db.prepare(`SELECT * FROM jobs WHERE workflow_id = ? ORDER BY id`),
       insertLabel: db.prepare('INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)'),
       insertEvent: db.prepare(
         'INSERT INTO job_events (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)',
@@ -257,7 +312,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   }
 
   list(filter: JobFilter = {}): JobRecord[] {
-    const where: string[] = [];
+    // Carriers are an implementation detail of native arrays; their instances are the jobs.
+    const where: string[] = ["kind = 'job'"];
     const params: unknown[] = [];
     if (filter.owner !== undefined) {
       where.push('owner = ?');
@@ -386,6 +442,105 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     }));
   }
 
+  /**
+   * Persist a workflow and all its rows (carriers first, so instances can point at them) in one
+   * transaction: a bad request never leaves half a workflow behind.
+   */
+  createWorkflow(input: { owner: string; name: string; spec: unknown; labels: Record<string, string>; rows: NewWorkflowRow[] }): WorkflowRecord {
+    const tx = this.db.transaction((): number => {
+      const now = this.now();
+      const wf = Number(this.stmts.insertWorkflow.run(input.owner, input.name, JSON.stringify(input.spec), now, now).lastInsertRowid);
+      this.insertRows(wf, input.owner, input.rows, now);
+      return wf;
+    });
+    return this.getWorkflow(tx.immediate())!;
+  }
+
+  private insertRows(workflowId: number, owner: string, rows: NewWorkflowRow[], now: number): number[] {
+    const ids = new Map<string, number>();
+    const out: number[] = [];
+    const ordered = [...rows.filter((r) => r.kind === 'array'), ...rows.filter((r) => r.kind === 'job')];
+    for (const row of ordered) {
+      const carrier = row.carrierRef !== undefined ? ids.get(row.carrierRef) : undefined;
+      if (row.carrierRef !== undefined && carrier === undefined) throw new BridgeError('INTERNAL', `carrier ${row.carrierRef} missing`);
+      const id = Number(
+        this.stmts.insertWfJob.run({
+          owner,
+          cluster: row.cluster,
+          name: row.spec.name,
+          spec: JSON.stringify(row.spec),
+          workflowId,
+          kind: row.kind,
+          wfJob: row.wfJob,
+          wfIndex: row.wfIndex,
+          wfParams: row.wfParams ? JSON.stringify(row.wfParams) : null,
+          arrayJobId: carrier ?? null,
+          arraySize: row.arraySize ?? null,
+          arrayParallel: row.arrayParallel ?? null,
+          now,
+        }).lastInsertRowid,
+      );
+      ids.set(row.ref, id);
+      if (row.kind === 'job') {
+        out.push(id);
+        for (const [k, v] of Object.entries(row.spec.labels)) this.stmts.insertLabel.run(id, k, v);
+      }
+      this.stmts.insertEvent.run(id, now, null, 'accepted', row.kind === 'array' ? 'accepted (array submission)' : 'accepted', null);
+    }
+    return out;
+  }
+
+  /**
+   * Replace rows by new ones in one transaction (a rerun): the old rows stay as history with
+   * wf_current = 0. Refuses (STALE_STATE) if any of them is no longer terminal or current.
+   */
+  replaceWorkflowRows(workflowId: number, oldIds: number[], rows: NewWorkflowRow[]): number[] {
+    const tx = this.db.transaction((): number[] => {
+      const wf = this.getWorkflow(workflowId);
+      if (!wf) throw new BridgeError('NOT_FOUND', `workflow ${workflowId} not found`);
+      const now = this.now();
+      for (const id of oldIds) {
+        const res = this.db
+          .prepare(`UPDATE jobs SET wf_current = 0, updated_at = ? WHERE id = ? AND workflow_id = ? AND wf_current = 1 AND state IN ('completed', 'failed', 'killed', 'deleted')`)
+          .run(now, id, workflowId);
+        if (res.changes !== 1) throw new BridgeError('STALE_STATE', `job ${id} of workflow ${workflowId} changed during the rerun`);
+      }
+      this.db.prepare('UPDATE workflows SET reruns = reruns + 1, updated_at = ?, deleted_at = NULL WHERE id = ?').run(now, workflowId);
+      return this.insertRows(workflowId, wf.owner, rows, now);
+    });
+    return tx.immediate();
+  }
+
+  getWorkflow(id: number): WorkflowRecord | undefined {
+    const r = this.stmts.getWorkflow.get(id) as Row | undefined;
+    if (!r) return undefined;
+    return {
+      id: r.id as number,
+      owner: r.owner as string,
+      name: r.name as string,
+      spec: JSON.parse(r.spec as string),
+      createdAt: r.created_at as number,
+      updatedAt: r.updated_at as number,
+      deletedAt: (r.deleted_at as number | null) ?? null,
+      reruns: r.reruns as number,
+    };
+  }
+
+  listWorkflows(owner: string, limit = 1000): WorkflowRecord[] {
+    const ids = this.db.prepare('SELECT id FROM workflows WHERE owner = ? ORDER BY id DESC LIMIT ?').all(owner, Math.min(Math.max(limit, 1), 10000)) as { id: number }[];
+    return ids.map((r) => this.getWorkflow(r.id)!);
+  }
+
+  markWorkflowDeleted(id: number): void {
+    const now = this.now();
+    this.db.prepare('UPDATE workflows SET deleted_at = COALESCE(deleted_at, ?), updated_at = ? WHERE id = ?').run(now, now, id);
+  }
+
+  /** Every row of a workflow (carriers and replaced rows included), oldest first. */
+  workflowJobs(workflowId: number): JobRecord[] {
+    return this.toRecords(this.stmts.workflowRows.all(workflowId) as Row[]);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -434,6 +589,15 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       cancelRequestedAt: (r.cancel_requested_at as number | null) ?? null,
       idempotencyKey: (r.idempotency_key as string | null) ?? null,
       workflowId: (r.workflow_id as number | null) ?? null,
+      kind: (r.kind as 'job' | 'array' | undefined) ?? 'job',
+      wfJob: (r.wf_job as string | null) ?? null,
+      wfIndex: (r.wf_index as number | null) ?? null,
+      wfParams: parseJson<Record<string, string>>(r.wf_params),
+      wfCurrent: r.wf_current === undefined ? true : r.wf_current === 1,
+      arrayJobId: (r.array_job_id as number | null) ?? null,
+      arraySize: (r.array_size as number | null) ?? null,
+      arrayParallel: (r.array_parallel as number | null) ?? null,
+      afterOk: parseJson<string[]>(r.after_ok),
       createdAt: r.created_at as number,
       submittedAt: (r.submitted_at as number | null) ?? null,
       startedAt: (r.started_at as number | null) ?? null,

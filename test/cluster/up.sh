@@ -26,7 +26,8 @@ require_root
 take_lock
 
 PACKAGES=(munge slurmctld slurmd slurm-client slurm-wlm-torque slurmdbd mariadb-server mariadb-client
-  openssh-server openssh-client openmpi-bin libopenmpi-dev iproute2 python3 util-linux)
+  openssh-server openssh-client openmpi-bin libopenmpi-dev iproute2 python3 util-linux
+  systemd)  # systemd: systemd-analyze for test/unit/ops/systemd.test.ts
 
 # ----------------------------------------------------------------------------------------------
 install_packages() {

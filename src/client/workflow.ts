@@ -1,0 +1,201 @@
+/**
+ * Workflows in the SDK: a DAG of jobs, dependencies by exact job name, and factories that turn
+ * one job into many instances. Each instance is an ordinary job on the daemon, so
+ * `workflow.job(name, index)` gives a `Job` with stdout(), getOutputFile() and wait().
+ *
+ *   const wf = await new Workflow({ name: 'study', jobs: [prep, sim],
+ *     dependencies: [new Dependency(prep, [sim])],
+ *     factories: [new ParameterSweep(sim, [{ name: 'x', start: 0, end: 1, step: 0.1 }])] }).create();
+ *   await wf.wait();
+ */
+import { getDefaultClient, HpcBridgeError, type Client } from './client.js';
+import { Job } from './job.js';
+import type { JobDefinition, JobStatus } from './types.js';
+
+export type WorkflowStatus = 'pending' | 'running' | 'completed' | 'failed' | 'deleted';
+
+export interface WorkflowJobView {
+  id: number;
+  name: string;
+  index: number;
+  parameters: Record<string, string>;
+  cluster: string;
+  status: JobStatus;
+  statusReason: string | null;
+  nativeId: string | null;
+}
+
+export interface WorkflowView {
+  id: number;
+  name: string;
+  labels: Record<string, string>;
+  status: WorkflowStatus;
+  progress: { total: number; completed: number; failed: number; deleted: number; running: number; waiting: number };
+  createdAt: number;
+  deletedAt: number | null;
+  reruns: number;
+  jobs: WorkflowJobView[];
+}
+
+type JobRef = Job | string;
+const nameOf = (j: JobRef): string => {
+  const n = typeof j === 'string' ? j : j.name;
+  if (!n) throw new HpcBridgeError('INVALID_DEFINITION', 'a job in a workflow needs a name', 0);
+  return n;
+};
+
+/** `parent` must complete before each of `children` starts. */
+export class Dependency {
+  constructor(
+    readonly parent: JobRef,
+    readonly children: JobRef[],
+  ) {}
+}
+
+export interface SweepParameter {
+  name: string;
+  start: number;
+  end: number;
+  step: number;
+}
+
+/** Every combination of the parameters' values (Cartesian product, first parameter slowest). */
+export class ParameterSweep {
+  constructor(
+    readonly jobs: JobRef | JobRef[],
+    readonly parameters: SweepParameter[],
+    readonly name = '',
+  ) {}
+  toJSON() {
+    return { type: 'parameterSweep' as const, name: this.name, jobs: [this.jobs].flat().map(nameOf), parameters: this.parameters };
+  }
+}
+
+/** Instance i gets the i-th value of every parameter (all lists the same length). */
+export class Zip {
+  constructor(
+    readonly jobs: JobRef | JobRef[],
+    readonly parameters: { name: string; values: (string | number)[] }[],
+    readonly name = '',
+  ) {}
+  toJSON() {
+    return { type: 'zip' as const, name: this.name, jobs: [this.jobs].flat().map(nameOf), parameters: this.parameters };
+  }
+}
+
+/** `number` identical instances (each sees HPCB_INSTANCE_INDEX). */
+export class Repeat {
+  constructor(
+    readonly jobs: JobRef | JobRef[],
+    readonly number: number,
+    readonly name = '',
+  ) {}
+  toJSON() {
+    return { type: 'repeat' as const, name: this.name, jobs: [this.jobs].flat().map(nameOf), number: this.number };
+  }
+}
+
+export interface WorkflowInit {
+  name?: string;
+  labels?: Record<string, string>;
+  jobs: (Job | JobDefinition)[];
+  dependencies?: Dependency[] | Record<string, string[]>;
+  factories?: (ParameterSweep | Zip | Repeat)[];
+  policies?: { maximumRetries?: number; maximumParallel?: number };
+}
+
+const TERMINAL: WorkflowStatus[] = ['completed', 'failed', 'deleted'];
+
+export class Workflow {
+  id: number | undefined;
+  info: WorkflowView | undefined;
+  private readonly client: Client;
+
+  constructor(
+    readonly init: WorkflowInit,
+    client?: Client,
+  ) {
+    this.client = client ?? getDefaultClient();
+  }
+
+  toJSON(): Record<string, unknown> {
+    const deps: Record<string, string[]> = {};
+    if (Array.isArray(this.init.dependencies)) {
+      for (const d of this.init.dependencies) (deps[nameOf(d.parent)] ??= []).push(...d.children.map(nameOf));
+    } else Object.assign(deps, this.init.dependencies ?? {});
+    return {
+      ...(this.init.name !== undefined ? { name: this.init.name } : {}),
+      ...(this.init.labels ? { labels: this.init.labels } : {}),
+      jobs: this.init.jobs.map((j) => (j instanceof Job ? j.toJSON() : j)),
+      dependencies: deps,
+      factories: (this.init.factories ?? []).map((f) => f.toJSON()),
+      ...(this.init.policies ? { policies: this.init.policies } : {}),
+    };
+  }
+
+  private async call(method: string, path: string, opts: Parameters<Client['request']>[2] = {}): Promise<WorkflowView> {
+    return (await (await this.client.request(method, path, opts)).json()) as WorkflowView;
+  }
+
+  async create(): Promise<this> {
+    if (this.id !== undefined) throw new HpcBridgeError('CONFLICT', `this Workflow object is already workflow ${this.id}`, 0);
+    this.info = await this.call('POST', '/workflows', { json: this.toJSON() });
+    this.id = this.info.id;
+    return this;
+  }
+
+  static async get(id: number, client?: Client): Promise<Workflow> {
+    const c = client ?? getDefaultClient();
+    const wf = new Workflow({ jobs: [] }, c);
+    wf.id = id;
+    await wf.refresh();
+    return wf;
+  }
+
+  static async list(client?: Client): Promise<WorkflowView[]> {
+    const res = await (client ?? getDefaultClient()).request('GET', '/workflows');
+    return ((await res.json()) as { workflows: WorkflowView[] }).workflows;
+  }
+
+  get status(): WorkflowStatus | undefined {
+    return this.info?.status;
+  }
+
+  async refresh(): Promise<WorkflowView> {
+    return (this.info = await this.call('GET', `/workflows/${this.requireId()}`));
+  }
+
+  /**
+   * Wait until every job has ended (or `timeout` seconds pass), by long-polling the daemon,
+   * which answers the moment the last job's terminal state is recorded. Returns the view.
+   */
+  async wait(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<WorkflowView> {
+    const deadline = opts.timeout === undefined ? Infinity : Date.now() + opts.timeout * 1000;
+    for (;;) {
+      const chunk = Math.max(0, Math.min(deadline - Date.now(), 60_000)) / 1000;
+      this.info = await this.call('GET', `/workflows/${this.requireId()}/wait`, { query: { timeout: chunk }, ...(opts.signal ? { signal: opts.signal } : {}) });
+      if (TERMINAL.includes(this.info.status) || Date.now() >= deadline) return this.info;
+    }
+  }
+
+  async delete(): Promise<WorkflowView> {
+    return (this.info = await this.call('DELETE', `/workflows/${this.requireId()}`));
+  }
+
+  async rerun(): Promise<WorkflowView> {
+    return (this.info = await this.call('POST', `/workflows/${this.requireId()}/rerun`));
+  }
+
+  /** One instance as a Job (stdout(), getOutputFile(), wait() ...), by job name and index. */
+  async job(name: string, index = 0): Promise<Job> {
+    const view = this.info ?? (await this.refresh());
+    const j = view.jobs.find((x) => x.name === name && x.index === index);
+    if (!j) throw new HpcBridgeError('NOT_FOUND', `workflow ${this.id} has no job "${name}" with index ${index}`, 404);
+    return Job.get(j.id, this.client);
+  }
+
+  private requireId(): number {
+    if (this.id === undefined) throw new HpcBridgeError('CONFLICT', 'this workflow has not been created yet (call create())', 0);
+    return this.id;
+  }
+}

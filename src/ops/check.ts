@@ -1,0 +1,69 @@
+/**
+ * `hpc-bridge config check`, second half: after the configuration validates, try each cluster
+ * the way the daemon will use it, so an operator finds a missing key, an unknown host key, a
+ * scheduler that is not on the PATH or a read-only scratch before the first job does.
+ *
+ * Each cluster gets its own transport, built from the same options the daemon uses; the checks
+ * run in order and stop at the first failure (nothing after a failed login can be learned).
+ */
+import { transportOptions } from '../bridge.js';
+import { BridgeError } from '../domain/errors.js';
+import { shellQuote } from '../domain/quote.js';
+import type { ClusterConfig } from '../settings/schema.js';
+import { createTransport } from '../transport/index.js';
+import type { Transport } from '../transport/transport.js';
+
+export interface CheckStep {
+  cluster: string;
+  check: 'login' | 'scheduler' | 'scratch';
+  ok: boolean;
+  detail: string;
+}
+
+/** The commands each scheduler adapter runs; all must be found. */
+const COMMANDS: Record<ClusterConfig['scheduler'], string[]> = {
+  slurm: ['sbatch', 'squeue', 'sacct', 'scancel'],
+  pbs: ['qsub', 'qstat', 'qdel'],
+  direct: ['bash', 'setsid', 'kill'],
+};
+
+export async function checkCluster(c: ClusterConfig, make: (c: ClusterConfig) => Transport = (x) => createTransport(transportOptions(x))): Promise<CheckStep[]> {
+  const steps: CheckStep[] = [];
+  const step = (check: CheckStep['check'], ok: boolean, detail: string) => {
+    steps.push({ cluster: c.name, check, ok, detail });
+    return ok;
+  };
+  const where = c.transport === 'ssh' && c.ssh ? `${c.ssh.user}@${c.ssh.host}:${c.ssh.port}` : 'this machine';
+  let t: Transport | undefined;
+  try {
+    t = make(c);
+    const hello = await t.exec(['id', '-un'], { timeoutMs: c.commandTimeoutSeconds * 1000 });
+    if (!step('login', hello.exitCode === 0, hello.exitCode === 0 ? `logged in to ${where} as ${hello.stdout.trim()}${c.ssh ? ` (host key matched ${c.ssh.knownHosts})` : ''}` : `\`id -un\` exited ${hello.exitCode}: ${hello.stderr.trim()}`)) return steps;
+
+    const cmds = COMMANDS[c.scheduler];
+    // `command -v` in one shell: a scheduler only on the login PATH shows up here as missing
+    // unless ssh.loginShell is set, which is exactly the mistake this check is for.
+    const probe = cmds.map((x) => `command -v ${shellQuote(x)} >/dev/null 2>&1 || echo ${shellQuote(x)}`).join('; ');
+    const found = await t.exec(['bash', '-c', probe], { timeoutMs: c.commandTimeoutSeconds * 1000 });
+    const missing = found.stdout.split('\n').filter(Boolean);
+    const hint = c.ssh && !c.ssh.loginShell ? ' (if they are on the login PATH only, set ssh.loginShell: true)' : '';
+    if (!step('scheduler', found.exitCode === 0 && missing.length === 0, missing.length === 0 ? `found ${cmds.join(', ')}` : `not found: ${missing.join(', ')}${hint}`)) return steps;
+
+    // Create the job directory root and a file in it, then remove the file: what stage-in does first.
+    const jobs = `${c.scratchRoot.replace(/\/+$/, '')}/jobs`;
+    const script = `set -e; mkdir -p -- ${shellQuote(jobs)}; f=$(mktemp ${shellQuote(`${jobs}/.hpcb-check.XXXXXX`)}); echo ok > "$f"; rm -f -- "$f"; df -Pk ${shellQuote(jobs)} | tail -n 1`;
+    const w = await t.exec(['bash', '-c', script], { timeoutMs: c.commandTimeoutSeconds * 1000 });
+    const free = Number(w.stdout.trim().split(/\s+/)[3]);
+    step('scratch', w.exitCode === 0, w.exitCode === 0 ? `${jobs} is writable${Number.isFinite(free) ? ` (${(free / 1024 ** 2).toFixed(1)} GiB free)` : ''}` : `${jobs} is not writable: ${w.stderr.trim()}`);
+  } catch (e) {
+    const msg = e instanceof BridgeError || e instanceof Error ? e.message : String(e);
+    step(steps.length === 0 ? 'login' : steps.length === 1 ? 'scheduler' : 'scratch', false, `${where}: ${msg}`);
+  } finally {
+    await t?.close().catch(() => undefined);
+  }
+  return steps;
+}
+
+export function formatSteps(steps: CheckStep[]): string {
+  return steps.map((s) => `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.cluster}: ${s.check}: ${s.detail}`).join('\n');
+}

@@ -1,0 +1,356 @@
+/**
+ * Scheduled maintenance: what keeps a daemon that runs for a year from filling the cluster's
+ * scratch and its own disk.
+ *
+ *  - scratch:    job directories on each cluster's scratch, removed once their job has been
+ *                terminal for `scratchRetentionDays` (one batched `rm -rf` per cluster).
+ *  - store:      collected outputs and logs removed `outputRetentionDays` after their job ended;
+ *                artifact bytes that no name and no active job refers to removed once they are
+ *                older than `artifactRetentionDays`.
+ *  - backup:     an online SQLite backup into <dataDir>/backups/, then a WAL checkpoint.
+ *  - diskReport: free space where the daemon writes and on each cluster's scratch.
+ *
+ * Each task is a plain async method (tests call them directly) and `start()` schedules them with
+ * node-cron from `daemon.maintenance.schedules`. Every run logs exactly one line saying what it
+ * did, so `journalctl -u hpc-bridge | grep maintenance` is the audit trail.
+ */
+import { chmodSync, existsSync, mkdirSync, promises as fsp, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import Database from 'better-sqlite3';
+import cron, { type ScheduledTask } from 'node-cron';
+import { shellQuote } from '../domain/quote.js';
+import { TERMINAL_STATES } from '../domain/state.js';
+import type { ClusterRuntime } from '../engine/cluster.js';
+import { jobDirFor } from '../engine/reconciler.js';
+import type { Logger } from '../logging.js';
+import type { Settings } from '../settings/schema.js';
+import { ownerDir, SHA256_HEX } from '../staging/names.js';
+import type { Store } from '../store/store.js';
+
+const DAY_MS = 86_400_000;
+/** Paths per remote `rm` command: far below ARG_MAX, so a backlog never makes the command fail. */
+const RM_BATCH = 500;
+const TERMINAL_SQL = TERMINAL_STATES.map((s) => `'${s}'`).join(', ');
+
+export interface MaintenanceDeps {
+  store: Store;
+  settings: Settings;
+  log: Logger;
+  /** The runtime (transport, scratch root) of a configured cluster. */
+  runtime(cluster: string): ClusterRuntime | undefined;
+  now?: () => number;
+}
+
+export interface ScratchReport {
+  removed: number;
+  /** Jobs whose cluster could not be reached, or is no longer configured; retried next run. */
+  deferred: number;
+  clusters: Record<string, { removed: number; error?: string }>;
+}
+
+export interface StoreReport {
+  outputJobs: number;
+  outputFiles: number;
+  outputBytes: number;
+  artifactBlobs: number;
+  artifactBytes: number;
+}
+
+export interface BackupReport {
+  file: string;
+  bytes: number;
+  walCheckpoint: { busy: number; log: number; checkpointed: number };
+  pruned: number;
+}
+
+export interface DiskReport {
+  dataDir: { path: string; freeBytes: number; totalBytes: number; databaseBytes: number; artifactBytes: number; outputBytes: number; backupBytes: number };
+  clusters: Record<string, { scratchRoot: string; freeBytes?: number; totalBytes?: number; error?: string }>;
+}
+
+export type MaintenanceTask = 'scratch' | 'store' | 'backup' | 'diskReport';
+
+export class Maintenance {
+  private readonly now: () => number;
+  private readonly tasks: ScheduledTask[] = [];
+  private readonly running = new Set<Promise<unknown>>();
+  /** The last report of each task (the metrics endpoint and tests read it). */
+  readonly last: Partial<Record<MaintenanceTask, { at: number; ok: boolean }>> = {};
+
+  constructor(private readonly deps: MaintenanceDeps) {
+    this.now = deps.now ?? Date.now;
+    // Which job directories are already gone is the daemon's own bookkeeping, not job state:
+    // kept in a table of its own so the numbered job migrations stay untouched, and so a removed
+    // directory is never listed in a later `rm` again (the batch would otherwise grow forever).
+    deps.store.db.exec(`CREATE TABLE IF NOT EXISTS ops_scratch_removed (
+      job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+      removed_at INTEGER NOT NULL
+    )`);
+  }
+
+  private get cfg() {
+    return this.deps.settings.daemon.maintenance;
+  }
+
+  private get dataDir() {
+    return this.deps.settings.daemon.dataDir;
+  }
+
+  /** Schedule every task whose schedule is not `off`. */
+  start(): void {
+    const run: Record<MaintenanceTask, () => Promise<unknown>> = {
+      scratch: () => this.cleanScratch(),
+      store: () => this.expireStore(),
+      backup: () => this.backup(),
+      diskReport: () => this.diskReport(),
+    };
+    for (const [name, fn] of Object.entries(run) as [MaintenanceTask, () => Promise<unknown>][]) {
+      const expr = this.cfg.schedules[name];
+      if (expr === 'off') continue;
+      const task = cron.schedule(expr, () => this.track(name, fn), { name: `hpc-bridge-${name}`, noOverlap: true });
+      // A pending cron timer must not keep the process alive once the daemon is stopping.
+      task.unref();
+      this.tasks.push(task);
+    }
+  }
+
+  /** Stop the schedules and wait for a task that is running to finish (it writes the database). */
+  async stop(): Promise<void> {
+    await Promise.all(this.tasks.splice(0).map((t) => t.destroy()));
+    await Promise.allSettled([...this.running]);
+  }
+
+  private track(name: MaintenanceTask, fn: () => Promise<unknown>): Promise<unknown> {
+    const p = fn()
+      .then(
+        () => (this.last[name] = { at: this.now(), ok: true }),
+        (e: unknown) => {
+          this.last[name] = { at: this.now(), ok: false };
+          this.deps.log.error({ task: name, err: e instanceof Error ? e.message : String(e) }, `maintenance ${name} failed`);
+        },
+      )
+      .finally(() => this.running.delete(p));
+    this.running.add(p);
+    return p;
+  }
+
+  // ------------------------------------------------------------------ scratch
+
+  /**
+   * Remove the scratch directories of jobs that have been terminal since before the cutoff.
+   * Only job ids come from the database; each path is rebuilt from the cluster's scratch root and
+   * checked to lie directly under `<scratchRoot>/jobs/` before it is quoted into the command.
+   */
+  async cleanScratch(): Promise<ScratchReport> {
+    const cutoff = this.now() - this.cfg.scratchRetentionDays * DAY_MS;
+    const rows = this.deps.store.db
+      .prepare(
+        `SELECT j.id, j.cluster FROM jobs j LEFT JOIN ops_scratch_removed r ON r.job_id = j.id
+         WHERE r.job_id IS NULL AND j.state IN (${TERMINAL_SQL}) AND j.ended_at IS NOT NULL AND j.ended_at < ?
+         ORDER BY j.id`,
+      )
+      .all(cutoff) as { id: number; cluster: string }[];
+    const byCluster = new Map<string, number[]>();
+    for (const r of rows) byCluster.set(r.cluster, [...(byCluster.get(r.cluster) ?? []), r.id]);
+    const instance = this.deps.store.instanceId();
+    const stillTerminal = this.deps.store.db.prepare(`SELECT 1 FROM jobs WHERE id = ? AND state IN (${TERMINAL_SQL})`);
+    const mark = this.deps.store.db.prepare('INSERT OR IGNORE INTO ops_scratch_removed (job_id, removed_at) VALUES (?, ?)');
+    const report: ScratchReport = { removed: 0, deferred: 0, clusters: {} };
+
+    for (const [cluster, ids] of byCluster) {
+      const rt = this.deps.runtime(cluster);
+      if (!rt) {
+        report.deferred += ids.length;
+        report.clusters[cluster] = { removed: 0, error: 'cluster is not configured' };
+        continue;
+      }
+      const jobsRoot = posix.join(rt.scratchRoot, 'jobs') + '/';
+      let removed = 0;
+      try {
+        for (let i = 0; i < ids.length; i += RM_BATCH) {
+          // Re-read the state right before the command: nothing leaves a terminal state today,
+          // but this is the one place where a mistake would delete a running job's files.
+          const batch = ids.slice(i, i + RM_BATCH).filter((id) => stillTerminal.get(id));
+          const paths = batch.map((id) => confinedJobDir(jobsRoot, jobDirFor(rt, instance, id)));
+          if (paths.length === 0) continue;
+          const script = `rm -rf -- ${paths.map(shellQuote).join(' ')}`;
+          const res = await rt.transport.exec(['bash', '-c', script], { timeoutMs: 600_000 });
+          if (res.exitCode !== 0) throw new Error(`rm exited ${res.exitCode}: ${res.stderr.trim().slice(0, 500)}`);
+          const at = this.now();
+          this.deps.store.db.transaction(() => batch.forEach((id) => mark.run(id, at)))();
+          removed += batch.length;
+        }
+        report.clusters[cluster] = { removed };
+      } catch (e) {
+        report.clusters[cluster] = { removed, error: e instanceof Error ? e.message : String(e) };
+        report.deferred += ids.length - removed;
+      }
+      report.removed += removed;
+    }
+    this.deps.log.info({ task: 'scratch', retentionDays: this.cfg.scratchRetentionDays, ...report }, `maintenance scratch: removed ${report.removed} job directories, ${report.deferred} deferred`);
+    return report;
+  }
+
+  // ------------------------------------------------------------------ daemon store
+
+  async expireStore(): Promise<StoreReport> {
+    const report: StoreReport = { outputJobs: 0, outputFiles: 0, outputBytes: 0, artifactBlobs: 0, artifactBytes: 0 };
+    const db = this.deps.store.db;
+
+    // Outputs: the rows stay (as "expired" problems the user can read); the bytes go.
+    const outCutoff = this.now() - this.cfg.outputRetentionDays * DAY_MS;
+    const jobs = db
+      .prepare(
+        `SELECT DISTINCT j.id FROM jobs j JOIN job_outputs o ON o.job_id = j.id
+         WHERE o.state = 'done' AND j.state IN (${TERMINAL_SQL}) AND j.ended_at IS NOT NULL AND j.ended_at < ?`,
+      )
+      .all(outCutoff) as { id: number }[];
+    const expire = db.prepare(`UPDATE job_outputs SET state = 'skipped', reason = ? WHERE job_id = ? AND state = 'done'`);
+    const sizes = db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM job_outputs WHERE job_id = ? AND state = 'done'`);
+    const reason = `expired: removed ${this.cfg.outputRetentionDays} days after the job ended`;
+    for (const { id } of jobs) {
+      const s = sizes.get(id) as { n: number; bytes: number };
+      // Rows first, then files: a crash in between leaves unreferenced files (removed again
+      // next run), never a row that promises bytes which are gone.
+      expire.run(reason, id);
+      rmSync(join(this.dataDir, 'outputs', String(id)), { recursive: true, force: true });
+      report.outputJobs++;
+      report.outputFiles += s.n;
+      report.outputBytes += s.bytes;
+    }
+    // Output folders left by a crash between the two steps above.
+    const outputsRoot = join(this.dataDir, 'outputs');
+    if (existsSync(outputsRoot)) {
+      const keep = db.prepare(`SELECT 1 FROM job_outputs WHERE job_id = ? AND state != 'skipped' LIMIT 1`);
+      const ended = db.prepare(`SELECT 1 FROM jobs WHERE id = ? AND state IN (${TERMINAL_SQL}) AND ended_at < ?`);
+      for (const name of readdirSync(outputsRoot)) {
+        if (!/^\d+$/.test(name)) continue;
+        if (!keep.get(Number(name)) && ended.get(Number(name), outCutoff)) rmSync(join(outputsRoot, name), { recursive: true, force: true });
+      }
+    }
+
+    // Artifact bytes: referenced while a name points at them or an active job resolved to them.
+    const artCutoff = this.now() - this.cfg.artifactRetentionDays * DAY_MS;
+    const referenced = new Set<string>();
+    for (const r of db.prepare('SELECT owner, sha256 FROM artifacts').all() as { owner: string; sha256: string }[]) referenced.add(`${ownerDir(r.owner)}/${r.sha256}`);
+    const active = db
+      .prepare(`SELECT DISTINCT j.owner, ja.sha256 FROM job_artifacts ja JOIN jobs j ON j.id = ja.job_id WHERE j.state NOT IN (${TERMINAL_SQL})`)
+      .all() as { owner: string; sha256: string }[];
+    for (const r of active) referenced.add(`${ownerDir(r.owner)}/${r.sha256}`);
+    const artRoot = join(this.dataDir, 'artifacts');
+    for (const owner of existsSync(artRoot) ? readdirSync(artRoot) : []) {
+      const blobs = join(artRoot, owner, 'blobs');
+      if (!existsSync(blobs)) continue;
+      for (const sha of readdirSync(blobs)) {
+        if (!SHA256_HEX.test(sha) || referenced.has(`${owner}/${sha}`)) continue;
+        const p = join(blobs, sha);
+        const st = statSync(p, { throwIfNoEntry: false });
+        // mtime is when the bytes were renamed into place: a blob just uploaded, whose name row
+        // is about to be written, is always younger than any retention.
+        if (!st || st.mtimeMs >= artCutoff) continue;
+        unlinkSync(p);
+        report.artifactBlobs++;
+        report.artifactBytes += st.size;
+      }
+    }
+    this.deps.log.info(
+      { task: 'store', outputRetentionDays: this.cfg.outputRetentionDays, artifactRetentionDays: this.cfg.artifactRetentionDays, ...report },
+      `maintenance store: expired outputs of ${report.outputJobs} jobs (${report.outputBytes} bytes), ${report.artifactBlobs} unreferenced artifact blobs (${report.artifactBytes} bytes)`,
+    );
+    return report;
+  }
+
+  // ------------------------------------------------------------------ backup
+
+  /** An online, consistent copy of the database (readers and writers keep going meanwhile). */
+  async backup(): Promise<BackupReport> {
+    const dir = join(this.dataDir, 'backups');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const stamp = new Date(this.now()).toISOString().replace(/[:.]/g, '-');
+    const file = join(dir, `hpc-bridge-${stamp}.db`);
+    const tmp = `${file}.partial`;
+    rmSync(tmp, { force: true });
+    await this.deps.store.db.backup(tmp);
+    // The copy inherits WAL mode; a backup should be one self-contained file that can be copied
+    // or restored without -wal/-shm companions.
+    const copy = new Database(tmp);
+    try {
+      copy.pragma('journal_mode = DELETE');
+    } finally {
+      copy.close();
+    }
+    chmodSync(tmp, 0o600);
+    renameSync(tmp, file);
+    // After the copy: the WAL's pages are in the main file, so it can be truncated to zero.
+    const [cp] = this.deps.store.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    const backups = readdirSync(dir)
+      .filter((f) => /^hpc-bridge-.*\.db$/.test(f))
+      .sort();
+    const excess = backups.slice(0, Math.max(0, backups.length - this.cfg.backupsKept));
+    for (const f of excess) rmSync(join(dir, f), { force: true });
+    const report: BackupReport = { file, bytes: statSync(file).size, walCheckpoint: cp ?? { busy: -1, log: -1, checkpointed: -1 }, pruned: excess.length };
+    this.deps.log.info({ task: 'backup', ...report }, `maintenance backup: ${file} (${report.bytes} bytes), WAL checkpointed, ${report.pruned} old backups removed`);
+    return report;
+  }
+
+  // ------------------------------------------------------------------ disk report
+
+  async diskReport(): Promise<DiskReport> {
+    const fsInfo = statfsSync(this.dataDir);
+    const dbBytes = ['hpc-bridge.db', 'hpc-bridge.db-wal', 'hpc-bridge.db-shm'].reduce((n, f) => n + (statSync(join(this.dataDir, f), { throwIfNoEntry: false })?.size ?? 0), 0);
+    const report: DiskReport = {
+      dataDir: {
+        path: this.dataDir,
+        freeBytes: fsInfo.bavail * fsInfo.bsize,
+        totalBytes: fsInfo.blocks * fsInfo.bsize,
+        databaseBytes: dbBytes,
+        artifactBytes: await treeBytes(join(this.dataDir, 'artifacts')),
+        outputBytes: await treeBytes(join(this.dataDir, 'outputs')),
+        backupBytes: await treeBytes(join(this.dataDir, 'backups')),
+      },
+      clusters: {},
+    };
+    for (const c of this.deps.settings.clusters) {
+      const rt = this.deps.runtime(c.name);
+      if (!rt) continue;
+      try {
+        // POSIX df: one line of 1024-byte blocks; cheap even on a parallel file system (no du).
+        const res = await rt.transport.exec(['df', '-Pk', rt.scratchRoot], { timeoutMs: 60_000 });
+        const line = res.stdout.trim().split('\n').at(-1) ?? '';
+        const f = line.split(/\s+/);
+        if (res.exitCode !== 0 || f.length < 6) throw new Error(res.stderr.trim() || `unexpected df output: ${line}`);
+        report.clusters[c.name] = { scratchRoot: rt.scratchRoot, totalBytes: Number(f[1]) * 1024, freeBytes: Number(f[3]) * 1024 };
+      } catch (e) {
+        report.clusters[c.name] = { scratchRoot: rt.scratchRoot, error: e instanceof Error ? e.message : String(e) };
+      }
+    }
+    this.deps.log.info({ task: 'diskReport', ...report }, `maintenance diskReport: ${gib(report.dataDir.freeBytes)} GiB free of ${gib(report.dataDir.totalBytes)} GiB at ${this.dataDir}`);
+    return report;
+  }
+}
+
+/** The path, if it lies directly under `jobsRoot` (which ends with '/'); throws otherwise. */
+export function confinedJobDir(jobsRoot: string, path: string): string {
+  const norm = posix.normalize(path);
+  const rest = norm.startsWith(jobsRoot) ? norm.slice(jobsRoot.length) : '';
+  if (!/^[A-Za-z0-9_.-]+$/.test(rest) || rest === '.' || rest === '..') {
+    throw new Error(`refusing to remove ${JSON.stringify(path)}: not a job directory under ${jobsRoot}`);
+  }
+  return norm;
+}
+
+async function treeBytes(root: string): Promise<number> {
+  let total = 0;
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.isFile()) total += (await fsp.stat(p).catch(() => null))?.size ?? 0;
+    }
+  };
+  await walk(root);
+  return total;
+}
+
+const gib = (n: number) => (n / 1024 ** 3).toFixed(1);

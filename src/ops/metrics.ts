@@ -1,0 +1,168 @@
+/**
+ * Prometheus metrics in the text exposition format (version 0.0.4), written by hand.
+ *
+ * Why no client library: the format is a few line rules, and almost everything here is read at
+ * scrape time from state the daemon already keeps (the jobs table, the reconcilers' counters and
+ * health, the SSH transports' and staging's stats). Only API latency is observed as it happens,
+ * into one fixed-bucket histogram. That keeps a dependency out of the daemon, and a scrape costs
+ * one GROUP BY over the jobs table.
+ */
+import { publicStatus, type JobState } from '../domain/state.js';
+import type { Bridge } from '../bridge.js';
+
+/** Latency buckets in seconds: most calls take milliseconds; long-polls up to minutes. */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+type Labels = Record<string, string>;
+
+interface Histogram {
+  labels: Labels;
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** What other parts report at scrape time (maintenance registers its last runs here). */
+export type MetricSource = (out: MetricsWriter) => void;
+
+export class Metrics {
+  private readonly requests = new Map<string, Histogram>();
+  private readonly sources: MetricSource[] = [];
+
+  /** Record one finished API request. `route` is the route template, never the raw path (ids would explode the series). */
+  observeRequest(method: string, route: string, status: number, seconds: number): void {
+    const labels = { method, route, code: String(status) };
+    const key = JSON.stringify(labels);
+    let h = this.requests.get(key);
+    if (!h) {
+      h = { labels, counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.requests.set(key, h);
+    }
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]!) h.counts[i]!++;
+    h.sum += seconds;
+    h.count++;
+  }
+
+  addSource(source: MetricSource): void {
+    this.sources.push(source);
+  }
+
+  /** The whole exposition for a scrape. */
+  render(bridge: Bridge): string {
+    const w = new MetricsWriter();
+
+    // Jobs by public status and cluster, every status present so dashboards see zeros.
+    const rows = bridge.store.db.prepare('SELECT cluster, state, COUNT(*) AS n FROM jobs GROUP BY cluster, state').all() as { cluster: string; state: JobState; n: number }[];
+    const byKey = new Map<string, number>();
+    const statuses = ['pending', 'idle', 'running', 'completed', 'failed', 'killed', 'deleted'];
+    for (const c of bridge.settings.clusters) for (const s of statuses) byKey.set(`${c.name}\0${s}`, 0);
+    for (const r of rows) {
+      const k = `${r.cluster}\0${publicStatus(r.state)}`;
+      byKey.set(k, (byKey.get(k) ?? 0) + r.n);
+    }
+    w.family('hpcb_jobs', 'gauge', 'Jobs in the database by cluster and public status.');
+    for (const [k, n] of byKey) {
+      const [cluster, status] = k.split('\0') as [string, string];
+      w.sample('hpcb_jobs', { cluster, status }, n);
+    }
+
+    const health = new Map(bridge.health().map((h) => [h.cluster, h]));
+    const perCluster: { name: string; counters: Record<string, number>; h: ReturnType<Bridge['health']>[number] | undefined; ssh: SshStatsLike | undefined }[] = [];
+    for (const c of bridge.settings.clusters) {
+      const rec = bridge.reconciler(c.name);
+      const t = rec?.rt.transport as unknown as { stats?: () => unknown } | undefined;
+      const stats = typeof t?.stats === 'function' ? t.stats() : undefined;
+      perCluster.push({ name: c.name, counters: { ...(rec?.counters ?? {}) }, h: health.get(c.name), ssh: isSshStats(stats) ? stats : undefined });
+    }
+
+    w.family('hpcb_cluster_up', 'gauge', '1 when the last status poll of the cluster succeeded, 0 when it is degraded, -1 before the first poll.');
+    for (const p of perCluster) w.sample('hpcb_cluster_up', { cluster: p.name }, p.h?.state === 'ok' ? 1 : p.h?.state === 'degraded' ? 0 : -1);
+    w.family('hpcb_cluster_consecutive_failures', 'gauge', 'Failed steps in a row against the cluster (0 when healthy).');
+    for (const p of perCluster) w.sample('hpcb_cluster_consecutive_failures', { cluster: p.name }, p.h?.consecutiveFailures ?? 0);
+
+    const counter = (name: string, help: string, key: string) => {
+      w.family(name, 'counter', help);
+      for (const p of perCluster) w.sample(name, { cluster: p.name }, p.counters[key] ?? 0);
+    };
+    counter('hpcb_jobs_submitted_total', 'Jobs handed to the scheduler (each attempt counts).', 'jobsSubmitted');
+    counter('hpcb_submit_commands_total', 'Batched submit commands run on the cluster.', 'submitCommands');
+    counter('hpcb_polls_total', 'Status polls that succeeded.', 'polls');
+    counter('hpcb_poll_failures_total', 'Status polls that failed (the cluster is then degraded).', 'pollFailures');
+    counter('hpcb_accounting_commands_total', 'Accounting queries run to decide outcomes.', 'accountingCommands');
+
+    w.family('hpcb_poll_duration_seconds', 'gauge', 'Duration of the most recent status poll of the cluster.');
+    for (const p of perCluster) if (p.h?.lastPollMs != null) w.sample('hpcb_poll_duration_seconds', { cluster: p.name }, p.h.lastPollMs / 1000);
+    w.family('hpcb_cluster_last_ok_timestamp_seconds', 'gauge', 'When the cluster last answered a poll (Unix time).');
+    for (const p of perCluster) if (p.h?.lastOkAt != null) w.sample('hpcb_cluster_last_ok_timestamp_seconds', { cluster: p.name }, p.h.lastOkAt / 1000);
+
+    const ssh = perCluster.filter((p) => p.ssh);
+    w.family('hpcb_ssh_connected', 'gauge', 'Whether the SSH connection to the cluster is open.');
+    for (const p of ssh) w.sample('hpcb_ssh_connected', { cluster: p.name }, p.ssh!.connected ? 1 : 0);
+    w.family('hpcb_ssh_reconnects_total', 'counter', 'SSH connections opened after the first one.');
+    for (const p of ssh) w.sample('hpcb_ssh_reconnects_total', { cluster: p.name }, p.ssh!.reconnects);
+    w.family('hpcb_ssh_connect_failures_total', 'counter', 'SSH connection attempts that failed.');
+    for (const p of ssh) w.sample('hpcb_ssh_connect_failures_total', { cluster: p.name }, p.ssh!.connectFailures);
+    w.family('hpcb_ssh_channels_in_use', 'gauge', 'SSH channels open on the connection (bounded by the channel budget).');
+    for (const p of ssh) w.sample('hpcb_ssh_channels_in_use', { cluster: p.name }, p.ssh!.channelsInUse ?? 0);
+
+    const st = bridge.staging.stats();
+    w.family('hpcb_staged_bytes_total', 'counter', 'Bytes moved by staging: artifacts uploaded to cluster caches (in), URL artifacts fetched (fetch), outputs and logs brought back (out).');
+    w.sample('hpcb_staged_bytes_total', { direction: 'in' }, st.artifactBytesUploaded);
+    w.sample('hpcb_staged_bytes_total', { direction: 'fetch' }, st.urlBytesFetched);
+    w.sample('hpcb_staged_bytes_total', { direction: 'out' }, st.outputBytesDownloaded);
+    w.family('hpcb_artifact_cache_hits_total', 'counter', 'Stage-ins that found the artifact already in the cluster cache.');
+    w.sample('hpcb_artifact_cache_hits_total', {}, st.cacheHits);
+
+    w.family('hpcb_http_request_duration_seconds', 'histogram', 'API request latency by method, route template and status code.');
+    for (const h of this.requests.values()) {
+      LATENCY_BUCKETS.forEach((b, i) => w.sample('hpcb_http_request_duration_seconds_bucket', { ...h.labels, le: String(b) }, h.counts[i]!));
+      w.sample('hpcb_http_request_duration_seconds_bucket', { ...h.labels, le: '+Inf' }, h.count);
+      w.sample('hpcb_http_request_duration_seconds_sum', h.labels, h.sum);
+      w.sample('hpcb_http_request_duration_seconds_count', h.labels, h.count);
+    }
+
+    for (const s of this.sources) s(w);
+    return w.text();
+  }
+}
+
+interface SshStatsLike {
+  connected: boolean;
+  reconnects: number;
+  connectFailures: number;
+  channelsInUse?: number;
+}
+
+function isSshStats(s: unknown): s is SshStatsLike {
+  return !!s && typeof s === 'object' && typeof (s as SshStatsLike).reconnects === 'number' && typeof (s as SshStatsLike).connected === 'boolean';
+}
+
+/** Builds the text: HELP and TYPE once per family, then its samples, escaped per the format. */
+export class MetricsWriter {
+  private readonly lines: string[] = [];
+  private readonly declared = new Set<string>();
+
+  family(name: string, type: 'counter' | 'gauge' | 'histogram', help: string): void {
+    if (this.declared.has(name)) throw new Error(`metric family ${name} declared twice`);
+    this.declared.add(name);
+    this.lines.push(`# HELP ${name} ${help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${name} ${type}`);
+  }
+
+  sample(name: string, labels: Labels, value: number): void {
+    const l = Object.entries(labels)
+      .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+      .join(',');
+    this.lines.push(`${name}${l ? `{${l}}` : ''} ${formatValue(value)}`);
+  }
+
+  text(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+function formatValue(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+Inf';
+  if (v === -Infinity) return '-Inf';
+  return String(v);
+}

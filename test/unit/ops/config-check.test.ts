@@ -1,0 +1,81 @@
+/**
+ * `hpc-bridge config check` as an operator runs it: every problem in the files at once, then
+ * each cluster tried for real (login, scheduler commands, scratch writable). The SSH half
+ * against the test Slurm is in test/e2e/ops-multicluster.test.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const MAIN = join(import.meta.dirname, '../../../src/cli/main.ts');
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], { encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function configDir(clusters: Record<string, string>, daemon = ''): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-'));
+  mkdirSync(join(dir, 'clusters.d'));
+  writeFileSync(join(dir, 'hpc-bridge.yaml'), `dataDir: ${join(dir, 'data')}\n${daemon}`);
+  for (const [name, text] of Object.entries(clusters)) writeFileSync(join(dir, 'clusters.d', `${name}.yaml`), text);
+  return join(dir, 'hpc-bridge.yaml');
+}
+
+async function closedPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+describe('config check', () => {
+  it('tries a direct cluster on this machine: login, commands, writable scratch', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-scratch-'));
+    const cfg = configDir({ here: `name: here\nscheduler: direct\nscratchRoot: ${dir}/s\n` });
+    const r = cli(['config', 'check', '--config', cfg]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ok +here: login: logged in to this machine/);
+    expect(r.stdout).toMatch(/ok +here: scheduler: found bash, setsid, kill/);
+    expect(r.stdout).toMatch(/ok +here: scratch: .*\/s\/jobs is writable/);
+  });
+
+  it('reports an unreachable login node and an unwritable scratch, and exits non-zero', async () => {
+    const port = await closedPort();
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-keys-'));
+    writeFileSync(join(dir, 'known_hosts'), '');
+    writeFileSync(join(dir, 'id'), 'not a key');
+    const cfg = configDir({
+      ro: 'name: ro\nscheduler: direct\nscratchRoot: /proc/hpcb-cannot-write\n',
+      down: `name: down\nscheduler: slurm\ntransport: ssh\nssh: {host: 127.0.0.1, port: ${port}, user: nobody, privateKey: ${dir}/id, knownHosts: ${dir}/known_hosts}\nscratchRoot: /scratch\n`,
+    });
+    const r = cli(['config', 'check', '--config', cfg, '--json']);
+    expect(r.code).toBe(1);
+    const steps = (JSON.parse(r.stdout) as { clusters: { cluster: string; check: string; ok: boolean; detail: string }[] }).clusters;
+    expect(steps.filter((s) => s.cluster === 'down')).toEqual([expect.objectContaining({ check: 'login', ok: false, detail: expect.stringContaining(`127.0.0.1:${port}`) })]);
+    const ro = steps.filter((s) => s.cluster === 'ro');
+    expect(ro.map((s) => [s.check, s.ok])).toEqual([
+      ['login', true],
+      ['scheduler', true],
+      ['scratch', false],
+    ]);
+  });
+
+  it('lists every problem in the files without contacting anything', () => {
+    const cfg = configDir(
+      { bad: 'name: "bad name"\nscheduler: lsf\nscratchRoot: relative\n' },
+      'maintenance: {scratchRetentionDays: -1, schedules: {backup: "nightly"}}\n',
+    );
+    const r = cli(['config', 'check', '--config', cfg, '--no-connect']);
+    expect(r.code).toBe(8);
+    const text = r.stderr;
+    for (const key of ['maintenance.scratchRetentionDays', 'maintenance.schedules.backup', 'name', 'scheduler', 'scratchRoot']) expect(text).toContain(`${key}:`);
+    expect(text).toMatch(/configuration has 5 problems/);
+    expect(readFileSync(cfg, 'utf8')).toContain('nightly');
+  });
+});
