@@ -14,6 +14,7 @@
  *   - every step is idempotent, so a daemon restarted at any instant resumes from the
  *     persisted state (src/engine/remoteScripts.ts makes the submit itself exactly-once).
  */
+import { COMMAND_SECONDS_BUCKETS, Histogram } from '../domain/histogram.js';
 import { posix } from 'node:path';
 import type { FinalInfo, Observation, ScriptContext } from '../domain/adapter.js';
 import { BridgeError, isTransient } from '../domain/errors.js';
@@ -72,6 +73,8 @@ export class Reconciler {
   private readonly cancelSent = new Map<number, number>();
   /** Counters for /metrics and benchmarks. */
   readonly counters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0 };
+  /** Duration of every status poll that answered, in seconds (/metrics renders it). */
+  readonly pollSeconds = new Histogram(COMMAND_SECONDS_BUCKETS);
 
   constructor(
     readonly rt: ClusterRuntime,
@@ -269,6 +272,7 @@ export class Reconciler {
     this.counters.polls++;
     this.lastPollAt = started;
     this.health.lastPollMs = this.now() - started;
+    this.pollSeconds.observe(this.health.lastPollMs / 1000);
     this.markOk();
 
     const byId = new Map<string, Observation>();

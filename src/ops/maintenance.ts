@@ -79,13 +79,6 @@ export class Maintenance {
 
   constructor(private readonly deps: MaintenanceDeps) {
     this.now = deps.now ?? Date.now;
-    // Which job directories are already gone is the daemon's own bookkeeping, not job state:
-    // kept in a table of its own so the numbered job migrations stay untouched, and so a removed
-    // directory is never listed in a later `rm` again (the batch would otherwise grow forever).
-    deps.store.db.exec(`CREATE TABLE IF NOT EXISTS ops_scratch_removed (
-      job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
-      removed_at INTEGER NOT NULL
-    )`);
   }
 
   private get cfg() {

@@ -7,6 +7,7 @@
  * into one fixed-bucket histogram. That keeps a dependency out of the daemon, and a scrape costs
  * one GROUP BY over the jobs table.
  */
+import { Histogram } from '../domain/histogram.js';
 import { publicStatus, type JobState } from '../domain/state.js';
 import type { Bridge } from '../bridge.js';
 
@@ -15,32 +16,28 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 
 type Labels = Record<string, string>;
 
-interface Histogram {
+interface LabelledHistogram {
   labels: Labels;
-  counts: number[];
-  sum: number;
-  count: number;
+  h: Histogram;
 }
 
 /** What other parts report at scrape time (maintenance registers its last runs here). */
 export type MetricSource = (out: MetricsWriter) => void;
 
 export class Metrics {
-  private readonly requests = new Map<string, Histogram>();
+  private readonly requests = new Map<string, LabelledHistogram>();
   private readonly sources: MetricSource[] = [];
 
   /** Record one finished API request. `route` is the route template, never the raw path (ids would explode the series). */
   observeRequest(method: string, route: string, status: number, seconds: number): void {
     const labels = { method, route, code: String(status) };
     const key = JSON.stringify(labels);
-    let h = this.requests.get(key);
-    if (!h) {
-      h = { labels, counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
-      this.requests.set(key, h);
+    let entry = this.requests.get(key);
+    if (!entry) {
+      entry = { labels, h: new Histogram(LATENCY_BUCKETS) };
+      this.requests.set(key, entry);
     }
-    for (let i = 0; i < LATENCY_BUCKETS.length; i++) if (seconds <= LATENCY_BUCKETS[i]!) h.counts[i]!++;
-    h.sum += seconds;
-    h.count++;
+    entry.h.observe(seconds);
   }
 
   addSource(source: MetricSource): void {
@@ -90,8 +87,13 @@ export class Metrics {
     counter('hpcb_poll_failures_total', 'Status polls that failed (the cluster is then degraded).', 'pollFailures');
     counter('hpcb_accounting_commands_total', 'Accounting queries run to decide outcomes.', 'accountingCommands');
 
-    w.family('hpcb_poll_duration_seconds', 'gauge', 'Duration of the most recent status poll of the cluster.');
-    for (const p of perCluster) if (p.h?.lastPollMs != null) w.sample('hpcb_poll_duration_seconds', { cluster: p.name }, p.h.lastPollMs / 1000);
+    w.family('hpcb_poll_duration_seconds', 'histogram', 'Duration of the status polls of the cluster that answered (one scheduler command for all its jobs).');
+    for (const c of bridge.settings.clusters) {
+      const rec = bridge.reconciler(c.name);
+      if (rec) w.histogram('hpcb_poll_duration_seconds', { cluster: c.name }, rec.pollSeconds);
+    }
+    w.family('hpcb_last_poll_duration_seconds', 'gauge', 'Duration of the most recent status poll of the cluster.');
+    for (const p of perCluster) if (p.h?.lastPollMs != null) w.sample('hpcb_last_poll_duration_seconds', { cluster: p.name }, p.h.lastPollMs / 1000);
     w.family('hpcb_cluster_last_ok_timestamp_seconds', 'gauge', 'When the cluster last answered a poll (Unix time).');
     for (const p of perCluster) if (p.h?.lastOkAt != null) w.sample('hpcb_cluster_last_ok_timestamp_seconds', { cluster: p.name }, p.h.lastOkAt / 1000);
 
@@ -114,12 +116,7 @@ export class Metrics {
     w.sample('hpcb_artifact_cache_hits_total', {}, st.cacheHits);
 
     w.family('hpcb_http_request_duration_seconds', 'histogram', 'API request latency by method, route template and status code.');
-    for (const h of this.requests.values()) {
-      LATENCY_BUCKETS.forEach((b, i) => w.sample('hpcb_http_request_duration_seconds_bucket', { ...h.labels, le: String(b) }, h.counts[i]!));
-      w.sample('hpcb_http_request_duration_seconds_bucket', { ...h.labels, le: '+Inf' }, h.count);
-      w.sample('hpcb_http_request_duration_seconds_sum', h.labels, h.sum);
-      w.sample('hpcb_http_request_duration_seconds_count', h.labels, h.count);
-    }
+    for (const e of this.requests.values()) w.histogram('hpcb_http_request_duration_seconds', e.labels, e.h);
 
     for (const s of this.sources) s(w);
     return w.text();
@@ -153,6 +150,14 @@ export class MetricsWriter {
       .map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
       .join(',');
     this.lines.push(`${name}${l ? `{${l}}` : ''} ${formatValue(value)}`);
+  }
+
+  /** The samples of one histogram series: cumulative buckets, +Inf, sum and count. */
+  histogram(name: string, labels: Labels, h: Histogram): void {
+    h.buckets.forEach((b, i) => this.sample(`${name}_bucket`, { ...labels, le: String(b) }, h.counts[i]!));
+    this.sample(`${name}_bucket`, { ...labels, le: '+Inf' }, h.count);
+    this.sample(`${name}_sum`, labels, h.sum);
+    this.sample(`${name}_count`, labels, h.count);
   }
 
   text(): string {

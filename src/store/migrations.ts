@@ -7,5 +7,6 @@ import m0001 from './migrations/0001_jobs.js';
 import m0002 from './migrations/0002_staging.js';
 import m0003 from './migrations/0003_users.js';
 import m0004 from './migrations/0004_workflows.js';
+import m0005 from './migrations/0005_scratch_removed.js';
 
-export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004];
+export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004, m0005];

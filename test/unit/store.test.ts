@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseJobSpec } from '../../src/domain/jobSpec.js';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from '../../src/store/migrations.js';
 import { Store, type TransitionEvent } from '../../src/store/store.js';
 
 const spec = parseJobSpec({ name: 'demo', labels: { project: 'x' }, tasks: [{ cmd: 'echo hi' }] });
@@ -26,6 +28,24 @@ describe('Store', () => {
     expect(again.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(again.db.pragma('integrity_check', { simple: true })).toBe('ok');
     again.close();
+  });
+
+  it('upgrades a database written by an older daemon, keeping the table it made for itself', () => {
+    // Daemons before migration 5 created ops_scratch_removed at start-up; an upgrade must keep
+    // its rows (they stop maintenance from removing the same directories again).
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-store-'));
+    const file = join(dir, 'db.sqlite');
+    const old = new Database(file);
+    for (const m of MIGRATIONS.slice(0, 4)) old.exec(m);
+    old.pragma('user_version = 4');
+    old.exec(`CREATE TABLE ops_scratch_removed (job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE, removed_at INTEGER NOT NULL)`);
+    old.pragma('foreign_keys = OFF'); // the job row itself is irrelevant here
+    old.exec(`INSERT INTO ops_scratch_removed VALUES (7, 1000)`);
+    old.close();
+    const s = Store.open(file);
+    expect(s.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(s.db.prepare('SELECT job_id, removed_at FROM ops_scratch_removed').all()).toEqual([{ job_id: 7, removed_at: 1000 }]);
+    s.close();
   });
 
   it('returns the same job for a reused idempotency key of the same owner only', () => {

@@ -38,7 +38,12 @@ describe('/metrics', () => {
     expect(value(fams.get('hpcb_jobs_submitted_total'), { cluster: 'here' })).toBe(2);
     expect(value(fams.get('hpcb_polls_total'), { cluster: 'here' })).toBeGreaterThan(0);
     expect(value(fams.get('hpcb_poll_failures_total'), { cluster: 'here' })).toBe(0);
-    expect(value(fams.get('hpcb_poll_duration_seconds'), { cluster: 'here' })).toBeGreaterThanOrEqual(0);
+    const polls = fams.get('hpcb_poll_duration_seconds')!;
+    expect(polls.type).toBe('histogram');
+    // Every answered poll is one observation: the histogram's count matches the polls counter
+    // (read from the same scrape, so no poll can land in between).
+    expect(value(polls, { cluster: 'here', le: '+Inf' })).toBe(value(fams.get('hpcb_polls_total'), { cluster: 'here' }));
+    expect(value(fams.get('hpcb_last_poll_duration_seconds'), { cluster: 'here' })).toBeGreaterThanOrEqual(0);
     expect(value(fams.get('hpcb_cluster_up'), { cluster: 'here' })).toBe(1);
     expect(value(fams.get('hpcb_staged_bytes_total'), { direction: 'out' })).toBeGreaterThan(0);
     // The local transport has no SSH connection: the family is declared, with no series.
