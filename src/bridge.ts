@@ -105,10 +105,11 @@ export class Bridge {
         context: { field: 'cluster', problems: [{ field: 'cluster', message: `no cluster named "${cluster}" is configured` }] },
       });
     }
+    const withAccount = this.applyUserPolicy(owner, cluster, spec, 'cluster', 'job');
     // Inline input sizes and artifact names are checked here, so a job that could never stage
     // in is refused with the field named instead of failing later on the cluster.
-    this.staging.checkSubmission(owner, spec);
-    const res = this.store.createJob({ owner, cluster, spec, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
+    this.staging.checkSubmission(owner, withAccount);
+    const res = this.store.createJob({ owner, cluster, spec: withAccount, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
     rec.kick();
     return res;
   }
@@ -180,7 +181,11 @@ export class Bridge {
           context: { field, problems: [{ field, message: `no cluster named "${cluster}" is configured` }] },
         });
       }
-      for (const i of insts) this.staging.checkSubmission(owner, i.spec);
+      const jobField = `jobs[${plan.spec.jobs.findIndex((j) => j.name === name)}]`;
+      for (const i of insts) {
+        i.spec = this.applyUserPolicy(owner, cluster, i.spec, `${jobField}.cluster`, 'workflow');
+        this.staging.checkSubmission(owner, i.spec);
+      }
       const native = rec.rt.adapter.name === 'slurm' && insts[0]!.factory;
       if (native) {
         const parallel = plan.spec.policies.maximumParallel;
@@ -312,6 +317,22 @@ export class Bridge {
       errors.push(e);
     }
     if (errors.length) this.log.warn({ errors: errors.map(String) }, 'errors while closing');
+  }
+
+  /**
+   * The daemon's per-user policy (settings `users:`): refuse a cluster the user may not use,
+   * naming the field; fill in the user's scheduler account for that cluster when the definition
+   * names none, so the stored definition records which allocation the job was charged to.
+   */
+  applyUserPolicy<T extends JobSpec>(owner: string, cluster: string, spec: T, field: string, what: 'job' | 'workflow'): T {
+    const policy = this.settings.daemon.users[owner];
+    if (!policy) return spec;
+    if (policy.clusters && !policy.clusters.includes(cluster)) {
+      const message = `user "${owner}" may not use cluster "${cluster}" (allowed: ${policy.clusters.join(', ')})`;
+      throw new BridgeError('INVALID_DEFINITION', `invalid ${what} definition: ${field}: ${message}`, { context: { field, problems: [{ field, message }] } });
+    }
+    const account = policy.accounts[cluster];
+    return account && spec.account === undefined ? { ...spec, account } : spec;
   }
 
   private logTransition(e: TransitionEvent): void {

@@ -354,10 +354,12 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       body: JobBody,
       responses: { 200: '{cluster, scheduler, definition, script}', 400: 'invalid definition' },
       handler: async (ctx) => {
-        const spec = parseJobSpec(await readJson(ctx.req, maxJson));
-        const cluster = spec.cluster ?? bridge.settings.daemon.defaultCluster!;
+        const parsed = parseJobSpec(await readJson(ctx.req, maxJson));
+        const cluster = parsed.cluster ?? bridge.settings.daemon.defaultCluster!;
         const rec = bridge.reconciler(cluster);
         if (!rec) throw new BridgeError('INVALID_DEFINITION', `invalid job definition: cluster: no cluster named "${cluster}" is configured`, { context: { field: 'cluster' } });
+        // The script shown is the one a submission would get: the user's account included.
+        const spec = bridge.applyUserPolicy(ctx.user, cluster, parsed, 'cluster', 'job');
         // The real job id is not known before creation; 0 stands in for it in paths and tag.
         const script = rec.rt.adapter.renderScript(spec, {
           jobDir: jobDirFor(rec.rt, bridge.store.instanceId(), 0),

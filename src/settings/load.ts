@@ -60,9 +60,35 @@ export function buildSettings(daemonRaw: unknown, clusterRaws: { file: string; r
       problems.push({ file: daemonFile, key: 'defaultCluster', message: `names no configured cluster ("${def}")` });
     }
   }
+  // Read from the raw object too when the daemon file has other problems, so a typo in a
+  // user's cluster list is reported in the same run as the rest.
+  if (!problems.some((p) => p.file !== daemonFile)) userPolicyProblems(daemonRaw, clusters, daemonFile, problems);
   if (problems.length > 0) throw configError(problems);
   const daemon = { ...d.data!, defaultCluster: d.data!.defaultCluster ?? clusters[0]!.name };
   return deepFreeze({ daemon, clusters, sources: { daemon: daemonFile, clusters: sources } });
+}
+
+/**
+ * A user policy that names a cluster nobody configured is a typo that would otherwise surface
+ * only when that user submits.
+ */
+function userPolicyProblems(daemonRaw: unknown, clusters: ClusterConfig[], daemonFile: string, problems: ConfigProblem[]): void {
+  const users = (daemonRaw as { users?: unknown } | undefined)?.users;
+  if (!users || typeof users !== 'object') return;
+  const known = new Set(clusters.map((c) => c.name));
+  for (const [user, policy] of Object.entries(users as Record<string, unknown>)) {
+    if (!policy || typeof policy !== 'object') continue;
+    const { clusters: allowed, accounts } = policy as { clusters?: unknown; accounts?: unknown };
+    const list = Array.isArray(allowed) ? allowed.filter((c): c is string => typeof c === 'string') : undefined;
+    list?.forEach((c, i) => {
+      if (!known.has(c)) problems.push({ file: daemonFile, key: `users.${user}.clusters.${i}`, message: `names no configured cluster ("${c}")` });
+    });
+    if (!accounts || typeof accounts !== 'object') continue;
+    for (const c of Object.keys(accounts)) {
+      if (!known.has(c)) problems.push({ file: daemonFile, key: `users.${user}.accounts.${c}`, message: `names no configured cluster ("${c}")` });
+      else if (list && !list.includes(c)) problems.push({ file: daemonFile, key: `users.${user}.accounts.${c}`, message: `the user may not use cluster "${c}" (not in users.${user}.clusters)` });
+    }
+  }
 }
 
 /** Load `<file>` and every `*.yaml`/`*.yml` in its clusters directory. */

@@ -128,6 +128,23 @@ export const MaintenanceSchema = z.strictObject({
 });
 export type MaintenanceConfig = z.infer<typeof MaintenanceSchema>;
 
+// ---- Users: which clusters each may use, and the scheduler account charged there ----
+
+/** A Slurm/PBS account (allocation) name: what `--account` / `-A` takes on real sites. */
+const ACCOUNT_RE = /^[A-Za-z0-9_.@+-]{1,64}$/;
+
+export const UserPolicySchema = z.strictObject({
+  /** Clusters this user may submit to; omit for every configured cluster. */
+  clusters: z.array(z.string().min(1)).min(1).optional(),
+  /**
+   * The scheduler account charged for this user's jobs, per cluster name. A job that names an
+   * `account` itself keeps it; otherwise this one is written into its definition at submission
+   * (so the stored definition says which allocation paid), before the cluster's default.
+   */
+  accounts: z.record(z.string().min(1), z.string().regex(ACCOUNT_RE, 'must be a scheduler account name (letters, digits, _ . @ + -)')).default({}),
+});
+export type UserPolicy = z.infer<typeof UserPolicySchema>;
+
 export const DaemonSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -148,6 +165,8 @@ export const DaemonSchema = z.strictObject({
   limits: LimitsSchema.default(LIMIT_DEFAULTS),
   /** Scheduled clean-up, backups and disk reports (see docs/DEPLOY.md). */
   maintenance: MaintenanceSchema.default(MAINTENANCE_DEFAULTS),
+  /** Per-user cluster access and scheduler accounts, keyed by the user name tokens are issued to. */
+  users: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a user name as tokens use it'), UserPolicySchema).default({}),
 });
 export type DaemonConfig = z.infer<typeof DaemonSchema>;
 

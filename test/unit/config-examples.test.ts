@@ -22,6 +22,7 @@ describe('config examples', () => {
     const s = buildSettings(daemon, clusters, 'hpc-bridge.example.yaml');
     expect(s.clusters.map((c) => c.name).sort()).toEqual(['hpc1', 'hpc2', 'local']);
     expect(Object.isFrozen(s.clusters[0])).toBe(true);
+    expect(s.daemon.users.alice).toEqual({ clusters: ['hpc1', 'local'], accounts: { hpc1: 'proj-climate-42' } });
   });
 
   it('a configuration with five mistakes reports all five, each with its file and key', () => {
