@@ -48,6 +48,8 @@ export interface ReconcilerOptions {
   staging?: StagingHooks;
   /** Concurrent stage-in/stage-out steps per cluster. */
   stagingConcurrency?: number;
+  /** How long stop() lets stage-outs in flight finish before the transport is closed under them. */
+  stopGraceMs?: number;
 }
 
 export function jobDirFor(rt: ClusterRuntime, instance: string, jobId: number): string {
@@ -71,6 +73,8 @@ export class Reconciler {
   private lastRefill: number;
   /** Native cancels already sent (job id -> when), so a slow scheduler is not asked every tick. */
   private readonly cancelSent = new Map<number, number>();
+  /** Stage-outs in flight beside the loop (job id -> its promise); see startStageOuts. */
+  private readonly stagingOut = new Map<number, Promise<void>>();
   /** Counters for /metrics and benchmarks. */
   readonly counters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0 };
   /** Duration of every status poll that answered, in seconds (/metrics renders it). */
@@ -100,6 +104,13 @@ export class Reconciler {
     this.stopped = true;
     this.wake?.();
     await this.loop;
+    // Give transfers in flight a moment to finish (a small output usually does); a large one is
+    // cut off when the transport closes and resumes at the next start.
+    if (this.stagingOut.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled(this.stagingOut.values()), new Promise((r) => (timer = setTimeout(r, this.opts.stopGraceMs ?? 5000)))]);
+      clearTimeout(timer);
+    }
   }
 
   /** Run a tick soon (a job was created or a cancel requested). */
@@ -250,7 +261,7 @@ export class Reconciler {
     // 6. Finishing: decide outcomes from evidence. 7. Stage-out.
     await this.finish(jobs.filter((j) => j.kind === 'job' && j.state === 'finishing' && (j.retryAt ?? 0) <= now));
     jobs = this.store.activeOnCluster(this.rt.name);
-    await this.stageOut(jobs.filter((j) => j.kind === 'job' && j.state === 'staging_out' && (j.retryAt ?? 0) <= now));
+    this.startStageOuts(jobs.filter((j) => j.kind === 'job' && j.state === 'staging_out' && (j.retryAt ?? 0) <= now && !this.stagingOut.has(j.id)));
     this.closeCarriers();
   }
 
@@ -743,22 +754,45 @@ export class Reconciler {
 
   // ---------------------------------------------------------------- stage-out
 
-  private async stageOut(jobs: JobRecord[]): Promise<void> {
-    await forEachLimit(jobs, this.opts.stagingConcurrency ?? 8, async (job) => {
-      const outcome = job.outcome ?? { status: 'failed' as const, reason: 'outcome missing' };
-      try {
-        await this.opts.staging?.stageOut?.(job, this.jobDir(job), this.rt);
-      } catch (e) {
-        if (isTransient(e)) {
-          this.stepFailed(job, 'stage-out', e);
-          return;
-        }
-        const msg = e instanceof Error ? e.message : String(e);
-        this.move(job, ['staging_out'], outcome.status === 'completed' ? 'failed' : outcome.status, { statusReason: `${outcome.reason}; stage-out failed: ${msg}` }, 'stage-out failed');
+  /**
+   * Stage-outs run beside the loop, not inside the tick: bringing back a job's outputs can take
+   * minutes (tens of GB), and while a tick waits on it the cluster's other jobs are neither polled
+   * nor submitted. At most `stagingConcurrency` run at once; each one that ends kicks the loop so
+   * the next waiting job starts and the job's terminal state is seen at once.
+   */
+  private startStageOuts(jobs: JobRecord[]): void {
+    const room = (this.opts.stagingConcurrency ?? 8) - this.stagingOut.size;
+    for (const job of jobs.slice(0, Math.max(0, room))) {
+      const run = this.stageOutOne(job)
+        .catch((e) => {
+          // Stopping closes the transport under a running transfer; the job stays in
+          // staging_out and the next start resumes it (stage-out is resumable).
+          if (!this.stopped) this.log.error({ err: e, cluster: this.rt.name, jobId: job.id }, 'stage-out crashed');
+        })
+        .finally(() => {
+          this.stagingOut.delete(job.id);
+          if (!this.stopped) this.kick();
+        });
+      this.stagingOut.set(job.id, run);
+    }
+  }
+
+  private async stageOutOne(job: JobRecord): Promise<void> {
+    const outcome = job.outcome ?? { status: 'failed' as const, reason: 'outcome missing' };
+    try {
+      await this.opts.staging?.stageOut?.(job, this.jobDir(job), this.rt);
+    } catch (e) {
+      if (this.stopped) return;
+      if (isTransient(e)) {
+        this.stepFailed(job, 'stage-out', e);
         return;
       }
-      this.move(job, ['staging_out'], outcome.status, { statusReason: outcome.reason }, outcome.reason);
-    });
+      const msg = e instanceof Error ? e.message : String(e);
+      this.move(job, ['staging_out'], outcome.status === 'completed' ? 'failed' : outcome.status, { statusReason: `${outcome.reason}; stage-out failed: ${msg}` }, 'stage-out failed');
+      return;
+    }
+    if (this.stopped) return; // the database may be closing; the next start records the end
+    this.move(job, ['staging_out'], outcome.status, { statusReason: outcome.reason }, outcome.reason);
   }
 }
 

@@ -102,6 +102,25 @@ describe('engine with the direct adapter', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1500);
   });
 
+  it('a long stage-out does not hold the loop: later jobs are submitted and finish meanwhile', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const b = open({}, {
+      staging: {
+        async stageOut(job) {
+          if (job.spec.name === 'big-outputs') await gate; // stands in for tens of GB coming back
+        },
+      },
+    });
+    const slow = b.submit('alice', { name: 'big-outputs', tasks: [{ cmd: 'true' }] }).job;
+    await reach(b, slow.id, 'staging_out');
+    const fast = b.submit('alice', { name: 'small', tasks: [{ cmd: 'echo done' }] }).job;
+    expect((await b.wait(fast.id, 20_000)).status).toBe('completed');
+    expect(b.get(slow.id)!.state).toBe('staging_out');
+    release();
+    expect((await b.wait(slow.id, 20_000)).status).toBe('completed');
+  });
+
   it('rejects a definition the adapter cannot run with a clear error, not half a job', () => {
     const b = open();
     expect(() => b.submit('alice', { tasks: [{ cmd: 'x' }], cluster: 'elsewhere' })).toThrow(/cluster: no cluster named "elsewhere"/);
