@@ -75,7 +75,10 @@ export class LocalTransport implements Transport {
       const child = spawn(cmd, args, {
         cwd: opts.cwd,
         env: { ...process.env, ...opts.env },
-        stdio: ['pipe', 'pipe', 'pipe'],
+        // No stdin to give: /dev/null rather than a pipe. Node's pipes are socketpairs, and bash
+        // takes a socket on stdin for "started by sshd" and sources ~/.bashrc even when not
+        // interactive, whose output would then be mixed into the command's.
+        stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         // Own session and process group, so a timeout can kill the command's children too.
         detached: true,
       });
@@ -106,13 +109,14 @@ export class LocalTransport implements Transport {
         }),
       );
 
-      child.stdout.on('data', (b: Buffer) => out.push(b));
-      child.stderr.on('data', (b: Buffer) => err.push(b));
-      // A command that exits without reading its stdin makes our write fail with EPIPE;
-      // that is the command's business, not an error of the transport.
-      child.stdin.on('error', () => {});
-      if (opts.stdin !== undefined) child.stdin.end(opts.stdin);
-      else child.stdin.end();
+      child.stdout!.on('data', (b: Buffer) => out.push(b));
+      child.stderr!.on('data', (b: Buffer) => err.push(b));
+      if (child.stdin) {
+        // A command that exits without reading its stdin makes our write fail with EPIPE;
+        // that is the command's business, not an error of the transport.
+        child.stdin.on('error', () => {});
+        child.stdin.end(opts.stdin);
+      }
 
       child.on('error', (e: NodeJS.ErrnoException) => {
         // spawn() failed: report it the way a shell's `exec` would.
