@@ -56,6 +56,34 @@ function jobsTable(jobs: JobView[]): string {
   );
 }
 
+function workflowId(s: string | undefined): number {
+  const n = Number(s);
+  if (s === undefined || !Number.isInteger(n) || n < 1) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `not a workflow id: ${s ?? '(missing)'}`);
+  return n;
+}
+
+/** `describe workflow 3`, `delete workflows 3 4`: the first word names the kind, ids follow. */
+const isWorkflowWord = (w: string | undefined) => w === 'workflow' || w === 'workflows' || w === 'wf';
+
+const progressText = (v: WorkflowView) => `${v.progress.completed}/${v.progress.total} completed, ${v.progress.failed} failed, ${v.progress.running} running, ${v.progress.waiting} waiting${v.progress.deleted ? `, ${v.progress.deleted} deleted` : ''}`;
+
+function workflowsTable(list: WorkflowView[]): string {
+  return formatTable(
+    ['ID', 'NAME', 'STATUS', 'JOBS', 'DONE', 'FAILED', 'RUNNING', 'WAITING', 'CREATED'],
+    list.map((w) => [String(w.id), w.name, w.status, String(w.progress.total), String(w.progress.completed), String(w.progress.failed), String(w.progress.running), String(w.progress.waiting), new Date(w.createdAt).toISOString().replace('T', ' ').slice(0, 19)]),
+  );
+}
+
+/** A workflow in full: its status line, then one row per instance with its state and why. */
+function workflowText(v: WorkflowView): string {
+  const head = `workflow ${v.id}${v.name ? ` "${v.name}"` : ''}: ${v.status} (${progressText(v)})${v.reruns ? `, rerun ${v.reruns}x` : ''}`;
+  const params = (p: Record<string, string>) => Object.entries(p).map(([k, x]) => `${k}=${x}`).join(' ');
+  const rows = v.jobs.map((j) => [j.name, String(j.index), String(j.id), params(j.parameters), j.cluster, j.status, j.nativeId ?? '', j.statusReason ?? '']);
+  return `${head}\n${formatTable(['JOB', 'INDEX', 'ID', 'PARAMETERS', 'CLUSTER', 'STATUS', 'NATIVE ID', 'REASON'], rows)}`;
+}
+
+const exitForWorkflow = (v: WorkflowView): number => (v.status === 'completed' ? EXIT.OK : v.status === 'failed' || v.status === 'deleted' ? EXIT.JOB_NOT_COMPLETED : EXIT.TIMEOUT);
+
 interface RunOpts {
   name?: string;
   cpus?: string;
@@ -273,7 +301,8 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
         else out(`Workflow created with id ${wf.id} (${created.progress.total} jobs)`);
         if (o.wait) {
           const v = await wf.wait();
-          status.exit = v.status === 'completed' ? EXIT.OK : v.status === 'failed' || v.status === 'deleted' ? EXIT.JOB_NOT_COMPLETED : EXIT.TIMEOUT;
+          if (!o.json) out(`workflow ${v.id}: ${v.status} (${progressText(v)})`);
+          status.exit = exitForWorkflow(v);
         }
         return;
       }
@@ -297,7 +326,9 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
 
   program
     .command('list')
-    .description('list your jobs (active ones unless --completed or --all)')
+    .description('list your jobs (active ones unless --completed or --all), or your workflows: list workflows')
+    .argument('[kind]', '"jobs" (default) or "workflows"')
+    .option('--workflows', 'list workflows (same as: list workflows)')
     .option('--completed', 'ended jobs only')
     .option('-a, --all', 'active and ended jobs')
     .option('--status <status>')
@@ -305,7 +336,18 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
     .option('--label <k=v>', 'repeatable; all must match', collect)
     .option('-n, --limit <n>')
     .option('--json', 'JSON output')
-    .action(async (o: { completed?: boolean; all?: boolean; status?: string; name?: string; label?: string[]; limit?: string; json?: boolean }, cmd: Command) => {
+    .action(async (kind: string | undefined, o: { workflows?: boolean; completed?: boolean; all?: boolean; status?: string; name?: string; label?: string[]; limit?: string; json?: boolean }, cmd: Command) => {
+      if (kind !== undefined && kind !== 'jobs' && !isWorkflowWord(kind)) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `list what? "jobs" or "workflows", not "${kind}"`);
+      if (o.workflows || isWorkflowWord(kind)) {
+        let list = await Workflow.list(clientFrom(cmd));
+        // Filters the daemon applies to jobs, applied here to the (short) list of workflows.
+        if (o.status) list = list.filter((w) => w.status === o.status);
+        if (o.name) list = list.filter((w) => w.name === o.name);
+        const labels = parseKv(o.label, '--label');
+        if (labels) list = list.filter((w) => Object.entries(labels).every(([k, x]) => w.labels[k] === x));
+        if (o.limit) list = list.slice(0, Number(o.limit));
+        return o.json ? json(list) : out(workflowsTable(list));
+      }
       const labels = parseKv(o.label, '--label');
       const jobs = await clientFrom(cmd).listJobs({
         ...(o.completed ? { completed: true } : {}),
@@ -321,21 +363,38 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
 
   program
     .command('describe')
-    .description('a job in full, as JSON')
-    .argument('<id>')
+    .description('a job in full, as JSON; or a workflow: describe workflow <id> (every instance, its state and why)')
+    .argument('<id>', 'job id, or the word "workflow" and a workflow id')
+    .argument('[workflow-id]')
     .option('-i, --input', 'only the definition (to edit and resubmit)')
-    .action(async (id: string, o: { input?: boolean }, cmd: Command) => {
+    .option('--json', 'a workflow as JSON (a job is always JSON)')
+    .action(async (id: string, wfId: string | undefined, o: { input?: boolean; json?: boolean }, cmd: Command) => {
+      if (isWorkflowWord(id)) {
+        const wf = await Workflow.get(workflowId(wfId), clientFrom(cmd));
+        return o.json ? json(wf.info) : out(workflowText(wf.info!));
+      }
+      if (wfId !== undefined) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `describe takes one job id (or: describe workflow <id>), got "${id} ${wfId}"`);
       const j = await clientFrom(cmd).getJob(jobId(id));
       json(o.input ? j.definition : j);
     });
 
   program
     .command('wait')
-    .description('wait until a job ends; exit 0 only if it completed')
-    .argument('<id>')
+    .description('wait until a job (or: wait workflow <id>, every job of a workflow) ends; exit 0 only if it completed')
+    .argument('<id>', 'job id, or the word "workflow" and a workflow id')
+    .argument('[workflow-id]')
     .option('--timeout <seconds>', 'give up after this long (exit 4)')
     .option('--json', 'print the job as JSON')
-    .action(async (id: string, o: { timeout?: string; json?: boolean }, cmd: Command) => {
+    .action(async (id: string, wfId: string | undefined, o: { timeout?: string; json?: boolean }, cmd: Command) => {
+      if (isWorkflowWord(id)) {
+        const wf = await Workflow.get(workflowId(wfId), clientFrom(cmd));
+        const v = await wf.wait(o.timeout === undefined ? {} : { timeout: Number(o.timeout) });
+        if (o.json) json(v);
+        else out(`workflow ${v.id}: ${v.status} (${progressText(v)})`);
+        status.exit = exitForWorkflow(v);
+        return;
+      }
+      if (wfId !== undefined) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `wait takes one job id (or: wait workflow <id>)`);
       const j = await clientFrom(cmd).waitJob(jobId(id), o.timeout === undefined ? undefined : Number(o.timeout));
       if (o.json) json(j);
       else out(`job ${j.id}: ${j.status}${j.statusReason ? ` (${j.statusReason})` : ''}`);
@@ -367,12 +426,19 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
 
   program
     .command('download')
-    .description("download a job's outputs (all, or the names given) into a directory")
-    .argument('<id>')
-    .argument('[names...]')
+    .description("download a job's outputs (all, or the names given) into a directory; download workflow <id> [dir]: every output of a workflow, as <dir>/<job name>/<index>/<output>")
+    .argument('<id>', 'job id, or the word "workflow"')
+    .argument('[names...]', 'output names; for a workflow: its id, then the directory')
     .option('-d, --dir <dir>', 'target directory', '.')
     .action(async (id: string, names: string[], o: { dir: string }, cmd: Command) => {
       const client = clientFrom(cmd);
+      if (isWorkflowWord(id)) {
+        if (names.length > 2) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'usage: download workflow <id> [dir]');
+        const wf = await Workflow.get(workflowId(names[0]), client);
+        const r = await wf.downloadOutputs(names[1] ?? o.dir, { onFile: (path) => out(path) });
+        for (const p of r.problems) process.stderr.write(`not collected: ${p.job}[${p.index}] ${p.name}: ${p.reason}\n`);
+        return;
+      }
       const n = jobId(id);
       const all = (await client.listOutputs(n)).outputs.map((x) => x.name);
       const wanted = names.length ? names : all;
@@ -388,14 +454,45 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
 
   program
     .command('delete')
-    .description('cancel jobs (idempotent)')
-    .argument('<ids...>')
+    .description('cancel jobs, or every job of workflows: delete workflow <ids...> (idempotent)')
+    .argument('<ids...>', 'job ids, or the word "workflow" and workflow ids')
     .action(async (ids: string[], _o: unknown, cmd: Command) => {
       const client = clientFrom(cmd);
+      if (isWorkflowWord(ids[0])) {
+        if (ids.length < 2) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'usage: delete workflow <ids...>');
+        for (const id of ids.slice(1)) {
+          const wf = await Workflow.get(workflowId(id), client);
+          const before = wf.info!.status;
+          const v = await wf.delete();
+          out(`workflow ${v.id}: ${before === 'completed' || before === 'failed' || before === 'deleted' ? `already ${before}` : 'cancel requested'}`);
+        }
+        return;
+      }
       for (const id of ids) {
         const j = await client.deleteJob(jobId(id));
         out(`job ${j.id}: ${j.status === 'deleted' || !['completed', 'failed', 'killed'].includes(j.status) ? 'cancel requested' : `already ${j.status}`}`);
       }
+    });
+
+  program
+    .command('rerun')
+    .description('run again the jobs of a workflow that did not complete, and everything downstream of them')
+    .argument('<id>', 'workflow id (or: rerun workflow <id>)')
+    .argument('[workflow-id]')
+    .option('--wait', 'wait for the workflow and exit like `wait workflow`')
+    .option('--json', 'print the workflow as JSON')
+    .action(async (id: string, wfId: string | undefined, o: { wait?: boolean; json?: boolean }, cmd: Command) => {
+      const wf = await Workflow.get(workflowId(isWorkflowWord(id) ? wfId : id), clientFrom(cmd));
+      const before = new Set(wf.info!.jobs.map((j) => j.id));
+      let v = await wf.rerun();
+      const again = v.jobs.filter((j) => !before.has(j.id)).length;
+      if (!o.json) out(again ? `workflow ${v.id}: rerunning ${again} job${again === 1 ? '' : 's'}` : `workflow ${v.id}: nothing to rerun (${v.status})`);
+      if (o.wait) {
+        v = await wf.wait();
+        if (!o.json) out(`workflow ${v.id}: ${v.status} (${progressText(v)})`);
+        status.exit = exitForWorkflow(v);
+      }
+      if (o.json) json(v);
     });
 
   program

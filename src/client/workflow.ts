@@ -8,6 +8,8 @@
  *     factories: [new ParameterSweep(sim, [{ name: 'x', start: 0, end: 1, step: 0.1 }])] }).create();
  *   await wf.wait();
  */
+import { mkdir } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { getDefaultClient, HpcBridgeError, type Client } from './client.js';
 import { Job } from './job.js';
 import type { JobDefinition, JobStatus } from './types.js';
@@ -194,8 +196,47 @@ export class Workflow {
     return Job.get(j.id, this.client);
   }
 
+  /**
+   * Download every collected output of the workflow's current instances into `dir`, one folder
+   * per instance: `<dir>/<job name>/<index>/<output name>`. Outputs the daemon could not
+   * collect (and instances that collected nothing) are listed in `problems`, not thrown.
+   */
+  async downloadOutputs(dir: string, opts: { onFile?: (path: string, job: WorkflowJobView, output: string) => void } = {}): Promise<{ files: string[]; problems: { job: string; index: number; name: string; reason: string }[] }> {
+    const view = await this.refresh();
+    const root = resolve(dir);
+    const files: string[] = [];
+    const problems: { job: string; index: number; name: string; reason: string }[] = [];
+    for (const j of view.jobs) {
+      const outs = await this.client.listOutputs(j.id);
+      for (const p of outs.problems) problems.push({ job: j.name, index: j.index, name: p.name, reason: p.reason });
+      for (const o of outs.outputs) {
+        const target = resolve(root, instanceFolder(j.name), String(j.index), o.name);
+        // Output names are relative paths the daemon checked; refuse anything that would still land outside.
+        const rel = relative(root, target);
+        if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+          problems.push({ job: j.name, index: j.index, name: o.name, reason: 'name leaves the target directory' });
+          continue;
+        }
+        await mkdir(dirname(target), { recursive: true });
+        await this.client.downloadOutputTo(j.id, o.name, target);
+        files.push(target);
+        opts.onFile?.(target, j, o.name);
+      }
+    }
+    return { files, problems };
+  }
+
   private requireId(): number {
     if (this.id === undefined) throw new HpcBridgeError('CONFLICT', 'this workflow has not been created yet (call create())', 0);
     return this.id;
   }
+}
+
+/**
+ * A job name as one folder name: job names may contain `/` (and could be `.` or `..`), which
+ * would nest or escape; those characters become `_`.
+ */
+export function instanceFolder(jobName: string): string {
+  const s = jobName.replace(/[^A-Za-z0-9 _.-]/g, '_');
+  return /^\.*$/.test(s) ? s.replace(/\./g, '_') || '_' : s;
 }

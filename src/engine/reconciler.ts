@@ -344,11 +344,46 @@ export class Reconciler {
         }
         if (e.nativeId) this.adopt(job, e.nativeId, 'the job recorded its own id when it started');
       }
+      // A carrier has no .hpcb/native_id of its own: each element writes `<array id>_<k>` to
+      // .hpcb/<k>/native_id in the carrier's directory. One element that started is proof
+      // the array was accepted, whichever elements have already left the queue.
+      const carriers = jobs.filter((j) => j.kind === 'array' && !ev.get(String(j.id))?.nativeId && ev.get(String(j.id))?.complete);
+      if (carriers.length > 0) {
+        const found = await this.readElementTestimony(carriers);
+        for (const job of carriers) {
+          const arrayId = found.get(job.id);
+          if (arrayId === undefined) this.store.update(job.id, ['submitting'], { retryAt: this.now() + 1000 });
+          else if (arrayId) this.adopt(job, arrayId, 'its elements recorded the array id when they started');
+        }
+      }
       return true;
     } catch (e) {
       this.markFailure('read job directories', e);
       return false;
     }
+  }
+
+  /**
+   * For each carrier: the array id its elements recorded ('' when no element started, undefined
+   * when the answer was cut short, so the caller waits rather than submits again). Throws when
+   * the directories cannot be read.
+   */
+  private async readElementTestimony(carriers: JobRecord[]): Promise<Map<number, string | undefined>> {
+    const program = [
+      'for a in "$@"; do',
+      '  k=${a%%=*}; d=${a#*=}; id=',
+      '  for f in "$d"/.hpcb/[0-9]*/native_id; do',
+      '    [ -f "$f" ] || continue',
+      '    id=$(head -c 128 "$f" | tr -d "\\n ")',
+      '    [ -n "$id" ] && break',
+      '  done',
+      '  printf "@@HPCB-EL %s %s\\n" "$k" "$id"',
+      'done',
+      'echo @@HPCB-EL-END',
+    ].join('\n');
+    const r = await this.exec(['bash', '-c', program, 'hpcb-elements', ...carriers.map((c) => `${c.id}=${this.jobDir(c)}`)]);
+    if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', 'reading array element files failed', { transient: true, context: { cluster: this.rt.name, exitCode: r.exitCode, stderr: r.stderr } });
+    return parseElementTestimony(r.stdout, carriers.map((c) => c.id));
   }
 
   private adopt(job: JobRecord, nativeId: string, why: string): void {
@@ -455,6 +490,8 @@ export class Reconciler {
    */
   private gateWorkflowJobs(jobs: JobRecord[], wf: WorkflowView): Set<number> {
     const ready = new Set<number>();
+    /** Instances of one factory job (workflow:name) past accepted and not ended, this tick. */
+    const active = new Map<string, number>();
     for (const job of jobs) {
       if (job.state !== 'accepted' || job.workflowId === null || job.cancelRequestedAt !== null) continue;
       const parents = wf.parentsOf(job);
@@ -482,6 +519,16 @@ export class Reconciler {
         afterOk.add(id);
       }
       if (wait) continue;
+      // maximumParallel without a native array (direct, PBS, rerun instances): the engine lets at
+      // most that many instances of one factory job past `accepted` until some of them end.
+      const limit = wf.maximumParallel(job.workflowId);
+      if (limit !== undefined && job.kind === 'job' && job.wfParams !== null) {
+        const key = `${job.workflowId}:${job.wfJob}`;
+        const n = active.get(key) ?? wf.rows(job.workflowId).filter((r) => r.kind === 'job' && r.wfCurrent && r.wfJob === job.wfJob && r.arrayJobId === null && r.state !== 'accepted' && !isTerminal(r.state)).length;
+        active.set(key, n);
+        if (n >= limit) continue;
+        active.set(key, n + 1);
+      }
       if (afterOk.size > 0) this.store.update(job.id, ['accepted'], { afterOk: [...afterOk] });
       ready.add(job.id);
     }
@@ -824,6 +871,25 @@ export function walltimeFromRunnerClock(spec: JobRecord['spec'], ev: { exitCode:
   };
 }
 
+/**
+ * The array id from what elements wrote (`@@HPCB-EL <carrier id> <element id>` lines, then an
+ * end marker): Slurm elements write `<array>_<k>`, so the array is `<array>`. '' for a carrier
+ * none of whose elements started (or wrote something unreadable); undefined for every carrier
+ * when the end marker is missing (the output was cut short: nothing can be concluded).
+ */
+export function parseElementTestimony(stdout: string, carrierIds: readonly number[]): Map<number, string | undefined> {
+  const out = new Map<number, string | undefined>(carrierIds.map((id) => [id, undefined]));
+  if (!/^@@HPCB-EL-END$/m.test(stdout)) return out;
+  for (const id of carrierIds) out.set(id, '');
+  for (const line of stdout.split('\n')) {
+    const m = /^@@HPCB-EL (\d+) ?(\S*)$/.exec(line);
+    if (!m || !out.has(Number(m[1]))) continue;
+    const el = /^([0-9]+)_[0-9]+$/.exec(m[2] ?? '');
+    out.set(Number(m[1]), el ? el[1]! : '');
+  }
+  return out;
+}
+
 /** Accounting knows more than squeue (exit code, signal, MaxRSS); prefer it where it has an answer. */
 function mergeFinal(fromPoll: FinalInfo | null, fromAcct: FinalInfo | undefined): FinalInfo | null {
   if (!fromAcct) return fromPoll;
@@ -848,16 +914,16 @@ async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T)
  * many instances costs one query per workflow rather than one per instance.
  */
 export class WorkflowView {
-  private readonly cache = new Map<number, { rows: JobRecord[]; parents: Record<string, string[]> }>();
+  private readonly cache = new Map<number, { rows: JobRecord[]; parents: Record<string, string[]>; maximumParallel: number | undefined }>();
   constructor(private readonly store: Store) {}
 
-  private load(workflowId: number): { rows: JobRecord[]; parents: Record<string, string[]> } {
+  private load(workflowId: number): { rows: JobRecord[]; parents: Record<string, string[]>; maximumParallel: number | undefined } {
     let v = this.cache.get(workflowId);
     if (!v) {
-      const spec = this.store.getWorkflow(workflowId)?.spec as { dependencies?: Record<string, string[]> } | undefined;
+      const spec = this.store.getWorkflow(workflowId)?.spec as { dependencies?: Record<string, string[]>; policies?: { maximumParallel?: number } } | undefined;
       const parents: Record<string, string[]> = {};
       for (const [p, kids] of Object.entries(spec?.dependencies ?? {})) for (const k of kids) (parents[k] ??= []).push(p);
-      v = { rows: this.store.workflowJobs(workflowId), parents };
+      v = { rows: this.store.workflowJobs(workflowId), parents, maximumParallel: spec?.policies?.maximumParallel };
       this.cache.set(workflowId, v);
     }
     return v;
@@ -865,6 +931,11 @@ export class WorkflowView {
 
   rows(workflowId: number): JobRecord[] {
     return this.load(workflowId).rows;
+  }
+
+  /** The workflow's policies.maximumParallel, if set. */
+  maximumParallel(workflowId: number): number | undefined {
+    return this.load(workflowId).maximumParallel;
   }
 
   byId(workflowId: number, id: number): JobRecord | undefined {

@@ -1,8 +1,12 @@
 /**
  * The workflow endpoints and the SDK's Workflow through the real HTTP server (direct adapter).
  */
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dependency, Job, ParameterSweep, Repeat, Task, Workflow, Zip } from '../../src/client/index.js';
+import { instanceFolder } from '../../src/client/workflow.js';
 import { call, startDaemon, type Daemon } from './helpers.js';
 
 let d: Daemon;
@@ -52,6 +56,28 @@ describe('workflows over HTTP', () => {
     expect(rep.status).toBe(400);
     expect(rep.json.error.field).toBe('factories[0].num');
     expect((await Workflow.list(d.alice)).length).toBe(before);
+  });
+
+  it('downloads every output as <dir>/<job>/<index>/<name>; job names never nest or escape the directory', async () => {
+    const wf = await new Workflow(
+      {
+        jobs: [
+          { name: '../up', tasks: [{ cmd: 'echo "$i" > o.txt' }], outputFiles: ['o.txt'] },
+          { name: '..', tasks: [{ cmd: 'echo dots > o.txt' }], outputFiles: ['o.txt', 'missing.txt'] },
+        ],
+        factories: [new Repeat('../up', 2)],
+      },
+      d.alice,
+    ).create();
+    expect((await wf.wait({ timeout: 60 })).status).toBe('completed');
+    const root = join(mkdtempSync(join(tmpdir(), 'hpcb-wf-dl-')), 'out');
+    const r = await wf.downloadOutputs(root);
+    expect(r.files.map((f) => relative(root, f)).sort()).toEqual(['.._up/0/o.txt', '.._up/1/o.txt', '__/0/o.txt']);
+    expect(readFileSync(join(root, '__/0/o.txt'), 'utf8')).toBe('dots\n');
+    expect(r.problems).toEqual([{ job: '..', index: 0, name: 'missing.txt', reason: expect.any(String) }]);
+    expect(readdirSync(join(root, '..'))).toEqual(['out']);
+    expect(instanceFolder('a/b')).toBe('a_b');
+    expect(instanceFolder('.')).toBe('_');
   });
 
   it('deletes (cancels every job) and refuses a rerun while jobs are active', async () => {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Workflow } from '../../src/client/index.js';
 import { startDaemon, type Daemon } from '../api/helpers.js';
 import { labSettings } from './support/lab.js';
 
@@ -63,6 +64,19 @@ function tutorial(name: string, open: () => Promise<Daemon>) {
       expect(outs.inMemory.size).toBe(65536);
       const saved = readFileSync(outs.saved);
       expect(createHash('sha256').update(saved).digest('hex')).toBe(outs.daemon.sha256);
+    });
+
+    it('06: a sweep, the best point read from its output files, refined twice, finds the minimum', async () => {
+      d ??= await open();
+      const r = await example(d, '06-iterative-sweep.ts');
+      expect(r.rounds.map((x: { range: number[] }) => x.range)).toEqual([[0, 8, 1], [3.5, 4.5, 0.1], [3.65, 3.75, 0.01]]);
+      expect(r.rounds.map((x: { points: number }) => x.points)).toEqual([9, 11, 11]);
+      expect(r.rounds.map((x: { best: { x: number } }) => x.best.x)).toEqual([4, 3.7, 3.72]);
+      expect(r.rounds[0].best.y).toBeCloseTo(0.0784, 8);
+      expect(r.best).toEqual({ x: 3.72, y: 0 });
+      // Each round was one workflow of the example's, every instance completed.
+      const wfs = (await Workflow.list(d.alice)).filter((w) => w.labels.example === '06');
+      expect(wfs.map((w) => [w.status, w.progress.completed])).toEqual([['completed', 11], ['completed', 11], ['completed', 9]]);
     });
   });
 }

@@ -123,6 +123,32 @@ describe('workflows on the direct adapter', () => {
     expect(['deleted', 'failed']).toContain(done.jobs.find((j) => j.name === 'b')!.status);
   });
 
+  it('maximumParallel holds instances back without a native array: never more than that many run at once', async () => {
+    const b = open();
+    // Each instance stamps its own start and end (nanoseconds); the overlap is counted from them.
+    const wf = b.submitWorkflow('alice', {
+      jobs: [job('sim', 'date +%s%N > t0; sleep 0.5; date +%s%N > t1'), job('other', 'date +%s%N > t0; sleep 0.5; date +%s%N > t1')],
+      factories: [{ type: 'repeat', jobs: ['sim'], number: 6 }, { type: 'repeat', jobs: ['other'], number: 2 }],
+      policies: { maximumParallel: 2 },
+    });
+    const done = await b.waitWorkflow(wf.id, 60_000);
+    expect(done.status).toBe('completed');
+    const rt = b.reconciler('here')!.rt;
+    const stamps = (name: string) =>
+      done.jobs.filter((j) => j.name === name).map((j) => ['t0', 't1'].map((f) => BigInt(readFileSync(join(jobDirFor(rt, b.store.instanceId(), j.id), f), 'utf8').trim())) as [bigint, bigint]);
+    const maxOverlap = (iv: [bigint, bigint][]) => {
+      const ev = iv.flatMap(([s, e]) => [[s, 1], [e, -1]] as [bigint, number][]).sort((x, y) => (x[0] === y[0] ? x[1] - y[1] : x[0] < y[0] ? -1 : 1));
+      let cur = 0;
+      let max = 0;
+      for (const [, d] of ev) max = Math.max(max, (cur += d));
+      return max;
+    };
+    expect(stamps('sim')).toHaveLength(6);
+    expect(maxOverlap(stamps('sim'))).toBeLessThanOrEqual(2);
+    // The limit is per factory job: "other" is not held back by "sim".
+    expect(b.store.events(done.jobs.find((j) => j.name === 'other')!.id).map((e) => e.to)).toContain('completed');
+  });
+
   it('hides another user\'s workflow', () => {
     const b = open();
     const wf = b.submitWorkflow('alice', { jobs: [job('a', 'true')] });
