@@ -33,6 +33,7 @@ export const HTTP_STATUS: Record<ApiErrorCode, number> = {
   CHANNEL_OPEN: 503,
   SCHEDULER_ERROR: 503,
   CLUSTER_UNAVAILABLE: 503,
+  NO_SPACE: 507, // Insufficient Storage: the daemon's disk is full; retry once space is freed
   UNAVAILABLE: 503,
 };
 
@@ -52,8 +53,10 @@ export function toHttp(e: unknown): { status: number; body: ErrorBody; headers: 
     return { status: HTTP_STATUS[e.code], headers: e.headers, body: { error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } } };
   }
   if (e instanceof BridgeError) {
-    const field = typeof e.context.field === 'string' ? e.context.field : undefined;
-    const problems = Array.isArray(e.context.problems) ? (e.context.problems as { field: string; message: string }[]) : undefined;
+    // A definition that is not an object at all has no field inside it: the request body is at fault.
+    const asBody = (f: string) => (f === '(definition)' ? 'body' : f);
+    const field = typeof e.context.field === 'string' ? asBody(e.context.field) : undefined;
+    const problems = Array.isArray(e.context.problems) ? (e.context.problems as { field: string; message: string }[]).map((p) => ({ ...p, field: asBody(p.field) })) : undefined;
     const status = HTTP_STATUS[e.code] ?? 500;
     // Internal errors keep their detail in the log, not in the answer.
     const message = status >= 500 && !e.transient && e.code === 'INTERNAL' ? 'internal error' : e.message;

@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'SCHEDULER_ERROR'      // a scheduler command failed in a way that may pass
   | 'PARSE_ERROR'          // scheduler output could not be understood
   | 'CLUSTER_UNAVAILABLE'
+  | 'NO_SPACE'             // the daemon's own disk (its data directory) is full
   | 'INTERNAL';
 
 export interface ErrorContext {

@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, promises as fsp, readdirSync, rmSync } from 'node:fs';
+import { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
@@ -69,7 +70,35 @@ export class BlobStore {
       },
     });
     try {
-      await pipeline(body, meter, createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }));
+      // The body is piped into the pipeline rather than made part of it: a pipeline destroys
+      // every stream on failure, and a destroyed HTTP request whose body was not read to the end
+      // left its connection open for good once the answer was sent (the daemon's server.close()
+      // then never returned: test/reliability/disk-full.test.ts). Unpiped and drained, the
+      // client gets the answer and the connection is reusable.
+      const written = pipeline(meter, createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1 << 20 }));
+      const onBodyError = (e: Error) => meter.destroy(e);
+      const onBodyClose = () => {
+        if (!body.readableEnded) meter.destroy(new Error('the upload was aborted before its end'));
+      };
+      body.on('error', onBodyError);
+      body.on('close', onBodyClose);
+      // It may have failed before this point (while the directories were being made).
+      if (body.destroyed) meter.destroy(body.errored ?? new Error('the upload was aborted before its end'));
+      else body.pipe(meter);
+      try {
+        await written;
+      } finally {
+        body.unpipe(meter);
+        body.off('error', onBodyError);
+        body.off('close', onBodyClose);
+        // Refused part-way. An HTTP request: read the rest and drop it, so the client gets the
+        // answer and the connection is not left paused with unread bytes. Anything else (a URL
+        // being fetched): stop it, rather than download the rest for nothing.
+        if (!body.readableEnded && !body.destroyed) {
+          if (body instanceof IncomingMessage) body.resume();
+          else body.destroy();
+        }
+      }
       // Durable before it becomes visible: a power cut after the rename must not leave a
       // named artifact with missing bytes.
       const fh = await fsp.open(tmp, 'r');
@@ -90,6 +119,16 @@ export class BlobStore {
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => {});
       if (e instanceof BridgeError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EDQUOT') {
+        // The daemon's own disk, not the user's request: say so, and that a retry can work once
+        // space is freed. Nothing was kept (the temp file is gone, no row was written).
+        throw new BridgeError('NO_SPACE', `no space left on the daemon's disk for ${what} (${code}); nothing was stored, retry once space is freed`, {
+          transient: true,
+          context: { path: this.root, errno: code },
+          cause: e,
+        });
+      }
       throw new BridgeError('INTERNAL', `${what} upload interrupted: ${e instanceof Error ? e.message : String(e)}`, { transient: true, cause: e });
     }
   }

@@ -20,6 +20,15 @@ export function startDaemon(configFile: string, count: number, prefix: string): 
   return child;
 }
 
+/** Another daemon program of this folder (e.g. daemon-burst-proc.ts) with its own arguments; stdout is piped. */
+export function startDaemonScript(script: string, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(here, script), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return child;
+}
+
 export function killAll(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 }

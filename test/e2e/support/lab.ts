@@ -20,6 +20,10 @@ export interface LabOptions {
   lostGraceSeconds?: number;
   dataDir?: string;
   clusterName?: string;
+  /** Extra cluster keys (e.g. commandTimeoutSeconds), merged over the defaults above. */
+  cluster?: Record<string, unknown>;
+  /** Extra ssh keys (e.g. keepaliveSeconds), merged over the defaults above. */
+  ssh?: Record<string, unknown>;
 }
 
 export function labSettings(opts: LabOptions = {}): { settings: Settings; env: ClusterEnv; dataDir: string; scratchRoot: string } {
@@ -31,10 +35,11 @@ export function labSettings(opts: LabOptions = {}): { settings: Settings; env: C
     scheduler: opts.scheduler ?? 'slurm',
     ...(opts.flavor ? { flavor: opts.flavor } : {}),
     transport: 'ssh',
-    ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
+    ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts, ...(opts.ssh ?? {}) },
     scratchRoot,
     pollIntervalSeconds: opts.pollIntervalSeconds ?? 1,
     lostGraceSeconds: opts.lostGraceSeconds ?? 30,
+    ...(opts.cluster ?? {}),
   };
   const settings = buildSettings({ dataDir, logLevel: process.env.HPCB_TEST_LOG ?? 'silent' }, [{ file: '(test)', raw: cluster }]);
   return { settings, env, dataDir, scratchRoot };
