@@ -23,6 +23,28 @@ export const REDACT_PATHS = [
   'privateKey',
 ];
 
+/**
+ * `HPCB_LOG_TEE=<file>`: every line any logger writes is also appended to that file (after
+ * redaction, exactly as written to the main destination). The test runner sets it so one scan
+ * after the whole suite can look for secrets in every log line the suite produced
+ * (test/security/secretScan.ts); operators can use it to keep a copy beside journald.
+ */
+export const LOG_TEE_ENV = 'HPCB_LOG_TEE';
+
+let teeFile: string | undefined;
+let teeStream: pino.DestinationStream | undefined;
+function tee(): pino.DestinationStream | undefined {
+  const file = process.env[LOG_TEE_ENV];
+  if (!file) return undefined;
+  if (file !== teeFile) {
+    // One shared, synchronous append stream per file: lines from every logger stay whole and
+    // nothing is lost when a test process exits right after logging.
+    teeStream = pino.destination({ dest: file, append: true, sync: true, mkdir: true });
+    teeFile = file;
+  }
+  return teeStream;
+}
+
 export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
   const options: LoggerOptions = {
     level: opts.level ?? process.env.HPCB_LOG_LEVEL ?? 'info',
@@ -30,10 +52,25 @@ export function createLogger(opts: { level?: string; destination?: NodeJS.Writab
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return opts.destination ? pino(options, opts.destination as pino.DestinationStream) : pino(options);
+  const main = (opts.destination as pino.DestinationStream | undefined) ?? pino.destination(1);
+  const copy = tee();
+  if (!copy) return opts.destination ? pino(options, main) : pino(options);
+  // Levels are filtered by the logger itself; the streams take whatever it lets through.
+  return pino(options, pino.multistream([
+    { level: 'trace', stream: main },
+    { level: 'trace', stream: copy },
+  ]));
 }
 
 /** A logger that drops everything (library use and tests that do not care). */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
+}
+
+/**
+ * Anything shaped like an API token (`hpcb_<id>_<secret>`) in free text (a request path a
+ * client got wrong, an error message) keeps its public id and loses its secret.
+ */
+export function redactTokenLike(text: string): string {
+  return text.replace(/\b(hpcb_[0-9a-f]{8}_)[A-Za-z0-9_-]{16,}/g, '$1[redacted]');
 }

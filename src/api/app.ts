@@ -20,12 +20,12 @@ import type { Bridge } from '../bridge.js';
 import { TokenStore } from '../auth/tokens.js';
 import type { ArtifactView, ClusterView, JobEventView, JobView, OutputsView, RenderView } from '../client/types.js';
 import { BridgeError } from '../domain/errors.js';
-import { parseJobSpec, zodProblems } from '../domain/jobSpec.js';
+import { fieldName, parseJobSpec, zodProblems } from '../domain/jobSpec.js';
 import { WorkflowSpecSchema } from '../domain/workflowSpec.js';
 import { publicStatus, type JobState } from '../domain/state.js';
 import { jobDirFor } from '../engine/reconciler.js';
 import { jobTag } from '../engine/tag.js';
-import { silentLogger, type Logger } from '../logging.js';
+import { redactTokenLike, silentLogger, type Logger } from '../logging.js';
 import { Metrics } from '../ops/metrics.js';
 import type { ArtifactInfo, StagingService } from '../staging/service.js';
 import type { JobRecord } from '../store/store.js';
@@ -64,6 +64,13 @@ export interface AppOptions {
   sseKeepaliveMs?: number;
   /** Largest log chunk per request. */
   maxLogBytes?: number;
+  /**
+   * A request body (JSON or an artifact upload) that sends nothing for this long is abandoned:
+   * the connection is closed and a partial upload's temporary file removed, so a client that
+   * stalls or vanishes mid-upload does not hold a socket, memory or disk forever. Bodiless
+   * requests (long-polls, event streams) are not affected.
+   */
+  bodyIdleTimeoutMs?: number;
   /** Prometheus metrics served at /metrics (src/ops/metrics.ts); one is made when not given. */
   metrics?: Metrics;
 }
@@ -162,14 +169,64 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const buf = await readBody(req, limit);
-  if (buf.length === 0) throw new HttpError('INVALID_REQUEST', 'a JSON body is required');
+  if (buf.length === 0) throw new HttpError('INVALID_REQUEST', 'body: a JSON body is required', 'body');
+  let text: string;
   try {
-    return JSON.parse(buf.toString('utf8'));
-  } catch (e) {
-    throw new HttpError('INVALID_REQUEST', `the body is not valid JSON: ${(e as Error).message}`);
+    // Bytes that are not UTF-8 would otherwise become U+FFFD silently: a file name or an
+    // environment value would then differ from what the client sent.
+    text = utf8.decode(buf);
+  } catch {
+    throw new HttpError('INVALID_REQUEST', 'body: is not valid UTF-8', 'body');
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new HttpError('INVALID_REQUEST', `body: is not valid JSON: ${(e as Error).message}`, 'body');
+  }
+  const bad = loneSurrogateAt(value);
+  if (bad) throw new HttpError('INVALID_REQUEST', `${bad}: contains an unpaired UTF-16 surrogate (\\uD800-\\uDFFF escape), which no file name, label or environment can hold`, bad);
+  return value;
+}
+
+/**
+ * JSON escapes can spell half a surrogate pair (`"\\ud800"`), a string that has no UTF-8 form:
+ * written to a file name or an environment it would turn into U+FFFD, not what was sent.
+ * Returns the field path (tasks[0].env.X) of the first such string or key.
+ */
+function loneSurrogateAt(root: unknown): string | undefined {
+  const lone = (s: string) => /\p{Surrogate}/u.test(s);
+  interface Node {
+    v: unknown;
+    key?: string | number;
+    up?: Node;
+  }
+  const pathOf = (n: Node, last?: string): string => {
+    const segs: (string | number)[] = last === undefined ? [] : [last];
+    for (let c: Node | undefined = n; c?.up; c = c.up) segs.unshift(c.key!);
+    return fieldName(segs);
+  };
+  // Iterative, with parent links instead of copied paths: a body of deeply nested arrays must
+  // neither exhaust the stack nor cost memory quadratic in its depth.
+  const stack: Node[] = [{ v: root }];
+  while (stack.length) {
+    const n = stack.pop()!;
+    const v = n.v;
+    if (typeof v === 'string') {
+      if (lone(v)) return pathOf(n);
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], key: i, up: n });
+    } else if (v && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (const [k] of entries) if (lone(k)) return pathOf(n, k);
+      for (let i = entries.length - 1; i >= 0; i--) stack.push({ v: entries[i]![1], key: entries[i]![0], up: n });
+    }
+  }
+  return undefined;
 }
 
 function parseWith<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
@@ -210,7 +267,8 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   const log = opts.logger ?? silentLogger();
   const tokens = opts.tokens ?? new TokenStore(bridge.store.db);
   const maxJson = opts.maxJsonBytes ?? 16 << 20;
-  const maxArtifact = opts.maxArtifactBytes ?? Number.MAX_SAFE_INTEGER;
+  const maxArtifact = opts.maxArtifactBytes ?? bridge.settings.daemon.limits.artifactBytes;
+  const bodyIdleMs = opts.bodyIdleTimeoutMs ?? 60_000;
   const maxWaitMs = (opts.maxWaitSeconds ?? 300) * 1000;
   const maxLog = opts.maxLogBytes ?? 4 << 20;
   const keepaliveMs = opts.sseKeepaliveMs ?? 15_000;
@@ -713,6 +771,8 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       pathMatched = true;
       if (r.method !== req.method) continue;
       state.route = r.path;
+      // The token first: without one, nothing about the request is looked at (not even its parameters).
+      if (r.auth) state.user = authenticate(req);
       const params: Record<string, string> = {};
       r.names.forEach((n, i) => {
         try {
@@ -721,7 +781,6 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
           throw new HttpError('INVALID_REQUEST', `${n}: is not valid percent-encoding`, n);
         }
       });
-      if (r.auth) state.user = authenticate(req);
       const query = r.query ? parseWith(r.query, queryObject(url.searchParams, r.query), 'query') : {};
       await r.handler({ req, res, url, params, query, user: state.user ?? '', signal });
       return;
@@ -747,10 +806,15 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         if (!res.writableFinished) ac.abort();
       });
       res.setHeader('x-request-id', reqId);
+      if (!req.complete && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined)) {
+        // Only while a body is arriving; the same (keep-alive) socket may carry a long-poll next.
+        req.setTimeout(bodyIdleMs, () => req.destroy(new Error(`no request body bytes for ${bodyIdleMs} ms`)));
+        req.once('end', () => req.socket.setTimeout(0));
+      }
       res.on('finish', () => {
         // Method, path, status and user only: never headers (Authorization) or bodies.
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        log.info({ reqId, method: req.method, path: url.pathname, status: res.statusCode, user: state.user, ms }, 'request');
+        log.info({ reqId, method: req.method, path: redactTokenLike(url.pathname), status: res.statusCode, user: state.user, ms }, 'request');
         metrics.observeRequest(req.method ?? 'OTHER', state.route ?? '(unmatched)', res.statusCode, ms / 1000);
       });
       dispatch(req, res, url, state, ac.signal).catch((e: unknown) => {

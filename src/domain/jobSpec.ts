@@ -10,16 +10,28 @@
 import { z } from 'zod';
 import { BridgeError } from './errors.js';
 
+const encoder = new TextEncoder();
+const utf8Bytes = (s: string): number => encoder.encode(s).length;
+
 /** A file name relative to the job directory: no absolute paths, no `..`, no control bytes. */
 export function relativePathProblem(p: string): string | undefined {
   if (p.length === 0) return 'must not be empty';
   if (p.length > 1024) return 'is longer than 1024 characters';
+  // Byte limits of Linux file systems (NAME_MAX 255 per component; the whole path, with the job
+  // directory in front, must stay well under PATH_MAX 4096): refused here, by field, rather than
+  // failing later on the cluster with ENAMETOOLONG.
+  if (utf8Bytes(p) > 1024) return 'is longer than 1024 bytes (UTF-8)';
+  const long = p.split('/').find((seg) => utf8Bytes(seg) > 255);
+  if (long !== undefined) return `has a component of ${utf8Bytes(long)} bytes; at most 255 are allowed`;
   if (p.includes('\0')) return 'must not contain a NUL byte';
   if (/[\n\r]/.test(p)) return 'must not contain a newline';
   if (/[\u0000-\u001f\u007f]/.test(p)) return 'must not contain control characters';
   if (p.startsWith('/')) return 'must be relative to the job directory, not absolute';
   if (p.split('/').some((seg) => seg === '..')) return "must not contain a '..' component";
-  if (p.startsWith('.hpcb/') || p === '.hpcb') return "must not point into the bridge's own .hpcb directory";
+  // `./.hpcb/exit` or `a//` spell the same places as `.hpcb/exit` and `a/`: compare the
+  // normalised first component, so an input file cannot plant the bridge's own records.
+  const first = p.split('/').find((seg) => seg !== '' && seg !== '.');
+  if (first === '.hpcb') return "must not point into the bridge's own .hpcb directory";
   return undefined;
 }
 
@@ -101,6 +113,8 @@ export const PoliciesSchema = z.strictObject({
 });
 export type Policies = z.infer<typeof PoliciesSchema>;
 
+/** Labels are indexed per job (job_labels); bound how many one job can add. */
+export const MAX_LABELS = 64;
 const labelKey = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'label keys may contain only letters, digits, _ . - (at most 64)');
 const labelValue = z.string().max(512).refine((v) => !/[\0\n\r]/.test(v), 'must not contain NUL or newlines');
 
@@ -111,7 +125,10 @@ export const JobSpecSchema = z
       .max(256)
       .regex(/^[A-Za-z0-9 _.\/-]*$/, 'may contain only letters, digits, space, _ . / -')
       .default(''),
-    labels: z.record(labelKey, labelValue).default({}),
+    labels: z
+      .record(labelKey, labelValue)
+      .refine((l) => Object.keys(l).length <= MAX_LABELS, `at most ${MAX_LABELS} labels`)
+      .default({}),
     tasks: z.array(TaskSchema).min(1, 'needs at least one task').max(100),
     resources: ResourcesSchema.default({ nodes: 1, cpus: 1 }),
     inputs: z.array(InputFileSchema).max(1000).default([]),
@@ -195,6 +212,12 @@ export function zodProblems(error: z.ZodError): FieldProblem[] {
       for (const key of issue.keys) {
         problems.push({ field: fieldName([...issue.path, key]), message: 'unknown field' });
       }
+      continue;
+    }
+    if (issue.code === 'invalid_key') {
+      // A record key that failed its own rule: say which rule, not just "Invalid key in record".
+      const inner = issue.issues[0]?.message;
+      problems.push({ field: fieldName(issue.path), message: inner ? `invalid key: ${inner}` : issue.message });
       continue;
     }
     if (issue.code === 'invalid_type' && issue.input === undefined) {

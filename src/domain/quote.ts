@@ -10,7 +10,12 @@
 export function shellQuote(arg: string): string {
   if (arg.includes('\0')) throw new TypeError('shell argument contains a NUL byte');
   if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
+  const quoted = `'${arg.replace(/'/g, `'\\''`)}'`;
+  // A raw carriage return makes sbatch refuse the whole batch script ("Batch script contains
+  // DOS line breaks"), so an environment value or a command with one would fail at submit.
+  // Each CR is written as bash's $'\r' between the single-quoted pieces instead (the batch
+  // script and the remote programs run under bash); strings without CR are unchanged.
+  return arg.includes('\r') ? quoted.replace(/\r/g, () => "'$'\\r''") : quoted;
 }
 
 /** Quote each element of an argv and join with spaces. */

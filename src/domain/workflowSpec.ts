@@ -164,6 +164,11 @@ function factorySize(f: Factory): number {
 function applyParams(raw: Record<string, unknown>, params: Record<string, string>, index: number, factory: boolean): Record<string, unknown> {
   if (!factory) return raw;
   const sub = (s: unknown) => (typeof s === 'string' ? substitute(s, params) : s);
+  // In a task's command only values that are plain shell words are written into the text: any
+  // other value ($(...), quotes, ;, spaces) is left as `$name` for bash to expand from the
+  // environment set below, so it stays data and is never parsed as shell syntax.
+  const plain = Object.fromEntries(Object.entries(params).filter(([, v]) => /^[A-Za-z0-9_@%+=:,.\/-]*$/.test(v)));
+  const subCmd = (s: unknown) => (typeof s === 'string' ? substitute(s, plain) : s);
   const env: Record<string, string> = { HPCB_INSTANCE_INDEX: String(index) };
   for (const [k, v] of Object.entries(params)) {
     env[`HPCB_PARAM_${k}`] = v;
@@ -173,7 +178,7 @@ function applyParams(raw: Record<string, unknown>, params: Record<string, string
   if (Array.isArray(raw.tasks)) {
     out.tasks = raw.tasks.map((t) =>
       t && typeof t === 'object'
-        ? { ...(t as Record<string, unknown>), cmd: sub((t as Record<string, unknown>).cmd), env: { ...env, ...((t as { env?: Record<string, string> }).env ?? {}) } }
+        ? { ...(t as Record<string, unknown>), cmd: subCmd((t as Record<string, unknown>).cmd), env: { ...env, ...((t as { env?: Record<string, string> }).env ?? {}) } }
         : t,
     );
   }

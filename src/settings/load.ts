@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { BridgeError } from '../domain/errors.js';
 import { fieldName } from '../domain/jobSpec.js';
+import { permissionProblems } from './permissions.js';
 import { ClusterSchema, DaemonSchema, type ClusterConfig, type Settings } from './schema.js';
 
 export interface ConfigProblem {
@@ -91,8 +92,30 @@ function userPolicyProblems(daemonRaw: unknown, clusters: ClusterConfig[], daemo
   }
 }
 
-/** Load `<file>` and every `*.yaml`/`*.yml` in its clusters directory. */
-export function loadSettings(file: string): Settings {
+export interface LoadOptions {
+  /**
+   * Where permission warnings go (a group-readable key, a world-readable database). The
+   * daemon's stderr by default, which journald keeps with its logs.
+   */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Load `<file>` and every `*.yaml`/`*.yml` in its clusters directory. Key, passphrase and TLS key
+ * files anyone can read, and configuration anyone can change, are refused (INVALID_CONFIG);
+ * lesser exposure is a warning (src/settings/permissions.ts).
+ */
+export function loadSettings(file: string, opts: LoadOptions = {}): Settings {
+  const settings = loadSettingsUnchecked(file);
+  const found = permissionProblems(settings);
+  const refused = found.filter((p) => p.level === 'refuse');
+  if (refused.length > 0) throw configError(refused.map(({ file: f, key, message }) => ({ file: f, key, message })));
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`hpc-bridge: warning: ${m}\n`));
+  for (const p of found) warn(`${p.file}: ${p.key}: ${p.message}`);
+  return settings;
+}
+
+function loadSettingsUnchecked(file: string): Settings {
   const problems: ConfigProblem[] = [];
   const abs = resolve(file);
   const daemonRaw = readYaml(abs, problems);

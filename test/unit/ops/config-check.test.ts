@@ -49,7 +49,7 @@ describe('config check', () => {
     const port = await closedPort();
     const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-keys-'));
     writeFileSync(join(dir, 'known_hosts'), '');
-    writeFileSync(join(dir, 'id'), 'not a key');
+    writeFileSync(join(dir, 'id'), 'not a key', { mode: 0o600 }); // a world-readable key is refused before any check
     const cfg = configDir({
       ro: 'name: ro\nscheduler: direct\nscratchRoot: /proc/hpcb-cannot-write\n',
       down: `name: down\nscheduler: slurm\ntransport: ssh\nssh: {host: 127.0.0.1, port: ${port}, user: nobody, privateKey: ${dir}/id, knownHosts: ${dir}/known_hosts}\nscratchRoot: /scratch\n`,
