@@ -46,25 +46,29 @@ function tee(): pino.DestinationStream | undefined {
 }
 
 export function createLogger(opts: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+  const level = opts.level ?? process.env.HPCB_LOG_LEVEL ?? 'info';
   const options: LoggerOptions = {
-    level: opts.level ?? process.env.HPCB_LOG_LEVEL ?? 'info',
+    level,
     base: { service: 'hpc-bridge' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  const main = (opts.destination as pino.DestinationStream | undefined) ?? pino.destination(1);
   const copy = tee();
-  if (!copy) return opts.destination ? pino(options, main) : pino(options);
-  // Levels are filtered by the logger itself; the streams take whatever it lets through.
-  return pino(options, pino.multistream([
-    { level: 'trace', stream: main },
-    { level: 'trace', stream: copy },
-  ]));
+  if (!copy) return opts.destination ? pino(options, opts.destination as pino.DestinationStream) : pino(options);
+  // The copy takes info and above whatever the logger's own level, so a scan of the copy also
+  // covers daemons configured `warn` or `silent` (most tests are): the main destination still
+  // gets only what its level lets through.
+  const teeLevel = (process.env.HPCB_LOG_TEE_LEVEL ?? 'info') as pino.Level;
+  const main = (opts.destination as pino.DestinationStream | undefined) ?? pino.destination(1);
+  const streams: pino.StreamEntry[] = [{ level: teeLevel, stream: copy }];
+  if (level !== 'silent') streams.push({ level: level as pino.Level, stream: main });
+  const lowest = level === 'silent' || pino.levels.values[teeLevel]! < pino.levels.values[level]! ? teeLevel : level;
+  return pino({ ...options, level: lowest }, pino.multistream(streams));
 }
 
-/** A logger that drops everything (library use and tests that do not care). */
+/** A logger that drops everything (library use and tests that do not care); see HPCB_LOG_TEE. */
 export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
+  return tee() ? createLogger({ level: 'silent' }) : pino({ level: 'silent' });
 }
 
 /**
