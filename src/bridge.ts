@@ -347,7 +347,9 @@ export class Bridge {
 export function transportOptions(c: ClusterConfig): Parameters<typeof createTransport>[0] {
   if (c.transport === 'local' || !c.ssh) return { kind: 'local' };
   const s = c.ssh;
-  const passphrase = s.passphraseFile ? readFileSync(s.passphraseFile, 'utf8').replace(/\r?\n$/, '') : undefined;
+  const readPassphrase = (file: string | undefined) => (file ? readFileSync(file, 'utf8').replace(/\r?\n$/, '') : undefined);
+  const passphrase = readPassphrase(s.passphraseFile);
+  const jumpPassphrase = readPassphrase(s.jump?.passphraseFile);
   return {
     kind: 'ssh',
     host: s.host,
@@ -367,6 +369,8 @@ export function transportOptions(c: ClusterConfig): Parameters<typeof createTran
             port: s.jump.port,
             user: s.jump.user,
             ...(s.jump.privateKey ? { privateKeyPath: s.jump.privateKey } : {}),
+            ...(jumpPassphrase !== undefined ? { passphrase: jumpPassphrase } : {}),
+            ...(s.jump.agent ? { agent: s.jump.agent === true ? (process.env.SSH_AUTH_SOCK ?? true) : s.jump.agent } : {}),
             knownHostsPath: s.jump.knownHosts ?? s.knownHosts,
           },
         }

@@ -10,7 +10,7 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { BridgeError } from '../domain/errors.js';
 import type { FinalInfo } from '../domain/adapter.js';
@@ -240,7 +240,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
 
   /** Open (and migrate) the database at `path`; ':memory:' for tests. */
   static open(path: string, opts: { now?: () => number } = {}): Store {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      // The database holds token hashes and every job definition (environment values included):
+      // owner-only from its first byte. SQLite gives the -wal and -shm files the same mode.
+      if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+    }
     const db = new Database(path);
     db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode may lose the last commits on power loss but never corrupts; the

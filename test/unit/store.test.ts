@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,6 +28,20 @@ describe('Store', () => {
     expect(again.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(again.db.pragma('integrity_check', { simple: true })).toBe('ok');
     again.close();
+  });
+
+  it('creates the database owner-only, WAL files included', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-store-'));
+    const file = join(dir, 'db.sqlite');
+    const old = process.umask(0o022);
+    try {
+      const s = Store.open(file);
+      s.createJob({ owner: 'alice', cluster: 'c1', spec });
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) expect((statSync(f).mode & 0o777).toString(8), f).toBe('600');
+      s.close();
+    } finally {
+      process.umask(old);
+    }
   });
 
   it('upgrades a database written by an older daemon, keeping the table it made for itself', () => {
