@@ -164,9 +164,9 @@ export class Bridge {
 
   /**
    * Validate a workflow, expand its factories and persist it with all its rows in one
-   * transaction. On a cluster that runs arrays natively (Slurm), a factory job's instances get
-   * one carrier row: one submission for all of them. Elsewhere (direct, PBS for now) each
-   * instance is its own submission and dependencies are run by the engine.
+   * transaction. On a cluster whose adapter runs arrays natively (`SchedulerAdapter.arrays`:
+   * Slurm, PBS Pro), a factory job's instances get one carrier row: one submission for all of
+   * them. Elsewhere (direct, Torque by default) each instance is its own submission.
    */
   submitWorkflow(owner: string, definition: unknown): WorkflowView {
     const plan = parseWorkflow(definition);
@@ -186,7 +186,9 @@ export class Bridge {
         i.spec = this.applyUserPolicy(owner, cluster, i.spec, `${jobField}.cluster`, 'workflow');
         this.staging.checkSubmission(owner, i.spec);
       }
-      const native = rec.rt.adapter.name === 'slurm' && insts[0]!.factory;
+      // One array submission where the adapter can follow array elements (Slurm, PBS Pro).
+      const arrays = rec.rt.adapter.arrays;
+      const native = !!arrays && insts[0]!.factory && insts.length >= (arrays.minElements ?? 1);
       if (native) {
         const parallel = plan.spec.policies.maximumParallel;
         rows.push({ ref: `array:${name}`, kind: 'array', cluster, spec: carrierSpec(insts[0]!.spec), wfJob: name, wfIndex: null, wfParams: null, arraySize: insts.length, ...(parallel ? { arrayParallel: parallel } : {}) });

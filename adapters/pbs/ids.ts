@@ -113,3 +113,22 @@ function parseInt36(s: string): bigint {
   for (const ch of s) v = v * 36n + BigInt(parseInt(ch, 36));
   return v;
 }
+
+/**
+ * Element `index` of the array qsub answered `arrayId` for: `123[].server` → `123[4].server`
+ * (PBS Pro and Torque print subjobs so with `qstat -t`). A bare `123` (no brackets) is taken as
+ * the array's sequence number.
+ */
+export function pbsArrayElementId(arrayId: string, index: number): string {
+  if (!Number.isSafeInteger(index) || index < 0) throw new BridgeError('INTERNAL', `array index ${index} is not a non-negative integer`);
+  const m = /^(\d+)(?:\[\])?(\.\S+)?$/.exec(arrayId.trim());
+  if (!m) throw new BridgeError('INTERNAL', `"${arrayId}" is not a PBS array job id`, { context: { nativeId: arrayId } });
+  return `${m[1]}[${index}]${m[2] ?? ''}`;
+}
+
+/** `123[4].server` → `{ arrayId: '123[].server', index: 4 }`; anything else (`123`, `123[]`) → undefined. */
+export function parsePbsArrayElementId(id: string): { arrayId: string; index: number } | undefined {
+  const p = parsePbsJobId(id);
+  if (!p || p.index === undefined) return undefined;
+  return { arrayId: `${p.seq}[]${p.server !== undefined ? `.${p.server}` : ''}`, index: p.index };
+}

@@ -32,12 +32,13 @@
  * `suggestedStatusFormat: 'text'`; `refusedStatusOption(result)` gives the same answer for a probe
  * (e.g. a check-cluster command) that wants to pin 'text' and save the wasted qstat per poll.
  */
-import type { FinalInfo, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
+import type { FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import type { ExecResult } from '../../src/transport/transport.js';
 import type { MpiTaskType } from '../common/resources.js';
 import type { Launcher } from '../common/runner.js';
+import { normalizePbsId, parsePbsArrayElementId, pbsArrayElementId } from './ids.js';
 import { parseAccountingResult, parseQdelResult, parseQsubOutput, parseStatusResult } from './parse.js';
 import { renderPbsScript, torqueSubmitLogArgs } from './render.js';
 import type { PbsFlavor } from './states.js';
@@ -52,6 +53,20 @@ export interface PbsAdapterOptions {
   maxJobNameLength?: number;
   /** Render the `%p` limit of array jobs (default true; needs OpenPBS 20 / PBS Pro 2020.1 on PBS Pro). */
   arrayParallelLimit?: boolean;
+  /**
+   * Run a workflow factory as one array (`-J` / `-t`) whose elements the status poll follows as
+   * `<seq>[<k>]` (`qstat -t`). Default: true on pbspro, false on torque, because the only Torque
+   * the project can test, the slurm-wlm-torque wrappers, lists elements as separate numeric jobs
+   * without their index (docs/SCHEDULERS.md); set true for a real Torque server.
+   */
+  nativeArrays?: boolean;
+  /**
+   * Hand same-cluster workflow dependencies to the scheduler (`-W depend=afterok:`). Default: true
+   * on pbspro (the server deletes a job whose afterok can no longer be met), false on torque: the
+   * wrappers accept afterok but qstat shows a child whose parent failed as plain `Q` forever (Slurm's
+   * DependencyNeverSatisfied reason is not printed), so the engine could not tell.
+   */
+  nativeDependencies?: boolean;
   /** Replace the MPI launcher for some task types (see PBS_LAUNCHERS in render.ts). */
   launchers?: Partial<Record<MpiTaskType, Launcher>>;
   /** Seconds sidecars get between SIGTERM and SIGKILL at the end of a job (default 5). */
@@ -82,6 +97,17 @@ export const TORQUE_AUTO_STATUS_PROGRAM = [
   'exit "$rc"',
 ].join('\n');
 
+/**
+ * PBS array elements as `qstat -t` prints them: `123[4].server` of the array qsub answered
+ * `123[].server` for. Smaller than two elements a factory is submitted job by job: whether PBS Pro
+ * accepts `-J 0-0` is not verified (docs/SCHEDULERS.md), and one job needs no array.
+ */
+export const PBS_ARRAYS: NativeArrays = {
+  elementId: pbsArrayElementId,
+  parseElementId: parsePbsArrayElementId,
+  minElements: 2,
+};
+
 function checkUser(user: string): string {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(user)) {
     throw new BridgeError('INVALID_CONFIG', `"${user}" is not a valid cluster user name`, { context: { field: 'user' } });
@@ -108,8 +134,12 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
     return ['bash', '-c', TORQUE_AUTO_STATUS_PROGRAM, 'hpcb-pbs-status'];
   };
 
+  const arrays = options.nativeArrays ?? flavor === 'pbspro';
   const adapter: SchedulerAdapter = {
     name: 'pbs',
+    ...(arrays ? { arrays: PBS_ARRAYS } : {}),
+    ...((options.nativeDependencies ?? flavor === 'pbspro') ? { nativeDependencies: true } : {}),
+    normalizeId: normalizePbsId,
 
     // ---- The script: #PBS directives + the common runner (adapters/common/runner.ts) ----
     renderScript(spec: JobSpec, ctx: ScriptContext): string {

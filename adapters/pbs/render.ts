@@ -27,7 +27,9 @@
  *    it off with arrayParallelLimit: false), Torque `-t 0-(n-1)[%p]`. The wrappers translate both to
  *    `--array` (12i-qsub-array-t.txt).
  *  - Dependencies: `-W depend=afterok:<id>:<id>`; on Torque a dependency on an array job needs
- *    `afterokarray:<id>[]`. sbatch reads `#PBS -W depend=` as --dependency.
+ *    `afterokarray:<id>[]`. sbatch reads `#PBS -W depend=` as --dependency, and refuses
+ *    afterokarray ("Job dependency problem", 12v-qsub-depend.txt); the engine asks for
+ *    dependencies only where the adapter declares nativeDependencies (index.ts).
  *  - Not expressible, written as `# hpc-bridge:` comments so a reader of the script sees them: qos
  *    (PBS has none), resources.disk (no portable scratch resource), policies.priority.
  *  - Refused (INVALID_DEFINITION): a reservation on Torque (no reservation attribute without Moab),
@@ -277,6 +279,11 @@ export function renderPbsScript(spec: JobSpec, ctx: ScriptContext, opts: PbsScri
   }
   const runnerOpts: RunnerOptions = {
     arrayIndexVar: opts.flavor === 'pbspro' ? 'PBS_ARRAY_INDEX' : TORQUE_ARRAY_INDEX_VAR,
+    // The job's own testimony of its id (.hpcb/native_id), read when a submit answer was lost.
+    // PBS_JOBID is `123.server`, or `123[4].server` in a subjob, as qstat prints it. Behind the
+    // slurm-wlm-torque wrappers it is empty without spank_pbs (12m-pbs-output.txt) and the Slurm
+    // id with it; SLURM_JOB_ID is that same number, which is also what their qstat prints.
+    nativeIdExpr: opts.flavor === 'pbspro' ? '${PBS_JOBID:-}' : '${PBS_JOBID:-${SLURM_JOB_ID:-}}',
     launcher: (type, task, s) => (opts.launchers?.[type] ?? PBS_LAUNCHERS[type])(type, task, s),
   };
   if (opts.sidecarGraceSeconds !== undefined) runnerOpts.sidecarGraceSeconds = opts.sidecarGraceSeconds;

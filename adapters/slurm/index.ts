@@ -7,7 +7,7 @@
  *   accounting  sacct --parsable2 --noheader --format=... --jobs=a,b --user=<u>
  *   cancel      scancel a b c
  */
-import type { FinalInfo, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
+import type { FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import type { ExecResult } from '../../src/transport/transport.js';
@@ -42,10 +42,22 @@ export interface SlurmAdapterOptions {
   shebang?: string;
 }
 
+/** Slurm names array element k of array 123 `123_4` in squeue, sacct and scancel. */
+export const SLURM_ARRAYS: NativeArrays = {
+  elementId: (arrayId, index) => `${arrayId}_${index}`,
+  parseElementId(id) {
+    const m = /^([0-9]+)_([0-9]+)$/.exec(id.trim());
+    return m ? { arrayId: m[1]!, index: Number(m[2]) } : undefined;
+  },
+};
+
 export function createSlurmAdapter(options: SlurmAdapterOptions = {}): SchedulerAdapter {
   const accounting = options.accounting ?? 'slurmdbd';
   const adapter: SchedulerAdapter = {
     name: 'slurm',
+    arrays: SLURM_ARRAYS,
+    // sbatch --dependency=afterok:<id>[:<id>], an array's id standing for all its elements.
+    nativeDependencies: true,
     renderScript(spec: JobSpec, ctx: ScriptContext): string {
       return renderSlurmScript(spec, ctx, options);
     },

@@ -86,8 +86,34 @@ export interface ScriptContext {
   walltimeSeconds?: number;
 }
 
+/**
+ * How a scheduler names the elements of a native job array. Present only on adapters whose
+ * scheduler runs a workflow factory as one array submission *and* lists each element in its
+ * status output under an id the bridge can compute from the array's id and the index.
+ */
+export interface NativeArrays {
+  /** The id of element `index` of the array that was submitted as `arrayId` (Slurm `123_4`, PBS `123[4].server`). */
+  elementId(arrayId: string, index: number): string;
+  /** The array id and index behind an element id, or undefined when `id` is not an element id. */
+  parseElementId(id: string): { arrayId: string; index: number } | undefined;
+  /** Smallest array the scheduler accepts (smaller factories are submitted job by job). Default 1. */
+  minElements?: number;
+}
+
 export interface SchedulerAdapter {
   readonly name: 'slurm' | 'pbs' | 'direct';
+  /** Native job arrays (workflow factories as one submission); absent: one submission per instance. */
+  readonly arrays?: NativeArrays;
+  /**
+   * True when the scheduler itself holds a job until listed ids ended well (ScriptContext.afterOk,
+   * with an array's id standing for all its elements); absent: the engine alone holds children back.
+   */
+  readonly nativeDependencies?: boolean;
+  /**
+   * The part of an id that does not depend on how it was printed (PBS: the server suffix may
+   * differ between qsub's answer and qstat). Ids are compared through it when present.
+   */
+  normalizeId?(id: string): string;
   /** Full batch script text: directives + the shared task runner. */
   renderScript(spec: JobSpec, ctx: ScriptContext): string;
   /** argv that submits the script at `scriptPath` (run inside the job directory). */

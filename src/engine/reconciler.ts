@@ -288,8 +288,10 @@ export class Reconciler {
 
     const byId = new Map<string, Observation>();
     const byName = new Map<string, Observation>();
+    // PBS: the server suffix qsub printed may differ from qstat's (ids.ts), so compare normalized ids.
+    const idKey = (id: string) => this.rt.adapter.normalizeId?.(id) ?? id;
     for (const o of observations) {
-      byId.set(o.nativeId, o);
+      byId.set(idKey(o.nativeId), o);
       if (o.name) byName.set(o.name, o);
     }
 
@@ -308,7 +310,7 @@ export class Reconciler {
       if ((job.state !== 'queued' && job.state !== 'running') || !job.nativeId) continue;
       // squeue lists a carrier's elements, never the carrier: its instances follow them.
       if (job.kind === 'array') continue;
-      const o = byId.get(job.nativeId);
+      const o = byId.get(idKey(job.nativeId));
       if (!o) {
         // Gone from the queue. Only jobs submitted before this poll started can be judged:
         // a job submitted during the poll may simply not be in its output.
@@ -344,8 +346,9 @@ export class Reconciler {
         }
         if (e.nativeId) this.adopt(job, e.nativeId, 'the job recorded its own id when it started');
       }
-      // A carrier has no .hpcb/native_id of its own: each element writes `<array id>_<k>` to
-      // .hpcb/<k>/native_id in the carrier's directory. One element that started is proof
+      // A carrier has no .hpcb/native_id of its own: each element writes its own id (Slurm
+      // `<array id>_<k>`, PBS `<seq>[<k>].server`) to .hpcb/<k>/native_id in the carrier's
+      // directory. One element that started is proof
       // the array was accepted, whichever elements have already left the queue.
       const carriers = jobs.filter((j) => j.kind === 'array' && !ev.get(String(j.id))?.nativeId && ev.get(String(j.id))?.complete);
       if (carriers.length > 0) {
@@ -383,7 +386,8 @@ export class Reconciler {
     ].join('\n');
     const r = await this.exec(['bash', '-c', program, 'hpcb-elements', ...carriers.map((c) => `${c.id}=${this.jobDir(c)}`)]);
     if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', 'reading array element files failed', { transient: true, context: { cluster: this.rt.name, exitCode: r.exitCode, stderr: r.stderr } });
-    return parseElementTestimony(r.stdout, carriers.map((c) => c.id));
+    const arrays = this.rt.adapter.arrays;
+    return parseElementTestimony(r.stdout, carriers.map((c) => c.id), (id) => arrays?.parseElementId(id)?.arrayId);
   }
 
   private adopt(job: JobRecord, nativeId: string, why: string): void {
@@ -476,9 +480,9 @@ export class Reconciler {
     return env;
   }
 
-  /** Whether this cluster's scheduler runs dependencies and arrays natively (Slurm here). */
-  private get native(): boolean {
-    return this.rt.adapter.name === 'slurm';
+  /** Whether this cluster's scheduler holds a job until its afterok ids ended well (adapter capability). */
+  private get nativeDeps(): boolean {
+    return this.rt.adapter.nativeDependencies === true;
   }
 
   /**
@@ -512,7 +516,7 @@ export class Reconciler {
         // and an afterok on an unknown id is rejected; such a parent is waited for here instead.
         const inQueue = (p.state === 'queued' || p.state === 'running') && p.cluster === this.rt.name;
         const id = carrier ? carrier.nativeId : p.nativeId;
-        if (!this.native || !inQueue || !id) {
+        if (!this.nativeDeps || !inQueue || !id) {
           wait = true;
           break;
         }
@@ -537,16 +541,19 @@ export class Reconciler {
 
   /**
    * Instances staged in wait in `submitting` for their carrier's one submission; once it has an
-   * id, each becomes `<array id>_<index>` in the queue, which is how squeue and sacct name the
-   * element. A carrier that ended without an id (rejected, cancelled first) ends them too.
+   * id, each becomes the adapter's element id in the queue (Slurm `<array id>_<index>`, PBS
+   * `<seq>[<index>].server`), which is how the status poll names the element. A carrier that
+   * ended without an id (rejected, cancelled first) ends them too.
    */
   private linkArrayInstances(): void {
     for (const inst of this.store.activeOnCluster(this.rt.name)) {
       if (inst.state !== 'submitting' || inst.arrayJobId === null) continue;
       const carrier = this.store.get(inst.arrayJobId);
       if (!carrier) continue;
-      if (carrier.nativeId && carrier.state !== 'submitting' && carrier.state !== 'staging_in' && carrier.state !== 'accepted') {
-        this.move(inst, ['submitting'], 'queued', { nativeId: `${carrier.nativeId}_${inst.wfIndex}`, submittedAt: carrier.submittedAt ?? this.now(), afterOk: carrier.afterOk }, `submitted as element ${inst.wfIndex} of array ${carrier.nativeId}`, { nativeId: `${carrier.nativeId}_${inst.wfIndex}` });
+      const arrays = this.rt.adapter.arrays;
+      if (carrier.nativeId && arrays && inst.wfIndex !== null && carrier.state !== 'submitting' && carrier.state !== 'staging_in' && carrier.state !== 'accepted') {
+        const nativeId = arrays.elementId(carrier.nativeId, inst.wfIndex);
+        this.move(inst, ['submitting'], 'queued', { nativeId, submittedAt: carrier.submittedAt ?? this.now(), afterOk: carrier.afterOk }, `submitted as element ${inst.wfIndex} of array ${carrier.nativeId}`, { nativeId });
       } else if (isTerminal(carrier.state)) {
         const to = inst.cancelRequestedAt !== null ? 'deleted' : 'failed';
         this.move(inst, ['submitting'], to, { statusReason: to === 'deleted' ? 'cancelled by user' : (carrier.statusReason ?? 'array submission failed') }, 'array submission ended');
@@ -873,19 +880,19 @@ export function walltimeFromRunnerClock(spec: JobRecord['spec'], ev: { exitCode:
 
 /**
  * The array id from what elements wrote (`@@HPCB-EL <carrier id> <element id>` lines, then an
- * end marker): Slurm elements write `<array>_<k>`, so the array is `<array>`. '' for a carrier
- * none of whose elements started (or wrote something unreadable); undefined for every carrier
- * when the end marker is missing (the output was cut short: nothing can be concluded).
+ * end marker), through the adapter's `arrayOf` (Slurm `<array>_<k>` → `<array>`, PBS
+ * `123[4].server` → `123[].server`). '' for a carrier none of whose elements started (or wrote
+ * something unreadable); undefined for every carrier when the end marker is missing (the output
+ * was cut short: nothing can be concluded).
  */
-export function parseElementTestimony(stdout: string, carrierIds: readonly number[]): Map<number, string | undefined> {
+export function parseElementTestimony(stdout: string, carrierIds: readonly number[], arrayOf: (elementId: string) => string | undefined = (id) => /^([0-9]+)_[0-9]+$/.exec(id)?.[1]): Map<number, string | undefined> {
   const out = new Map<number, string | undefined>(carrierIds.map((id) => [id, undefined]));
   if (!/^@@HPCB-EL-END$/m.test(stdout)) return out;
   for (const id of carrierIds) out.set(id, '');
   for (const line of stdout.split('\n')) {
     const m = /^@@HPCB-EL (\d+) ?(\S*)$/.exec(line);
     if (!m || !out.has(Number(m[1]))) continue;
-    const el = /^([0-9]+)_[0-9]+$/.exec(m[2] ?? '');
-    out.set(Number(m[1]), el ? el[1]! : '');
+    out.set(Number(m[1]), (m[2] ? arrayOf(m[2]) : undefined) ?? '');
   }
   return out;
 }

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderSlurmScript } from '../../adapters/slurm/index.js';
+import { SLURM_ARRAYS, renderSlurmScript } from '../../adapters/slurm/index.js';
 import { Bridge } from '../../src/bridge.js';
 import type { SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
@@ -46,6 +46,8 @@ const FAKE_SBATCH = [
 function arrayScheduler(state: { submits: number; lost: number }): SchedulerAdapter {
   return {
     name: 'slurm',
+    arrays: SLURM_ARRAYS,
+    nativeDependencies: true,
     renderScript: (spec, ctx) => renderSlurmScript(spec, ctx),
     submitCommand: (path, ctx) => ['bash', '-c', FAKE_SBATCH, 'fake-sbatch', path, String(ctx.array?.size ?? 0)],
     parseSubmit(r) {
