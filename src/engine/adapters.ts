@@ -12,7 +12,11 @@ export function adapterFor(c: ClusterConfig): SchedulerAdapter {
     case 'slurm':
       return slurmAdapter;
     case 'pbs':
-      return createPbsAdapter({ flavor: c.flavor ?? 'pbspro' });
+      return createPbsAdapter({
+        flavor: c.flavor ?? 'pbspro',
+        ...(c.nativeArrays !== undefined ? { nativeArrays: c.nativeArrays } : {}),
+        ...(c.nativeDependencies !== undefined ? { nativeDependencies: c.nativeDependencies } : {}),
+      });
     case 'direct':
       return directAdapter;
   }

@@ -44,6 +44,14 @@ export const ClusterSchema = z
     scheduler: z.enum(['slurm', 'pbs', 'direct']),
     /** PBS dialect; required for scheduler: pbs. */
     flavor: z.enum(['pbspro', 'torque']).optional(),
+    /**
+     * PBS only: submit a workflow factory as one job array (-J / -t) and same-cluster
+     * dependencies as -W depend=afterok. Default on for pbspro; off for torque, where the
+     * engine runs them (the slurm-wlm-torque wrappers cannot report array elements by index;
+     * turn these on for a real Torque server whose qstat -t does).
+     */
+    nativeArrays: z.boolean().optional(),
+    nativeDependencies: z.boolean().optional(),
     /** `local`: the daemon runs on the login node itself; `ssh`: it reaches the login node over SSH. */
     transport: z.enum(['local', 'ssh']).default('local'),
     ssh: SshSchema.optional(),
@@ -66,6 +74,9 @@ export const ClusterSchema = z
     if (c.transport === 'local' && c.ssh) ctx.addIssue({ code: 'custom', path: ['ssh'], message: 'is only used when transport is ssh' });
     if (c.scheduler === 'pbs' && !c.flavor) ctx.addIssue({ code: 'custom', path: ['flavor'], message: 'is required for scheduler pbs (pbspro or torque)' });
     if (c.scheduler !== 'pbs' && c.flavor) ctx.addIssue({ code: 'custom', path: ['flavor'], message: 'only applies to scheduler pbs' });
+    for (const k of ['nativeArrays', 'nativeDependencies'] as const) {
+      if (c.scheduler !== 'pbs' && c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'only applies to scheduler pbs (Slurm always uses arrays and dependencies)' });
+    }
     if (c.ssh && !c.ssh.privateKey && c.ssh.agent === false) ctx.addIssue({ code: 'custom', path: ['ssh', 'privateKey'], message: 'give a privateKey or enable agent' });
   });
 export type ClusterConfig = z.infer<typeof ClusterSchema>;

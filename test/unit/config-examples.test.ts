@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { BridgeError } from '../../src/domain/errors.js';
 import { buildSettings, loadSettings } from '../../src/settings/load.js';
+import { adapterFor } from '../../src/engine/adapters.js';
 
 const configDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config');
 
@@ -23,6 +24,14 @@ describe('config examples', () => {
     expect(s.clusters.map((c) => c.name).sort()).toEqual(['hpc1', 'hpc2', 'local']);
     expect(Object.isFrozen(s.clusters[0])).toBe(true);
     expect(s.daemon.users.alice).toEqual({ clusters: ['hpc1', 'local'], accounts: { hpc1: 'proj-climate-42' } });
+  });
+
+  it('PBS array and dependency switches reach the adapter, and are refused on other schedulers', () => {
+    const pbs = (extra: Record<string, unknown>) => buildSettings({}, [{ file: 't.yaml', raw: { name: 't', scheduler: 'pbs', flavor: 'torque', scratchRoot: '/s', ...extra } }]).clusters[0]!;
+    expect(adapterFor(pbs({})).arrays).toBeUndefined();
+    expect(adapterFor(pbs({ nativeArrays: true, nativeDependencies: true })).arrays).toBeDefined();
+    expect(adapterFor(pbs({ nativeArrays: true, nativeDependencies: true })).nativeDependencies).toBe(true);
+    expect(() => buildSettings({}, [{ file: 's.yaml', raw: { name: 's', scheduler: 'slurm', scratchRoot: '/s', nativeArrays: false } }])).toThrow(/nativeArrays: only applies to scheduler pbs/);
   });
 
   it('a configuration with five mistakes reports all five, each with its file and key', () => {
