@@ -38,9 +38,9 @@ const row = (name: string, value: number, unit: string, baseline: string, baseli
   return { name, value: r(value), unit, baseline, baselineValue: r(baselineValue), ratio: r(value / baselineValue), note };
 };
 
-export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; freshJobs?: number; log?: (s: string) => void } = {}): Promise<BenchRow[]> {
-  const n = opts.jobs ?? 500;
-  const fresh = opts.freshJobs ?? 20;
+export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; freshJobs?: number; quick?: boolean; log?: (s: string) => void } = {}): Promise<BenchRow[]> {
+  const n = opts.jobs ?? (opts.quick ? 100 : 500);
+  const fresh = opts.freshJobs ?? (opts.quick ? 5 : 20);
   const log = opts.log ?? ((s: string) => console.error(s));
   const ssh = ['-F', env.sshConfig];
   const local = mkdtempSync(join(tmpdir(), 'hpcb-bench-submit-'));
@@ -51,11 +51,17 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
   try {
     await cancelAll();
     // 1. sbatch loop on the login node itself.
-    log(`submit: ${n} x sbatch in a loop on the login node`);
+    // Run before and after the bridge (the mean is the baseline): the machine's load drifts.
+    const sbatchLoop = async (): Promise<number> => {
+      log(`submit: ${n} x sbatch in a loop on the login node`);
+      const s = performance.now();
+      await sh('ssh', [...ssh, env.sshAlias, `for i in $(seq ${n}); do ${sbatchArgs} >/dev/null || exit 1; done`]);
+      const rate = n / ((performance.now() - s) / 1000);
+      await cancelAll();
+      return rate;
+    };
+    const loopBefore = await sbatchLoop();
     let t0 = performance.now();
-    await sh('ssh', [...ssh, env.sshAlias, `for i in $(seq ${n}); do ${sbatchArgs} >/dev/null || exit 1; done`]);
-    const loopRate = n / ((performance.now() - t0) / 1000);
-    await cancelAll();
 
     // 2. ssh per job over a ControlMaster.
     log(`submit: ${n} x ssh sbatch over ControlMaster`);
@@ -76,6 +82,7 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
     // 4. The bridge: from submit() until every job has its scheduler id.
     log(`submit: ${n} jobs through the bridge`);
     const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-bridge-'));
+    const scratchRoot = `${env.scratchRoot}/bench-${Date.now()}`;
     const settings = buildSettings({ dataDir, logLevel: 'silent' }, [
       {
         file: '(bench)',
@@ -84,7 +91,7 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
           scheduler: 'slurm',
           transport: 'ssh',
           ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
-          scratchRoot: `${env.scratchRoot}/bench-${Date.now()}`,
+          scratchRoot,
           pollIntervalSeconds: 2,
           submitBatchSize: 100,
           submitRatePerSecond: 10000,
@@ -94,12 +101,13 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
     const bridge = Bridge.open(settings, { logger: silentLogger() });
     bridge.start();
     t0 = performance.now();
-    const ids: number[] = [];
-    for (let i = 0; i < n; i++) ids.push(bridge.submit('bench', { tasks: [{ cmd: 'true' }], queue: 'parked' }).job.id);
+    for (let i = 0; i < n; i++) bridge.submit('bench', { tasks: [{ cmd: 'true' }], queue: 'parked' });
+    let stagedMs = 0;
     await new Promise<void>((resolve) => {
+      const count = (sql: string) => (bridge.store.db.prepare(sql).get() as { n: number }).n;
       const check = () => {
-        const { n: waiting } = bridge.store.db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE native_id IS NULL AND state NOT IN ('failed', 'deleted')").get() as { n: number };
-        if (waiting === 0) resolve();
+        if (!stagedMs && count("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('accepted', 'staging_in')") === 0) stagedMs = performance.now() - t0;
+        if (count("SELECT COUNT(*) AS n FROM jobs WHERE native_id IS NULL AND state NOT IN ('failed', 'deleted')") === 0) resolve();
         else setTimeout(check, 20);
       };
       check();
@@ -108,9 +116,21 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
     const counters = bridge.reconciler('lab')!.counters;
     await bridge.close();
     await cancelAll();
+    // The same scripts the bridge rendered, submitted by a plain loop: what sbatch itself costs
+    // for them (their directives make sbatch slower than for a --wrap one-liner).
+    log(`submit: ${n} x sbatch of the bridge's own scripts in a loop on the login node`);
+    const s0 = performance.now();
+    await sh('ssh', [...ssh, env.sshAlias, `for d in ${scratchRoot}/jobs/*/; do sbatch --parsable -- "$d.hpcb/job.sh" >/dev/null || exit 1; done`]);
+    const sameScriptRate = n / ((performance.now() - s0) / 1000);
+    await cancelAll();
+    await sh('ssh', [...ssh, env.sshAlias, `rm -rf ${scratchRoot}`]).catch(() => '');
+    const loopAfter = await sbatchLoop();
+    const loopRate = (loopBefore + loopAfter) / 2;
 
     return [
-      row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', 'sbatch loop on the login node', loopRate, `${counters.submitCommands} submit commands for ${n} jobs`),
+      row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', 'sbatch loop on the login node', loopRate,
+        `loop ${loopBefore.toFixed(1)} before, ${loopAfter.toFixed(1)} after; ${counters.submitCommands} submit commands for ${n} jobs; stage-in (directories and scripts) done after ${(stagedMs / 1000).toFixed(1)} s of ${(n / bridgeRate).toFixed(1)} s`),
+      row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', "sbatch loop on the login node, the bridge's own scripts", sameScriptRate, 'the same rendered job.sh files, submitted by a plain loop after the bridge run'),
       row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', 'ssh sbatch per job, ControlMaster', muxRate, ''),
       row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', `ssh sbatch per job, new connection (${fresh} jobs)`, freshRate, ''),
     ];

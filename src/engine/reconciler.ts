@@ -581,6 +581,8 @@ export class Reconciler {
   // ---------------------------------------------------------------- stage-in
 
   private async stageIn(jobs: JobRecord[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const made = await this.makeJobDirs(jobs);
     await forEachLimit(jobs, this.opts.stagingConcurrency ?? 8, async (job) => {
       let current = job;
       if (current.state === 'accepted') {
@@ -589,7 +591,7 @@ export class Reconciler {
         current = moved;
       }
       try {
-        await this.stageInOne(current);
+        await this.stageInOne(current, made.has(job.id));
       } catch (e) {
         this.stepFailed(current, 'stage-in', e);
         return;
@@ -598,10 +600,31 @@ export class Reconciler {
     });
   }
 
-  private async stageInOne(job: JobRecord): Promise<void> {
+  /**
+   * Every job directory (with its .hpcb/) of a stage-in round in one `mkdir -p` per chunk of
+   * directories: over SFTP a mkdirp costs a stat and a mkdir round trip per missing level, per
+   * job. Returns the jobs whose directories now exist; a failure here only means those jobs
+   * create their own directory in stageInOne.
+   */
+  private async makeJobDirs(jobs: readonly JobRecord[]): Promise<Set<number>> {
+    const made = new Set<number>();
+    const CHUNK = 200; // ~200 paths of ~100 bytes: far below the per-argument and argv limits
+    for (let i = 0; i < jobs.length; i += CHUNK) {
+      const chunk = jobs.slice(i, i + CHUNK);
+      try {
+        const r = await this.exec(['mkdir', '-p', '--', ...chunk.map((j) => posix.join(this.jobDir(j), HPCB_DIR))]);
+        if (r.exitCode === 0) for (const j of chunk) made.add(j.id);
+      } catch {
+        // Unknown outcome: each job makes its own directory (mkdir -p is idempotent).
+      }
+    }
+    return made;
+  }
+
+  private async stageInOne(job: JobRecord, dirReady = false): Promise<void> {
     const t = this.rt.transport;
     const dir = this.jobDir(job);
-    await t.mkdirp(posix.join(dir, HPCB_DIR));
+    if (!dirReady) await t.mkdirp(posix.join(dir, HPCB_DIR));
     if (job.attempt > 0) {
       // A resubmission: the previous attempt's testimony must not be read as this one's.
       const r = await this.exec(['sh', '-c', 'cd "$1" && rm -rf .hpcb/exit .hpcb/started .hpcb/terminated .hpcb/limit .hpcb/native_id .hpcb/task.*.exit', 'hpcb-clean', dir]);
@@ -685,6 +708,13 @@ export class Reconciler {
         }
         if (rec.kind === 'locked') {
           this.store.update(job.id, ['submitting'], { retryAt: this.now() + 5000, lastError: 'another submission of this job is still running' });
+          continue;
+        }
+        if (rec.kind === 'unknown') {
+          // The record was created but never filled (the remote shell died after the submit
+          // command, or the disk was full): the job may be in the queue. A new try number makes
+          // the next tick look for its tag (and its own testimony) before submitting again.
+          this.store.update(job.id, ['submitting'], { stepFailures: job.stepFailures + 1, retryAt: this.now() + 1000, lastError: 'the submit record on the cluster is incomplete; looking for the job by its tag' });
           continue;
         }
         try {

@@ -2,7 +2,7 @@
  * The whole engine (store, reconciler, remote programs, runner, outcome decisions) through the
  * `direct` adapter on the local transport: real processes, real files, no scheduler needed.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -136,6 +136,10 @@ describe('engine retries and unknown submit outcomes (direct adapter)', () => {
       policies: { maximumRetries: 1 },
     }).job;
     await reach(b, job.id, 'running');
+    // "running" means the process exists, not that the task has begun: on a loaded machine the
+    // runner may not have reached `touch` yet, and a kill then would make attempt 2 the first.
+    const marker = join(jobDirFor(b.reconciler('here')!.rt, b.store.instanceId(), job.id), 'first-attempt');
+    for (let i = 0; i < 200 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
     killSession(b, job.id);
     const done = await b.wait(job.id, 50_000);
     expect(done.status, JSON.stringify({ s: done.state, r: done.statusReason, e: done.lastError, ev: b.store.events(job.id).map((e) => e.reason) })).toBe('completed');

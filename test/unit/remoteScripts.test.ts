@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,66 @@ describe('exactly-once submit program', () => {
     const out = parseSubmitProgramOutput(bash(renderSubmitProgram([{ key: 'k', jobDir: dir, attempt: 0, tryNo: 0, argv: ['printf', '%s', evil] }])));
     expect(out.get('k')).toMatchObject({ stdout: evil });
     expect(existsSync(canary)).toBe(false);
+  });
+
+  it('returns each stream byte for byte, whatever it holds', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-submit-'));
+    const cases: Array<[string, string]> = [
+      ['id', '4242\n'],
+      ['cluster', '4242;lab\n'],
+      ['pbs-array', '4242[].server.example\n'],
+      ['no-newline', '4242'],
+      ['two-lines', '4242\nmore\n'],
+      ['spaces', 'Submitted batch job 7\n'],
+      ['utf8', 'job \u00e9t\u00e9 \u2713\n'],
+    ];
+    const items = cases.map(([key, text], i) => ({ key, jobDir: dir, attempt: 0, tryNo: i, argv: ['sh', '-c', 'printf %s "$1"; printf %s "$1" >&2', 'x', text] }));
+    const raw = bash(renderSubmitProgram(items));
+    const out = parseSubmitProgramOutput(raw);
+    for (const [key, text] of cases) expect(out.get(key)).toEqual({ key, kind: 'result', exitCode: 0, stdout: text, stderr: text });
+    // The usual answer travels as text, not base64.
+    expect(raw).toContain('@@HPCB-SUBMIT id 0 r:4242 r:4242');
+    expect(raw).toContain('@@HPCB-SUBMIT pbs-array 0 r:4242[].server.example ');
+  });
+
+  it('submits a batch in parallel groups, each job once, and answers every job', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hpcb-submit-'));
+    const log = join(root, 'log');
+    const items = Array.from({ length: 9 }, (_, i) => {
+      const jobDir = join(root, `job${i}`);
+      mkdirSync(jobDir);
+      return { key: String(i), jobDir, attempt: 0, tryNo: 0, argv: ['sh', '-c', 'sleep 0.2; echo "$1" >> "$2"; echo "$1"', 'fake', String(100 + i), log] };
+    });
+    const program = renderSubmitProgram(items, { parallel: 4 });
+    expect(program.match(/\) &$/gm)).toHaveLength(4);
+    // Two programs at once (a restarted daemon while the first still runs): the locks keep it to one submit per job.
+    const run = () => new Promise<string>((resolve, reject) => execFile('bash', ['-c', program], (e, stdout) => (e ? reject(e) : resolve(stdout))));
+    const [a, b] = await Promise.all([run(), run()]);
+    for (const stdout of [a, b]) {
+      const out = parseSubmitProgramOutput(stdout);
+      expect(out.size).toBe(9);
+      for (let i = 0; i < 9; i++) expect(out.get(String(i))).toEqual({ key: String(i), kind: 'result', exitCode: 0, stdout: `${100 + i}\n`, stderr: '' });
+    }
+    expect(readFileSync(log, 'utf8').trim().split('\n').sort()).toEqual(items.map((_, i) => String(100 + i)).sort());
+  });
+
+  it('answers UNKNOWN for a record claimed by a program that died before finishing it, and does not submit again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-submit-'));
+    mkdirSync(join(dir, '.hpcb'));
+    const counter = join(dir, 'count');
+    const argv = ['sh', '-c', 'echo x >> "$1"; echo 1', 'fake', counter];
+    // The dead claimer's group lock is free; with no .rc (or an empty one) the outcome is unknown.
+    for (const rc of [undefined, '']) {
+      writeFileSync(join(dir, '.hpcb', 'submit.0.0.claim'), `${join(dir, 'gone.lock')}\n`);
+      if (rc !== undefined) writeFileSync(join(dir, '.hpcb', 'submit.0.0.rc'), rc);
+      const out = parseSubmitProgramOutput(bash(renderSubmitProgram([{ key: 'k', jobDir: dir, attempt: 0, tryNo: 0, argv }])));
+      expect(out.get('k')).toEqual({ key: 'k', kind: 'unknown' });
+    }
+    expect(existsSync(counter)).toBe(false);
+    // The engine's next try has its own record.
+    const next = parseSubmitProgramOutput(bash(renderSubmitProgram([{ key: 'k', jobDir: dir, attempt: 0, tryNo: 1, argv }])));
+    expect(next.get('k')).toMatchObject({ kind: 'result', exitCode: 0, stdout: '1\n' });
+    expect(readFileSync(counter, 'utf8')).toBe('x\n');
   });
 });
 
