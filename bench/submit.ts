@@ -8,7 +8,6 @@
  * cluster is not flooded; everything is cancelled at the end. Also the 1-job-array baseline
  * for sweeps comes later (Workflows).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,20 +17,9 @@ import { Bridge } from '../src/bridge.js';
 import { silentLogger } from '../src/logging.js';
 import { buildSettings } from '../src/settings/load.js';
 import type { ClusterEnv } from '../test/cluster/env.js';
+import { sh } from './common.js';
 import { benchTable, type BenchRow } from './transport.js';
 
-function sh(cmd: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    p.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err.trim()}`))));
-    p.stdin.end(input ?? '');
-  });
-}
 
 const row = (name: string, value: number, unit: string, baseline: string, baselineValue: number, note: string): BenchRow => {
   const r = (x: number) => Math.round(x * 100) / 100;

@@ -17,15 +17,8 @@ describe('crash safety on Slurm', () => {
   it('SIGKILL right after submitting 50 jobs, twice: exactly 50 scheduler jobs and every job completes', async () => {
     const lab = labSettings();
     const dbPath = join(lab.dataDir, 'hpc-bridge.db');
-    const cluster = {
-      name: 'lab',
-      scheduler: 'slurm',
-      transport: 'ssh',
-      ssh: { host: lab.env.host, port: lab.env.port, user: lab.env.user, privateKey: lab.env.privateKey, knownHosts: lab.env.knownHosts },
-      scratchRoot: lab.scratchRoot,
-      pollIntervalSeconds: 1,
-      submitBatchSize: 4,
-    };
+    // Small submit batches, so a kill lands between batches; the default grace for lost jobs.
+    const cluster = { ...lab.cluster, submitBatchSize: 4, lostGraceSeconds: 120 };
     const configFile = join(lab.dataDir, 'config.json');
     writeFileSync(configFile, JSON.stringify({ daemon: { dataDir: lab.dataDir, logLevel: 'warn' }, cluster }));
 

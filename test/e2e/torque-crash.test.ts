@@ -22,16 +22,7 @@ describe('crash safety on the Torque wrappers', () => {
   it(`SIGKILL right after the first of ${JOBS} jobs reached qsub: exactly ${JOBS} scheduler jobs and every job completes`, async () => {
     const lab = labSettings({ scheduler: 'pbs', flavor: 'torque' });
     const dbPath = join(lab.dataDir, 'hpc-bridge.db');
-    const cluster = {
-      name: 'lab',
-      scheduler: 'pbs',
-      flavor: 'torque',
-      transport: 'ssh',
-      ssh: { host: lab.env.host, port: lab.env.port, user: lab.env.user, privateKey: lab.env.privateKey, knownHosts: lab.env.knownHosts },
-      scratchRoot: lab.scratchRoot,
-      pollIntervalSeconds: 1,
-      submitBatchSize: 4,
-    };
+    const cluster = { ...lab.cluster, submitBatchSize: 4, lostGraceSeconds: 120 };
     const configFile = join(lab.dataDir, 'config.json');
     writeFileSync(configFile, JSON.stringify({ daemon: { dataDir: lab.dataDir, logLevel: 'warn' }, cluster }));
 

@@ -64,14 +64,7 @@ describe('workflow crash safety on Slurm', () => {
   it('SIGKILL while the array is submitted and while it runs: every instance runs exactly once and the workflow completes with the right result', async () => {
     const lab = labSettings();
     const dbPath = join(lab.dataDir, 'hpc-bridge.db');
-    const cluster = {
-      name: 'lab',
-      scheduler: 'slurm',
-      transport: 'ssh',
-      ssh: { host: lab.env.host, port: lab.env.port, user: lab.env.user, privateKey: lab.env.privateKey, knownHosts: lab.env.knownHosts },
-      scratchRoot: lab.scratchRoot,
-      pollIntervalSeconds: 1,
-    };
+    const cluster = { ...lab.cluster, lostGraceSeconds: 120 };
     const configFile = join(lab.dataDir, 'config.json');
     writeFileSync(configFile, JSON.stringify({ daemon: { dataDir: lab.dataDir, logLevel: 'warn' }, cluster }));
     const res = { cpus: 1, memory: 0.1, walltime: 5 };

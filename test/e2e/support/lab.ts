@@ -26,7 +26,16 @@ export interface LabOptions {
   ssh?: Record<string, unknown>;
 }
 
-export function labSettings(opts: LabOptions = {}): { settings: Settings; env: ClusterEnv; dataDir: string; scratchRoot: string } {
+export interface Lab {
+  settings: Settings;
+  env: ClusterEnv;
+  dataDir: string;
+  scratchRoot: string;
+  /** The raw cluster entry the settings were built from (for daemons started from a config file). */
+  cluster: Record<string, unknown>;
+}
+
+export function labSettings(opts: LabOptions = {}): Lab {
   const env = loadClusterEnv();
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'hpcb-e2e-'));
   const scratchRoot = `${env.scratchRoot}/e2e-${randomBytes(3).toString('hex')}`;
@@ -42,7 +51,7 @@ export function labSettings(opts: LabOptions = {}): { settings: Settings; env: C
     ...(opts.cluster ?? {}),
   };
   const settings = buildSettings({ dataDir, logLevel: process.env.HPCB_TEST_LOG ?? 'silent' }, [{ file: '(test)', raw: cluster }]);
-  return { settings, env, dataDir, scratchRoot };
+  return { settings, env, dataDir, scratchRoot, cluster };
 }
 
 /** Run a command on the login node as the cluster user with the OpenSSH client (for checks). */
