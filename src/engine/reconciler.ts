@@ -267,7 +267,7 @@ export class Reconciler {
 
   // ---------------------------------------------------------------- poll
 
-  private async poll(jobs: JobRecord[]): Promise<boolean> {
+  private async poll(jobs: readonly JobRecord[]): Promise<boolean> {
     const started = this.now();
     const argv = this.rt.adapter.statusCommand(this.rt.user);
     let observations: Observation[];
@@ -492,7 +492,7 @@ export class Reconciler {
    * before anything of it reaches the cluster. Array instances stage in right away (their
    * carrier holds the dependency); a carrier waits until all its instances are staged in.
    */
-  private gateWorkflowJobs(jobs: JobRecord[], wf: WorkflowView): Set<number> {
+  private gateWorkflowJobs(jobs: readonly JobRecord[], wf: WorkflowView): Set<number> {
     const ready = new Set<number>();
     /** Instances of one factory job (workflow:name) past accepted and not ended, this tick. */
     const active = new Map<string, number>();
