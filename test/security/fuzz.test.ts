@@ -94,7 +94,12 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({ at: fc.nat(), op: fc.consta
 
 function mutate(root: unknown, muts: Mutation[]): unknown {
   let doc: unknown = structuredClone(root);
-  for (const m of muts) {
+  // Generated values are inserted as copies: fast-check hands out the same instance more than
+  // once (the `[]` and `{}` constants of `weird`, values replayed while shrinking), and a later
+  // 'key' mutation writing into a shared instance would make it grow across runs, even cyclic.
+  const fresh = (m: Mutation): Mutation => ({ ...m, value: structuredClone(m.value) });
+  for (const given of muts) {
+    const m = fresh(given);
     const all = paths(doc);
     const path = all[m.at % all.length]!;
     if (path.length === 0) {
