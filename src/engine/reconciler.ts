@@ -59,6 +59,8 @@ export function jobDirFor(rt: ClusterRuntime, instance: string, jobId: number): 
 const MAX_BACKOFF_MS = 60_000;
 /** How long finishing waits for an accounting record before deciding without it. */
 const ACCOUNTING_WAIT_MS = 10_000;
+/** Jobs per evidence (and accounting) command; see finish(). */
+const EVIDENCE_BATCH = 50;
 
 export class Reconciler {
   readonly health: ClusterHealth;
@@ -757,8 +759,21 @@ export class Reconciler {
 
   // ---------------------------------------------------------------- finishing
 
-  private async finish(jobs: JobRecord[]): Promise<void> {
-    if (jobs.length === 0) return;
+  /**
+   * Decide the jobs that left the queue, EVIDENCE_BATCH at a time: the evidence program costs a
+   * few forks per job on the login node (10-25 ms each on a busy one), so hundreds of jobs that
+   * end together (a sweep) in one command ran past the command timeout, failed, and were tried
+   * again whole on the next tick, forever. Chunks make progress; the first failed chunk stops
+   * the round (the cluster is then degraded and the rest waits for the next tick).
+   */
+  private async finish(jobs: readonly JobRecord[]): Promise<void> {
+    for (let i = 0; i < jobs.length; i += EVIDENCE_BATCH) {
+      if (!(await this.finishChunk(jobs.slice(i, i + EVIDENCE_BATCH)))) return;
+    }
+  }
+
+  private async finishChunk(jobs: JobRecord[]): Promise<boolean> {
+    if (jobs.length === 0) return true;
     const items: EvidenceItem[] = jobs.map((j) => ({ key: String(j.id), jobDir: this.jobDir(j), taskCount: j.spec.tasks.length }));
     let evidence;
     try {
@@ -768,7 +783,7 @@ export class Reconciler {
       evidence = parseEvidenceOutput(r.stdout, items);
     } catch (e) {
       this.markFailure('read exit files', e);
-      return;
+      return false;
     }
 
     let accounting = new Map<string, FinalInfo>();
@@ -834,6 +849,7 @@ export class Reconciler {
         `outcome: ${outcome.status} (${outcome.reason})`,
       );
     }
+    return true;
   }
 
   // ---------------------------------------------------------------- stage-out
