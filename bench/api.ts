@@ -53,7 +53,7 @@ export async function runApiBench(opts: BenchOptions & { creations?: number; dbJ
   const cluster = { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 3600 };
   const settings = buildSettings({ dataDir, logLevel: 'silent' }, [{ file: '(bench)', raw: cluster }]);
   const bridge = Bridge.open(settings, { logger: silentLogger() });
-  const token = new TokenStore(bridge.store.db).create('bench').token;
+  const token = new TokenStore(bridge.store.tokens).create('bench').token;
   const server = await listen(buildApp(bridge, { logger: silentLogger() }), { host: '127.0.0.1', port: 0 });
   const auth = { authorization: `Bearer ${token}` };
   const rows: BenchRow[] = [];
@@ -81,7 +81,7 @@ export async function runApiBench(opts: BenchOptions & { creations?: number; dbJ
     const sizeBefore = fileSize(dbPath);
     const t0 = performance.now();
     insertJobs(bridge.store, { count: dbJobs, owner: 'bench', cluster: 'here', state: 'completed', eventsPerJob: 8 });
-    bridge.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    bridge.store.maintenance.checkpoint();
     log(`api: inserted in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const bytesPer100k = ((fileSize(dbPath) - sizeBefore) / dbJobs) * 100_000;
     const specBytes = Buffer.byteLength(trivialSpecJson()) * 100_000;

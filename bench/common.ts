@@ -5,6 +5,7 @@
  * create through the API).
  */
 import { spawn } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { parseJobSpec } from '../src/domain/jobSpec.js';
 import type { Store } from '../src/store/store.js';
 import type { BenchRow } from './transport.js';
@@ -62,21 +63,52 @@ export interface InsertJobs {
 }
 
 /**
+ * A second connection to a store's database file, for the benchmark's own counting and bulk
+ * set-up: the store keeps its connection to itself. The caller closes it.
+ */
+export function openDatabase(store: Store, opts: { readonly?: boolean } = {}): Database.Database {
+  return new Database(store.file, { readonly: opts.readonly ?? false });
+}
+
+/** A function counting rows with `SELECT COUNT(*) AS n ...` on its own read-only connection. */
+export function jobCounter(store: Store): { count: (sql: string) => number; close: () => void } {
+  const db = openDatabase(store, { readonly: true });
+  const stmts = new Map<string, Database.Statement>();
+  return {
+    count: (sql) => {
+      let st = stmts.get(sql);
+      if (!st) stmts.set(sql, (st = db.prepare(sql)));
+      return (st.get() as { n: number }).n;
+    },
+    close: () => db.close(),
+  };
+}
+
+/**
  * Insert jobs directly (one transaction per 10,000), in the shape the engine leaves them:
  * queued jobs with a native id and a submit time, or completed jobs with an exit code and a
- * full event history.
+ * full event history. Written through a second connection; the store sees the commits.
  */
 export function insertJobs(store: Store, o: InsertJobs): void {
+  const db = openDatabase(store);
+  try {
+    insertJobsInto(db, o);
+  } finally {
+    db.close();
+  }
+}
+
+function insertJobsInto(db: Database.Database, o: InsertJobs): void {
   const spec = trivialSpecJson(o.queue);
   const now = Date.now();
-  const job = store.db.prepare(
+  const job = db.prepare(
     `INSERT INTO jobs (owner, cluster, name, spec, state, status_reason, native_id, native_state, exit_code, created_at, submitted_at, started_at, ended_at, updated_at)
      VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const ev = store.db.prepare('INSERT INTO job_events (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)');
+  const ev = db.prepare('INSERT INTO job_events (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)');
   const path = ['accepted', 'staging_in', 'submitting', 'queued', 'running', 'finishing', 'staging_out', 'completed'];
   const events = o.eventsPerJob ?? (o.state === 'completed' ? path.length : 4);
-  const chunk = store.db.transaction((from: number, to: number) => {
+  const chunk = db.transaction((from: number, to: number) => {
     for (let i = from; i < to; i++) {
       const done = o.state === 'completed';
       const native = o.nativeId ? o.nativeId(i) : String(100000 + i);

@@ -12,7 +12,7 @@ import { Bridge } from '../src/bridge.js';
 import { silentLogger } from '../src/logging.js';
 import type { SshTransport } from '../src/transport/index.js';
 import { labSettings, onLogin } from '../test/e2e/support/lab.js';
-import { makeRow, sleep, type BenchOptions, type BenchRow } from './common.js';
+import { jobCounter, makeRow, sleep, type BenchOptions, type BenchRow } from './common.js';
 import { benchTable } from './transport.js';
 
 export async function runLoginBench(opts: BenchOptions & { jobs?: number; windowSeconds?: number } = {}): Promise<BenchRow[]> {
@@ -33,14 +33,16 @@ export async function runLoginBench(opts: BenchOptions & { jobs?: number; window
     for (let i = 0; i < n; i++) bridge.submit('bench', { tasks: [{ cmd: 'echo $HOSTNAME' }], resources: { cpus: 1, walltime: 5 } });
     // The window: until every job is terminal, or `windowSeconds` (a full run of 1,000 jobs
     // would take ~10 minutes on a 2-core VM; the rates are per minute either way).
-    const active = bridge.store.db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN ('completed', 'failed', 'killed', 'deleted')");
+    const jobs = jobCounter(bridge.store);
+    const active = () => jobs.count("SELECT COUNT(*) AS n FROM jobs WHERE state NOT IN ('completed', 'failed', 'killed', 'deleted')");
     const deadline = Date.now() + windowSeconds * 1000;
-    while ((active.get() as { n: number }).n > 0 && Date.now() < deadline) await sleep(250);
+    while (active() > 0 && Date.now() < deadline) await sleep(250);
     const minutes = (performance.now() - t0) / 60_000;
     const s1 = transport.stats();
     const c = { ...rec.counters };
-    const done = (bridge.store.db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE state = 'completed'").get() as { n: number }).n;
-    const left = (active.get() as { n: number }).n;
+    const done = jobs.count("SELECT COUNT(*) AS n FROM jobs WHERE state = 'completed'");
+    const left = active();
+    jobs.close();
     const perMin = (x: number) => x / minutes;
     const polls = c.polls - c0.polls;
     const jobsPerMin = perMin(done);

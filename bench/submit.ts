@@ -17,7 +17,7 @@ import { Bridge } from '../src/bridge.js';
 import { silentLogger } from '../src/logging.js';
 import { buildSettings } from '../src/settings/load.js';
 import type { ClusterEnv } from '../test/cluster/env.js';
-import { sh } from './common.js';
+import { jobCounter, sh } from './common.js';
 import { benchTable, type BenchRow } from './transport.js';
 
 
@@ -92,11 +92,13 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
     for (let i = 0; i < n; i++) bridge.submit('bench', { tasks: [{ cmd: 'true' }], queue: 'parked' });
     let stagedMs = 0;
     await new Promise<void>((resolve) => {
-      const count = (sql: string) => (bridge.store.db.prepare(sql).get() as { n: number }).n;
+      const { count, close } = jobCounter(bridge.store);
       const check = () => {
         if (!stagedMs && count("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('accepted', 'staging_in')") === 0) stagedMs = performance.now() - t0;
-        if (count("SELECT COUNT(*) AS n FROM jobs WHERE native_id IS NULL AND state NOT IN ('failed', 'deleted')") === 0) resolve();
-        else setTimeout(check, 20);
+        if (count("SELECT COUNT(*) AS n FROM jobs WHERE native_id IS NULL AND state NOT IN ('failed', 'deleted')") === 0) {
+          close();
+          resolve();
+        } else setTimeout(check, 20);
       };
       check();
     });

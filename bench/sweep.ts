@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { Bridge } from '../src/bridge.js';
 import { silentLogger } from '../src/logging.js';
 import { labSettings, onLogin } from '../test/e2e/support/lab.js';
-import { makeRow, sleep, type BenchOptions, type BenchRow } from './common.js';
+import { jobCounter, makeRow, sleep, type BenchOptions, type BenchRow } from './common.js';
 import { benchTable } from './transport.js';
 
 export async function runSweepBench(opts: BenchOptions & { instances?: number } = {}): Promise<BenchRow[]> {
@@ -37,12 +37,15 @@ export async function runSweepBench(opts: BenchOptions & { instances?: number } 
       jobs: [{ name: 'point', queue: 'parked', tasks: [{ cmd: 'echo $x' }] }],
       factories: [{ type: 'parameterSweep', jobs: ['point'], parameters: [{ name: 'x', start: 1, end: n, step: 1 }] }],
     });
-    const waiting = bridge.store.db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'job' AND (native_id IS NULL OR state IN ('accepted', 'staging_in', 'submitting'))");
-    const failed = bridge.store.db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('failed', 'deleted')");
-    for (;;) {
-      if ((failed.get() as { n: number }).n > 0) throw new Error('a sweep instance failed before it reached the scheduler');
-      if ((waiting.get() as { n: number }).n === 0) break;
-      await sleep(20);
+    const jobs = jobCounter(bridge.store);
+    try {
+      for (;;) {
+        if (jobs.count("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('failed', 'deleted')") > 0) throw new Error('a sweep instance failed before it reached the scheduler');
+        if (jobs.count("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'job' AND (native_id IS NULL OR state IN ('accepted', 'staging_in', 'submitting'))") === 0) break;
+        await sleep(20);
+      }
+    } finally {
+      jobs.close();
     }
     const seconds = (performance.now() - t0) / 1000;
     const c = bridge.reconciler('lab')!.counters;

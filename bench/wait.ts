@@ -31,7 +31,7 @@ export async function runWaitBench(opts: { jobs?: number } = {}): Promise<BenchR
     { file: '(bench)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 3600 } },
   ]);
   const bridge = Bridge.open(settings, { logger: silentLogger() });
-  const token = new TokenStore(bridge.store.db).create('bench').token;
+  const token = new TokenStore(bridge.store.tokens).create('bench').token;
   const server = await listen(buildApp(bridge, { logger: silentLogger() }), { host: '127.0.0.1', port: 0 });
   const client = new Client({ url: server.url, token });
   try {

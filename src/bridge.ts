@@ -276,7 +276,7 @@ export class Bridge {
     return new Promise((resolve) => {
       const set = this.wfWaiters.get(id) ?? new Set<(force?: boolean) => void>();
       const check = (force = false) => {
-        const v = this.store.db.open ? this.getWorkflow(id)! : first;
+        const v = this.store.isOpen ? this.getWorkflow(id)! : first;
         if (!force && !done(v)) return;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);

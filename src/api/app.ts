@@ -265,7 +265,7 @@ export function parseRange(h: string | undefined, size: number): { start: number
 
 export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   const log = opts.logger ?? silentLogger();
-  const tokens = opts.tokens ?? new TokenStore(bridge.store.db);
+  const tokens = opts.tokens ?? new TokenStore(bridge.store.tokens);
   const maxJson = opts.maxJsonBytes ?? 16 << 20;
   const maxArtifact = opts.maxArtifactBytes ?? bridge.settings.daemon.limits.artifactBytes;
   const bodyIdleMs = opts.bodyIdleTimeoutMs ?? 60_000;
@@ -292,11 +292,6 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
     return wf;
   };
 
-  const ownerEvents = bridge.store.db.prepare(
-    `SELECT e.id, e.job_id, e.at, e.from_state, e.to_state, e.reason FROM job_events e JOIN jobs j ON j.id = e.job_id
-     WHERE j.owner = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
-  );
-  const maxEventId = bridge.store.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM job_events');
   const eventView = (e: { id: number; jobId: number; at: number; from: JobState | null; to: JobState; reason: string | null }): JobEventView => ({
     id: e.id,
     jobId: e.jobId,
@@ -634,7 +629,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         const lastHeader = header(ctx.req, 'last-event-id');
         const last = lastHeader !== undefined ? parseWith(z.coerce.number().int().min(0), lastHeader, 'Last-Event-ID') : q.lastEventId;
         // Without a resume point the stream starts at "now": history is at /jobs/{id}/events.
-        let cursor = last ?? (maxEventId.get() as { id: number }).id;
+        let cursor = last ?? bridge.store.lastEventId();
         const res = ctx.res;
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
         res.write('retry: 2000\n\n');
@@ -642,10 +637,10 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         const pump = () => {
           if (paused || res.destroyed) return;
           for (;;) {
-            const rows = ownerEvents.all(ctx.user, cursor, 500) as { id: number; job_id: number; at: number; from_state: JobState | null; to_state: JobState; reason: string | null }[];
+            const rows = bridge.store.ownerEventsAfter(ctx.user, cursor, 500);
             for (const r of rows) {
               cursor = r.id;
-              const ev = eventView({ id: r.id, jobId: r.job_id, at: r.at, from: r.from_state, to: r.to_state, reason: r.reason });
+              const ev = eventView(r);
               if (!res.write(`id: ${r.id}\nevent: job\ndata: ${JSON.stringify(ev)}\n\n`)) {
                 // A slow reader: stop here; the cursor remembers where to continue after 'drain'.
                 paused = true;

@@ -7,9 +7,9 @@
  *
  * The token string itself is returned exactly once (by `create`) and never logged.
  */
-import type Database from 'better-sqlite3';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { BridgeError } from '../domain/errors.js';
+import type { TokenRow, TokenTable } from '../store/tokens.js';
 
 export const TOKEN_PREFIX = 'hpcb_';
 const TOKEN_RE = /^hpcb_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$/;
@@ -25,32 +25,17 @@ export interface TokenInfo {
   revokedAt: number | null;
 }
 
-interface Row {
-  id: string;
-  user: string;
-  hash: Buffer;
-  label: string | null;
-  created_at: number;
-  last_used_at: number | null;
-  revoked_at: number | null;
-}
-
 function sha256(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
 }
 
-function info(r: Row): TokenInfo {
-  return { id: r.id, user: r.user, label: r.label, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+function info(r: TokenRow): TokenInfo {
+  return { id: r.id, user: r.user, label: r.label, createdAt: r.createdAt, lastUsedAt: r.lastUsedAt, revokedAt: r.revokedAt };
 }
 
 export class TokenStore {
-  private readonly byId;
-  private readonly touch;
-
-  constructor(private readonly db: Database.Database, private readonly now: () => number = Date.now) {
-    this.byId = db.prepare('SELECT * FROM api_tokens WHERE id = ?');
-    this.touch = db.prepare('UPDATE api_tokens SET last_used_at = ? WHERE id = ?');
-  }
+  /** `rows` is the store's token table (`store.tokens`). */
+  constructor(private readonly rows: TokenTable, private readonly now: () => number = Date.now) {}
 
   /** Create a token for `user`; the returned `token` is the only copy that will ever exist. */
   create(user: string, label?: string): { token: string; info: TokenInfo } {
@@ -59,39 +44,32 @@ export class TokenStore {
     }
     for (;;) {
       const id = randomBytes(4).toString('hex');
-      if (this.byId.get(id)) continue; // 1 in 4 billion, but a collision must not overwrite
       const token = `${TOKEN_PREFIX}${id}_${randomBytes(32).toString('base64url')}`;
-      const now = this.now();
-      this.db
-        .prepare('INSERT INTO api_tokens (id, user, hash, label, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(id, user, sha256(token), label ?? null, now);
-      return { token, info: info(this.byId.get(id) as Row) };
+      // 1 in 4 billion, but a collision must not overwrite: the table refuses and we draw again.
+      if (!this.rows.insert({ id, user, hash: sha256(token), label: label ?? null, createdAt: this.now() })) continue;
+      return { token, info: info(this.rows.get(id)!) };
     }
   }
 
   list(user?: string): TokenInfo[] {
-    const rows = (user === undefined
-      ? this.db.prepare('SELECT * FROM api_tokens ORDER BY created_at, id').all()
-      : this.db.prepare('SELECT * FROM api_tokens WHERE user = ? ORDER BY created_at, id').all(user)) as Row[];
-    return rows.map(info);
+    return this.rows.list(user).map(info);
   }
 
   /** Revoke by id (or by the full token string); true if a live token was revoked. */
   revoke(idOrToken: string): boolean {
     const id = TOKEN_RE.exec(idOrToken)?.[1] ?? idOrToken;
-    const res = this.db.prepare('UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id);
-    return res.changes === 1;
+    return this.rows.revoke(id, this.now());
   }
 
   /** The user a presented token belongs to, or undefined for anything malformed, unknown or revoked. */
   verify(presented: string): string | undefined {
     const m = TOKEN_RE.exec(presented);
     if (!m) return undefined;
-    const row = this.byId.get(m[1]) as Row | undefined;
-    if (!row || row.revoked_at !== null) return undefined;
+    const row = this.rows.get(m[1]!);
+    if (!row || row.revokedAt !== null) return undefined;
     const given = sha256(presented);
     if (row.hash.length !== given.length || !timingSafeEqual(row.hash, given)) return undefined;
-    this.touch.run(this.now(), row.id);
+    this.rows.touch(row.id, this.now());
     return row.user;
   }
 }

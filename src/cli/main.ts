@@ -204,7 +204,7 @@ async function tokenStore(config: string | undefined) {
   const { TokenStore } = await import('../auth/tokens.js');
   // The daemon may be running: SQLite in WAL mode lets this admin command write beside it.
   const store = Store.open(join(settings.daemon.dataDir, 'hpc-bridge.db'));
-  return { tokens: new TokenStore(store.db), close: () => store.close() };
+  return { tokens: new TokenStore(store.tokens), close: () => store.close() };
 }
 
 async function serve(config: string | undefined): Promise<void> {

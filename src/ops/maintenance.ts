@@ -16,10 +16,8 @@
  */
 import { chmodSync, existsSync, mkdirSync, promises as fsp, readdirSync, renameSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import Database from 'better-sqlite3';
 import cron, { type ScheduledTask } from 'node-cron';
 import { shellQuote } from '../domain/quote.js';
-import { TERMINAL_STATES } from '../domain/state.js';
 import type { ClusterRuntime } from '../engine/cluster.js';
 import { jobDirFor } from '../engine/reconciler.js';
 import type { Logger } from '../logging.js';
@@ -30,7 +28,6 @@ import type { Store } from '../store/store.js';
 const DAY_MS = 86_400_000;
 /** Paths per remote `rm` command: far below ARG_MAX, so a backlog never makes the command fail. */
 const RM_BATCH = 500;
-const TERMINAL_SQL = TERMINAL_STATES.map((s) => `'${s}'`).join(', ');
 
 export interface MaintenanceDeps {
   store: Store;
@@ -136,18 +133,11 @@ export class Maintenance {
    */
   async cleanScratch(): Promise<ScratchReport> {
     const cutoff = this.now() - this.cfg.scratchRetentionDays * DAY_MS;
-    const rows = this.deps.store.db
-      .prepare(
-        `SELECT j.id, j.cluster FROM jobs j LEFT JOIN ops_scratch_removed r ON r.job_id = j.id
-         WHERE r.job_id IS NULL AND j.state IN (${TERMINAL_SQL}) AND j.ended_at IS NOT NULL AND j.ended_at < ?
-         ORDER BY j.id`,
-      )
-      .all(cutoff) as { id: number; cluster: string }[];
+    const tables = this.deps.store.maintenance;
+    const rows = tables.scratchCandidates(cutoff);
     const byCluster = new Map<string, number[]>();
     for (const r of rows) byCluster.set(r.cluster, [...(byCluster.get(r.cluster) ?? []), r.id]);
     const instance = this.deps.store.instanceId();
-    const stillTerminal = this.deps.store.db.prepare(`SELECT 1 FROM jobs WHERE id = ? AND state IN (${TERMINAL_SQL})`);
-    const mark = this.deps.store.db.prepare('INSERT OR IGNORE INTO ops_scratch_removed (job_id, removed_at) VALUES (?, ?)');
     const report: ScratchReport = { removed: 0, deferred: 0, clusters: {} };
 
     for (const [cluster, ids] of byCluster) {
@@ -163,14 +153,13 @@ export class Maintenance {
         for (let i = 0; i < ids.length; i += RM_BATCH) {
           // Re-read the state right before the command: nothing leaves a terminal state today,
           // but this is the one place where a mistake would delete a running job's files.
-          const batch = ids.slice(i, i + RM_BATCH).filter((id) => stillTerminal.get(id));
+          const batch = tables.stillTerminal(ids.slice(i, i + RM_BATCH));
           const paths = batch.map((id) => confinedJobDir(jobsRoot, jobDirFor(rt, instance, id)));
           if (paths.length === 0) continue;
           const script = `rm -rf -- ${paths.map(shellQuote).join(' ')}`;
           const res = await rt.transport.exec(['bash', '-c', script], { timeoutMs: 600_000 });
           if (res.exitCode !== 0) throw new Error(`rm exited ${res.exitCode}: ${res.stderr.trim().slice(0, 500)}`);
-          const at = this.now();
-          this.deps.store.db.transaction(() => batch.forEach((id) => mark.run(id, at)))();
+          tables.markScratchRemoved(batch, this.now());
           removed += batch.length;
         }
         report.clusters[cluster] = { removed };
@@ -188,48 +177,33 @@ export class Maintenance {
 
   async expireStore(): Promise<StoreReport> {
     const report: StoreReport = { outputJobs: 0, outputFiles: 0, outputBytes: 0, artifactBlobs: 0, artifactBytes: 0 };
-    const db = this.deps.store.db;
+    const tables = this.deps.store.maintenance;
 
     // Outputs: the rows stay (as "expired" problems the user can read); the bytes go.
     const outCutoff = this.now() - this.cfg.outputRetentionDays * DAY_MS;
-    const jobs = db
-      .prepare(
-        `SELECT DISTINCT j.id FROM jobs j JOIN job_outputs o ON o.job_id = j.id
-         WHERE o.state = 'done' AND j.state IN (${TERMINAL_SQL}) AND j.ended_at IS NOT NULL AND j.ended_at < ?`,
-      )
-      .all(outCutoff) as { id: number }[];
-    const expire = db.prepare(`UPDATE job_outputs SET state = 'skipped', reason = ? WHERE job_id = ? AND state = 'done'`);
-    const sizes = db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS bytes FROM job_outputs WHERE job_id = ? AND state = 'done'`);
     const reason = `expired: removed ${this.cfg.outputRetentionDays} days after the job ended`;
-    for (const { id } of jobs) {
-      const s = sizes.get(id) as { n: number; bytes: number };
+    for (const id of tables.outputJobsEndedBefore(outCutoff)) {
       // Rows first, then files: a crash in between leaves unreferenced files (removed again
       // next run), never a row that promises bytes which are gone.
-      expire.run(reason, id);
+      const s = tables.expireOutputs(id, reason);
       rmSync(join(this.dataDir, 'outputs', String(id)), { recursive: true, force: true });
       report.outputJobs++;
-      report.outputFiles += s.n;
+      report.outputFiles += s.files;
       report.outputBytes += s.bytes;
     }
     // Output folders left by a crash between the two steps above.
     const outputsRoot = join(this.dataDir, 'outputs');
     if (existsSync(outputsRoot)) {
-      const keep = db.prepare(`SELECT 1 FROM job_outputs WHERE job_id = ? AND state != 'skipped' LIMIT 1`);
-      const ended = db.prepare(`SELECT 1 FROM jobs WHERE id = ? AND state IN (${TERMINAL_SQL}) AND ended_at < ?`);
       for (const name of readdirSync(outputsRoot)) {
         if (!/^\d+$/.test(name)) continue;
-        if (!keep.get(Number(name)) && ended.get(Number(name), outCutoff)) rmSync(join(outputsRoot, name), { recursive: true, force: true });
+        if (tables.outputsRemovable(Number(name), outCutoff)) rmSync(join(outputsRoot, name), { recursive: true, force: true });
       }
     }
 
     // Artifact bytes: referenced while a name points at them or an active job resolved to them.
     const artCutoff = this.now() - this.cfg.artifactRetentionDays * DAY_MS;
     const referenced = new Set<string>();
-    for (const r of db.prepare('SELECT owner, sha256 FROM artifacts').all() as { owner: string; sha256: string }[]) referenced.add(`${ownerDir(r.owner)}/${r.sha256}`);
-    const active = db
-      .prepare(`SELECT DISTINCT j.owner, ja.sha256 FROM job_artifacts ja JOIN jobs j ON j.id = ja.job_id WHERE j.state NOT IN (${TERMINAL_SQL})`)
-      .all() as { owner: string; sha256: string }[];
-    for (const r of active) referenced.add(`${ownerDir(r.owner)}/${r.sha256}`);
+    for (const r of tables.referencedBlobs()) referenced.add(`${ownerDir(r.owner)}/${r.sha256}`);
     const artRoot = join(this.dataDir, 'artifacts');
     for (const owner of existsSync(artRoot) ? readdirSync(artRoot) : []) {
       const blobs = join(artRoot, owner, 'blobs');
@@ -263,25 +237,17 @@ export class Maintenance {
     const file = join(dir, `hpc-bridge-${stamp}.db`);
     const tmp = `${file}.partial`;
     rmSync(tmp, { force: true });
-    await this.deps.store.db.backup(tmp);
-    // The copy inherits WAL mode; a backup should be one self-contained file that can be copied
-    // or restored without -wal/-shm companions.
-    const copy = new Database(tmp);
-    try {
-      copy.pragma('journal_mode = DELETE');
-    } finally {
-      copy.close();
-    }
+    await this.deps.store.maintenance.backupTo(tmp);
     chmodSync(tmp, 0o600);
     renameSync(tmp, file);
     // After the copy: the WAL's pages are in the main file, so it can be truncated to zero.
-    const [cp] = this.deps.store.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    const walCheckpoint = this.deps.store.maintenance.checkpoint();
     const backups = readdirSync(dir)
       .filter((f) => /^hpc-bridge-.*\.db$/.test(f))
       .sort();
     const excess = backups.slice(0, Math.max(0, backups.length - this.cfg.backupsKept));
     for (const f of excess) rmSync(join(dir, f), { force: true });
-    const report: BackupReport = { file, bytes: statSync(file).size, walCheckpoint: cp ?? { busy: -1, log: -1, checkpointed: -1 }, pruned: excess.length };
+    const report: BackupReport = { file, bytes: statSync(file).size, walCheckpoint, pruned: excess.length };
     this.deps.log.info({ task: 'backup', ...report }, `maintenance backup: ${file} (${report.bytes} bytes), WAL checkpointed, ${report.pruned} old backups removed`);
     return report;
   }

@@ -49,7 +49,7 @@ export class Metrics {
     const w = new MetricsWriter();
 
     // Jobs by public status and cluster, every status present so dashboards see zeros.
-    const rows = bridge.store.db.prepare('SELECT cluster, state, COUNT(*) AS n FROM jobs GROUP BY cluster, state').all() as { cluster: string; state: JobState; n: number }[];
+    const rows = bridge.store.jobCounts();
     const byKey = new Map<string, number>();
     const statuses = ['pending', 'idle', 'running', 'completed', 'failed', 'killed', 'deleted'];
     for (const c of bridge.settings.clusters) for (const s of statuses) byKey.set(`${c.name}\0${s}`, 0);

@@ -22,6 +22,7 @@ import { HPCB_DIR } from '../engine/remoteScripts.js';
 import { jobDirFor, type StagingHooks } from '../engine/reconciler.js';
 import type { Logger } from '../logging.js';
 import type { Limits } from '../settings/schema.js';
+import type { OutputRecord, PlannedOutput } from '../store/staging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { BlobStore } from './blobs.js';
 import { archiveKind, artifactNameProblem, checkArtifactName, isHttpUrl, nameFromUrl, SHA256_HEX } from './names.js';
@@ -70,18 +71,6 @@ export interface StagingStats {
 const STAGING_EXEC_TIMEOUT_MS = 4 * 3600_000;
 const DEFAULT_LOG_READ = 1 << 20;
 const MAX_LOG_READ = 16 << 20;
-
-interface OutputRow {
-  id: number;
-  job_id: number;
-  name: string;
-  kind: 'file' | 'directory' | 'log';
-  remote_path: string;
-  size: number;
-  sha256: string | null;
-  state: 'pending' | 'done' | 'skipped';
-  reason: string | null;
-}
 
 export class Staging implements StagingService, StagingHooks {
   readonly blobs: BlobStore;
@@ -182,12 +171,7 @@ export class Staging implements StagingService, StagingHooks {
       });
       const previous = this.getArtifact(owner, name);
       const createdAt = this.now();
-      this.store.db
-        .prepare(
-          `INSERT INTO artifacts (owner, name, sha256, size, created_at) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT(owner, name) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, created_at = excluded.created_at`,
-        )
-        .run(owner, name, sha256, size, createdAt);
+      this.store.staging.putArtifact(owner, { name, sha256, size, createdAt });
       // Replacing a name: its old bytes go once nothing else needs them.
       if (previous && previous.sha256 !== sha256) this.collectBlob(owner, previous.sha256);
       return { name, size, sha256, createdAt };
@@ -197,19 +181,17 @@ export class Staging implements StagingService, StagingHooks {
   }
 
   listArtifacts(owner: string): ArtifactInfo[] {
-    const rows = this.store.db.prepare('SELECT name, size, sha256, created_at FROM artifacts WHERE owner = ? ORDER BY name').all(owner) as ArtifactRow[];
-    return rows.map(artifactInfo);
+    return this.store.staging.listArtifacts(owner);
   }
 
   getArtifact(owner: string, name: string): ArtifactInfo | undefined {
-    const row = this.store.db.prepare('SELECT name, size, sha256, created_at FROM artifacts WHERE owner = ? AND name = ?').get(owner, name) as ArtifactRow | undefined;
-    return row ? artifactInfo(row) : undefined;
+    return this.store.staging.getArtifact(owner, name);
   }
 
   deleteArtifact(owner: string, name: string): boolean {
     const row = this.getArtifact(owner, name);
     if (!row) return false;
-    this.store.db.prepare('DELETE FROM artifacts WHERE owner = ? AND name = ?').run(owner, name);
+    this.store.staging.deleteArtifact(owner, name);
     try {
       this.collectBlob(owner, row.sha256);
     } catch (e) {
@@ -224,16 +206,7 @@ export class Staging implements StagingService, StagingHooks {
    * stage-in or a resubmission stages those same bytes again).
    */
   private collectBlob(owner: string, sha256: string): void {
-    const named = this.store.db.prepare('SELECT 1 FROM artifacts WHERE owner = ? AND sha256 = ? LIMIT 1').get(owner, sha256);
-    if (named) return;
-    const active = this.store.db
-      .prepare(
-        `SELECT 1 FROM job_artifacts ja JOIN jobs j ON j.id = ja.job_id
-         WHERE j.owner = ? AND ja.sha256 = ? AND j.state NOT IN ('completed', 'failed', 'killed', 'deleted') LIMIT 1`,
-      )
-      .get(owner, sha256);
-    if (active) return;
-    this.blobs.remove(owner, sha256);
+    if (!this.store.staging.blobInUse(owner, sha256)) this.blobs.remove(owner, sha256);
   }
 
   // ------------------------------------------------------------------ stage-in
@@ -271,7 +244,7 @@ export class Staging implements StagingService, StagingHooks {
       if (r?.status === 'ok') continue;
       if (r?.status === 'missing') {
         // The cache was purged behind our back: forget it, and the retry uploads again.
-        this.store.db.prepare('DELETE FROM cluster_artifacts WHERE cluster = ? AND cache_dir = ? AND sha256 = ?').run(rt.name, cacheDir, resolved.find((x) => x.index === it.index)!.sha256);
+        this.store.staging.forgetCached(rt.name, cacheDir, resolved.find((x) => x.index === it.index)!.sha256);
         throw new BridgeError('REMOTE_IO', `artifacts[${it.index}]: the cluster's cached copy is missing; uploading it again`, { transient: true, context: { cluster: rt.name, jobId: job.id } });
       }
       const msg = r?.status === 'fail' ? r.message : 'no answer';
@@ -282,7 +255,7 @@ export class Staging implements StagingService, StagingHooks {
   /** The bytes and file name of a job's artifacts[index], fixed (persisted) at first use. */
   private async resolve(job: JobRecord, index: number, source: string): Promise<{ sha256: string; size: number; fileName: string }> {
     const fileName = isHttpUrl(source) ? nameFromUrl(source, index) : source;
-    const row = this.store.db.prepare('SELECT sha256, size FROM job_artifacts WHERE job_id = ? AND idx = ?').get(job.id, index) as { sha256: string; size: number } | undefined;
+    const row = this.store.staging.resolvedArtifact(job.id, index);
     if (row) return { ...row, fileName };
     let got: { sha256: string; size: number };
     if (isHttpUrl(source)) {
@@ -296,9 +269,7 @@ export class Staging implements StagingService, StagingHooks {
       }
       got = { sha256: a.sha256, size: a.size };
     }
-    this.store.db
-      .prepare('INSERT OR IGNORE INTO job_artifacts (job_id, idx, source, sha256, size, resolved_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(job.id, index, source, got.sha256, got.size, this.now());
+    this.store.staging.recordResolvedArtifact(job.id, index, { source, sha256: got.sha256, size: got.size, at: this.now() });
     return { ...got, fileName };
   }
 
@@ -349,8 +320,7 @@ export class Staging implements StagingService, StagingHooks {
    */
   private async ensureCached(rt: ClusterRuntime, owner: string, cacheDir: string, sha256: string, size: number): Promise<void> {
     const key = `${rt.name}\0${cacheDir}\0${sha256}`;
-    const known = () => this.store.db.prepare('SELECT 1 FROM cluster_artifacts WHERE cluster = ? AND cache_dir = ? AND sha256 = ?').get(rt.name, cacheDir, sha256);
-    if (known()) {
+    if (this.store.staging.isCached(rt.name, cacheDir, sha256)) {
       this.counters.cacheHits++;
       return;
     }
@@ -368,10 +338,7 @@ export class Staging implements StagingService, StagingHooks {
   private async upload(rt: ClusterRuntime, owner: string, cacheDir: string, sha256: string, size: number): Promise<void> {
     const t = rt.transport;
     const final = posix.join(cacheDir, sha256);
-    const record = () =>
-      this.store.db
-        .prepare('INSERT OR REPLACE INTO cluster_artifacts (cluster, cache_dir, sha256, size, verified_at) VALUES (?, ?, ?, ?, ?)')
-        .run(rt.name, cacheDir, sha256, size, this.now());
+    const record = () => this.store.staging.recordCached(rt.name, cacheDir, sha256, size, this.now());
 
     const probe = await t.exec(['bash', '-c', renderCacheProbe(final)], { timeoutMs: STAGING_EXEC_TIMEOUT_MS });
     if (parseCacheProbe(probe.stdout) === sha256) {
@@ -412,35 +379,25 @@ export class Staging implements StagingService, StagingHooks {
   // ------------------------------------------------------------------ stage-out
 
   async stageOut(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
-    const db = this.store.db;
-    let so = db.prepare('SELECT completed_at FROM job_stageout WHERE job_id = ?').get(job.id) as { completed_at: number | null } | undefined;
-    if (!so) {
+    const tables = this.store.staging;
+    let completedAt = tables.stageOut(job.id)?.completedAt;
+    if (completedAt === undefined) {
       await this.listOnCluster(job, jobDir, rt);
-      so = { completed_at: null };
+      completedAt = null;
     }
-    if (so.completed_at === null) {
-      const pending = db.prepare(`SELECT * FROM job_outputs WHERE job_id = ? AND state = 'pending' ORDER BY id`).all(job.id) as OutputRow[];
+    if (completedAt === null) {
+      const pending = tables.pendingOutputs(job.id);
       if (pending.length > 0) {
         const dir = this.jobOutputsDir(job.id);
         await fsp.mkdir(join(dir, '.tmp'), { recursive: true });
         for (const row of pending) await this.downloadOne(job, rt, row, dir);
       }
-      db.prepare('UPDATE job_stageout SET completed_at = ? WHERE job_id = ?').run(this.now(), job.id);
+      tables.completeStageOut(job.id, this.now());
     }
     // The job is about to be terminal: bytes only it referred to (a fetched URL) can go.
-    const shas = db.prepare('SELECT DISTINCT sha256 FROM job_artifacts WHERE job_id = ?').all(job.id) as { sha256: string }[];
-    for (const { sha256 } of shas) this.collectBlobAfter(job, sha256);
-  }
-
-  private collectBlobAfter(job: JobRecord, sha256: string): void {
-    const others = this.store.db
-      .prepare(
-        `SELECT 1 FROM job_artifacts ja JOIN jobs j ON j.id = ja.job_id
-         WHERE j.owner = ? AND ja.sha256 = ? AND ja.job_id != ? AND j.state NOT IN ('completed', 'failed', 'killed', 'deleted') LIMIT 1`,
-      )
-      .get(job.owner, sha256, job.id);
-    const named = this.store.db.prepare('SELECT 1 FROM artifacts WHERE owner = ? AND sha256 = ? LIMIT 1').get(job.owner, sha256);
-    if (!others && !named) this.blobs.remove(job.owner, sha256);
+    for (const sha256 of tables.resolvedBlobs(job.id)) {
+      if (!tables.blobInUse(job.owner, sha256, job.id)) this.blobs.remove(job.owner, sha256);
+    }
   }
 
   private jobOutputsDir(jobId: number): string {
@@ -455,15 +412,14 @@ export class Staging implements StagingService, StagingHooks {
     });
     const listed = parseListOutputs(res.stdout);
     const problems: { name: string; reason: string }[] = [];
-    type Planned = { name: string; kind: OutputRow['kind']; remotePath: string; size: number };
-    const planned: Planned[] = [];
+    const planned: PlannedOutput[] = [];
     if (listed.noDir) {
       problems.push({ name: '.', reason: 'the job directory no longer exists on the cluster' });
     } else if (!listed.complete || res.exitCode !== 0) {
       throw new BridgeError('REMOTE_IO', 'listing the job outputs did not finish', { transient: true, context: { cluster: rt.name, jobId: job.id, exitCode: res.exitCode, stderr: res.stderr } });
     }
     const seen = new Set<string>();
-    const add = (p: Planned) => {
+    const add = (p: PlannedOutput) => {
       if (seen.has(p.name)) return; // a file matched by two patterns is collected once
       seen.add(p.name);
       planned.push(p);
@@ -502,39 +458,33 @@ export class Staging implements StagingService, StagingHooks {
     }
     const cap = this.limits.outputBytesPerJob;
     let total = 0;
-    const db = this.store.db;
-    const insert = db.prepare('INSERT OR IGNORE INTO job_outputs (job_id, name, kind, remote_path, size, state, reason) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    db.transaction(() => {
-      for (const p of planned) {
-        if (total + p.size > cap) {
-          const reason = `not collected: would exceed the per-job output limit of ${cap} bytes (${p.size} bytes, ${total} already collected)`;
-          insert.run(job.id, p.name, p.kind, p.remotePath, p.size, 'skipped', reason);
-          if (p.kind !== 'log') problems.push({ name: p.name, reason });
-          continue;
-        }
-        total += p.size;
-        insert.run(job.id, p.name, p.kind, p.remotePath, p.size, 'pending', null);
+    for (const p of planned) {
+      if (total + p.size > cap) {
+        p.skippedReason = `not collected: would exceed the per-job output limit of ${cap} bytes (${p.size} bytes, ${total} already collected)`;
+        if (p.kind !== 'log') problems.push({ name: p.name, reason: p.skippedReason });
+        continue;
       }
-      db.prepare('INSERT INTO job_stageout (job_id, listed_at, problems) VALUES (?, ?, ?)').run(job.id, this.now(), JSON.stringify(problems));
-    }).immediate();
+      total += p.size;
+    }
+    this.store.staging.recordOutputPlan(job.id, planned, problems, this.now());
   }
 
-  private async downloadOne(job: JobRecord, rt: ClusterRuntime, row: OutputRow, dir: string): Promise<void> {
+  private async downloadOne(job: JobRecord, rt: ClusterRuntime, row: OutputRecord, dir: string): Promise<void> {
     const tmp = join(dir, '.tmp', String(row.id));
     try {
-      await rt.transport.download(row.remote_path, tmp);
+      await rt.transport.download(row.remotePath, tmp);
     } catch (e) {
       // A file that vanished since the listing (scratch purge, a straggling process) is a
       // problem to report; anything else (connection lost) is retried.
-      if (!isTransient(e) && (await rt.transport.stat(row.remote_path).catch(() => undefined)) === null) {
-        this.store.db.prepare(`UPDATE job_outputs SET state = 'skipped', reason = ? WHERE id = ?`).run('not collected: it disappeared from the cluster before it could be downloaded', row.id);
+      if (!isTransient(e) && (await rt.transport.stat(row.remotePath).catch(() => undefined)) === null) {
+        this.store.staging.skipOutput(row.id, 'not collected: it disappeared from the cluster before it could be downloaded');
         return;
       }
       throw e;
     }
     const { sha256, size } = await hashFile(tmp);
     await fsp.rename(tmp, join(dir, String(row.id)));
-    this.store.db.prepare(`UPDATE job_outputs SET state = 'done', sha256 = ?, size = ? WHERE id = ?`).run(sha256, size, row.id);
+    this.store.staging.outputStored(row.id, sha256, size);
     this.counters.outputsDownloaded++;
     this.counters.outputBytesDownloaded += size;
     await this.opts.onOutputStored?.(job.id, row.name);
@@ -550,9 +500,8 @@ export class Staging implements StagingService, StagingHooks {
 
   listOutputs(jobId: number, owner: string): OutputReport {
     this.owned(jobId, owner);
-    const rows = this.store.db.prepare(`SELECT * FROM job_outputs WHERE job_id = ? AND kind != 'log' ORDER BY id`).all(jobId) as OutputRow[];
-    const so = this.store.db.prepare('SELECT problems FROM job_stageout WHERE job_id = ?').get(jobId) as { problems: string } | undefined;
-    const problems = so ? (JSON.parse(so.problems) as OutputReport['problems']) : [];
+    const rows = this.store.staging.outputs(jobId);
+    const problems: OutputReport['problems'] = this.store.staging.stageOut(jobId)?.problems ?? [];
     for (const r of rows) {
       if (r.state === 'skipped' && !problems.some((p) => p.name === r.name)) problems.push({ name: r.name, reason: r.reason ?? 'not collected' });
     }
@@ -564,19 +513,19 @@ export class Staging implements StagingService, StagingHooks {
 
   async openOutput(jobId: number, owner: string, name: string, range?: { start: number; end?: number }) {
     this.owned(jobId, owner);
-    const row = this.store.db.prepare(`SELECT * FROM job_outputs WHERE job_id = ? AND name = ? AND kind != 'log' AND state = 'done'`).get(jobId, name) as OutputRow | undefined;
+    const row = this.store.staging.storedOutput(jobId, name);
     if (!row) throw new BridgeError('NOT_FOUND', `job ${jobId} has no output named ${JSON.stringify(name)}`, { context: { jobId, path: name } });
     return this.openStored(row, range);
   }
 
-  private openStored(row: OutputRow, range?: { start: number; end?: number }): { stream: Readable; size: number; sha256: string; start: number; end: number } {
+  private openStored(row: OutputRecord, range?: { start: number; end?: number }): { stream: Readable; size: number; sha256: string; start: number; end: number } {
     const size = row.size;
     const start = range?.start ?? 0;
     const end = Math.min(range?.end ?? size - 1, size - 1);
     if (!Number.isInteger(start) || start < 0 || (range?.end !== undefined && (!Number.isInteger(range.end) || range.end < start)) || (start >= size && size > 0) || (size === 0 && start > 0)) {
       throw new BridgeError('INVALID_DEFINITION', `range ${start}-${range?.end ?? ''} is not satisfiable for ${size} bytes`, { context: { field: 'range', size } });
     }
-    const path = join(this.jobOutputsDir(row.job_id), String(row.id));
+    const path = join(this.jobOutputsDir(row.jobId), String(row.id));
     const stream = end < start ? Readable.from([]) : createReadStream(path, { start, end });
     return { stream, size, sha256: row.sha256!, start, end };
   }
@@ -592,7 +541,7 @@ export class Staging implements StagingService, StagingHooks {
     const maxBytes = Math.max(1, Math.min(Math.floor(opts.maxBytes ?? DEFAULT_LOG_READ), MAX_LOG_READ));
     const terminal = isTerminal(job.state);
     const name = `task.${task}.${which}`;
-    const row = this.store.db.prepare(`SELECT * FROM job_outputs WHERE job_id = ? AND kind = 'log' AND name = ? AND state = 'done'`).get(jobId, name) as OutputRow | undefined;
+    const row = this.store.staging.storedLog(jobId, name);
     if (row) {
       const data = await readLocalRange(join(this.jobOutputsDir(jobId), String(row.id)), offset, maxBytes);
       return { data, nextOffset: offset + data.length, complete: terminal && offset + data.length >= row.size };
@@ -618,17 +567,6 @@ const DIR_REJECT_REASONS: Record<string, string> = {
   notdir: 'not a directory',
   tar: 'packing it failed',
 };
-
-interface ArtifactRow {
-  name: string;
-  size: number;
-  sha256: string;
-  created_at: number;
-}
-
-function artifactInfo(r: ArtifactRow): ArtifactInfo {
-  return { name: r.name, size: r.size, sha256: r.sha256, createdAt: r.created_at };
-}
 
 /** Decoded size of a base64 string without decoding it. */
 function base64Size(b64: string): number {

@@ -24,7 +24,10 @@ import {
   type Outcome,
   type PublicStatus,
 } from '../domain/state.js';
+import { MaintenanceTables } from './maintenance.js';
 import { MIGRATIONS } from './migrations.js';
+import { StagingTables } from './staging.js';
+import { TokenTable } from './tokens.js';
 
 export interface Accounting {
   elapsedSeconds?: number;
@@ -179,6 +182,16 @@ export interface NewWorkflowRow {
   arrayParallel?: number;
 }
 
+/** An event with the fields the event stream sends (the detail stays in the job's history). */
+export interface OwnerEvent {
+  id: number;
+  jobId: number;
+  at: number;
+  from: JobState | null;
+  to: JobState;
+  reason: string | null;
+}
+
 export interface WorkflowRecord {
   id: number;
   owner: string;
@@ -196,16 +209,33 @@ function parseJson<T>(v: unknown): T | null {
   return typeof v === 'string' ? (JSON.parse(v) as T) : null;
 }
 
+/**
+ * The one connection is private: every statement against the schema in migrations/ lives in this
+ * folder, either here (jobs, events, workflows) or in a repository that shares the connection
+ * (`staging`, `tokens`, `maintenance`), so a change of the schema is a change of this folder only.
+ */
 export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
-  readonly db: Database.Database;
+  private readonly db: Database.Database;
+  /** The database file this store was opened on (':memory:' for tests). */
+  readonly file: string;
+  /** Artifact names, resolved artifacts, cluster caches, stage-out progress. */
+  readonly staging: StagingTables;
+  /** API token rows (the token logic is src/auth/tokens.ts). */
+  readonly tokens: TokenTable;
+  /** Retention queries, scratch bookkeeping and the online backup. */
+  readonly maintenance: MaintenanceTables;
   private readonly now: () => number;
   private readonly stmts;
   private readonly activeCache = new Map<string, { version: string; jobs: readonly JobRecord[] }>();
 
-  private constructor(db: Database.Database, now: () => number) {
+  private constructor(db: Database.Database, file: string, now: () => number) {
     super();
     this.db = db;
+    this.file = file;
     this.now = now;
+    this.staging = new StagingTables(db);
+    this.tokens = new TokenTable(db);
+    this.maintenance = new MaintenanceTables(db);
     this.stmts = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       labels: db.prepare('SELECT key, value FROM job_labels WHERE job_id = ?'),
@@ -235,6 +265,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       cancel: db.prepare(
         `UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?), updated_at = ? WHERE id = ?`,
       ),
+      ownerEvents: db.prepare(
+        `SELECT e.id, e.job_id, e.at, e.from_state, e.to_state, e.reason FROM job_events e JOIN jobs j ON j.id = e.job_id
+         WHERE j.owner = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
+      ),
+      lastEventId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM job_events'),
+      jobCounts: db.prepare('SELECT cluster, state, COUNT(*) AS n FROM jobs GROUP BY cluster, state'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     };
@@ -256,7 +292,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
     migrate(db);
-    const store = new Store(db, opts.now ?? Date.now);
+    const store = new Store(db, path, opts.now ?? Date.now);
     if (!store.getMeta('instance')) store.setMeta('instance', randomBytes(3).toString('hex'));
     return store;
   }
@@ -558,6 +594,36 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   /** Every row of a workflow (carriers and replaced rows included), oldest first. */
   workflowJobs(workflowId: number): JobRecord[] {
     return this.toRecords(this.stmts.workflowRows.all(workflowId) as Row[]);
+  }
+
+  /**
+   * Events of every job of `owner` after event id `afterId`, oldest first (the event stream
+   * resumes from the last id it sent).
+   */
+  ownerEventsAfter(owner: string, afterId: number, limit: number): OwnerEvent[] {
+    return (this.stmts.ownerEvents.all(owner, afterId, limit) as Row[]).map((r) => ({
+      id: r.id as number,
+      jobId: r.job_id as number,
+      at: r.at as number,
+      from: (r.from_state as JobState | null) ?? null,
+      to: r.to_state as JobState,
+      reason: (r.reason as string | null) ?? null,
+    }));
+  }
+
+  /** The id of the newest event of any job (0 with none): where a stream without history starts. */
+  lastEventId(): number {
+    return (this.stmts.lastEventId.get() as { id: number }).id;
+  }
+
+  /** How many jobs (carriers included) each cluster has in each state; absent pairs have none. */
+  jobCounts(): { cluster: string; state: JobState; n: number }[] {
+    return this.stmts.jobCounts.all() as { cluster: string; state: JobState; n: number }[];
+  }
+
+  /** False once closed (waiters that fire after shutdown must not read). */
+  get isOpen(): boolean {
+    return this.db.open;
   }
 
   close(): void {

@@ -46,7 +46,7 @@ export async function startDaemon(opts: { start?: boolean; pollIntervalSeconds?:
   });
   const bridge = Bridge.open(settings, { logger });
   if (opts.start !== false) bridge.start();
-  const tokens = new TokenStore(bridge.store.db);
+  const tokens = new TokenStore(bridge.store.tokens);
   const alice = tokens.create('alice').token;
   const bob = tokens.create('bob').token;
   const app = buildApp(bridge, { logger, ...(opts.app ?? {}) });

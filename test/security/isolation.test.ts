@@ -6,6 +6,7 @@
  * owner's data. Real API on the `direct` adapter.
  */
 import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../src/auth/tokens.js';
 import { call, startDaemon, type Daemon } from '../api/helpers.js';
@@ -32,7 +33,7 @@ beforeAll(async () => {
   await call(d, 'GET', `/workflows/${fx.workflow}/wait?timeout=60`);
   const bobJob = await call(d, 'POST', '/jobs', { token: d.tokens.bob, body: { name: 'bobs', tasks: [{ cmd: 'true' }] } });
   fx.bobJob = bobJob.json.id;
-  const tokens = new TokenStore(d.bridge.store.db);
+  const tokens = new TokenStore(d.bridge.store.tokens);
   revoked = tokens.create('alice', 'to revoke').token;
   expect((await call(d, 'GET', '/jobs', { token: revoked })).status).toBe(200);
   expect(tokens.revoke(revoked)).toBe(true);
@@ -181,8 +182,11 @@ describe('every endpoint of the OpenAPI document', () => {
 
 describe('token storage and comparison', () => {
   it('the database holds only hashes; a token differing in its last character, or a revoked one, is refused at once', () => {
-    const tokens = new TokenStore(d.bridge.store.db);
-    const dump = JSON.stringify(d.bridge.store.db.prepare('SELECT * FROM api_tokens').all(), (_k, v) => (Buffer.isBuffer(v) || (v && v.type === 'Buffer') ? Buffer.from(v).toString('latin1') : v));
+    const tokens = new TokenStore(d.bridge.store.tokens);
+    // Read the table through a connection of its own, as someone holding a copy of the file would.
+    const raw = new Database(d.bridge.store.file, { readonly: true });
+    const dump = JSON.stringify(raw.prepare('SELECT * FROM api_tokens').all(), (_k, v) => (Buffer.isBuffer(v) || (v && v.type === 'Buffer') ? Buffer.from(v).toString('latin1') : v));
+    raw.close();
     for (const t of [d.tokens.alice, d.tokens.bob]) {
       expect(dump).not.toContain(t);
       expect(dump).not.toContain(t.split('_')[2]!);

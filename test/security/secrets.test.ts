@@ -80,7 +80,7 @@ describe('tokens never reach logs or error answers', () => {
   it('valid, wrong, revoked, misplaced and malformed tokens', async () => {
     const d = await startDaemon();
     try {
-      const tokens = new TokenStore(d.bridge.store.db);
+      const tokens = new TokenStore(d.bridge.store.tokens);
       const revoked = tokens.create('alice', 'old').token;
       tokens.revoke(revoked);
       const wrong = `${d.tokens.alice.slice(0, -4)}zzzz`;

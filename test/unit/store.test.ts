@@ -25,8 +25,10 @@ describe('Store', () => {
     s.close();
     const again = Store.open(join(dir, 'db.sqlite'));
     expect(again.instanceId()).toBe(inst);
-    expect(again.db.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(again.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    const raw = new Database(join(dir, 'db.sqlite'));
+    expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+    raw.close();
     again.close();
   });
 
@@ -57,8 +59,10 @@ describe('Store', () => {
     old.exec(`INSERT INTO ops_scratch_removed VALUES (7, 1000)`);
     old.close();
     const s = Store.open(file);
-    expect(s.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
-    expect(s.db.prepare('SELECT job_id, removed_at FROM ops_scratch_removed').all()).toEqual([{ job_id: 7, removed_at: 1000 }]);
+    const raw = new Database(file);
+    expect(raw.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(raw.prepare('SELECT job_id, removed_at FROM ops_scratch_removed').all()).toEqual([{ job_id: 7, removed_at: 1000 }]);
+    raw.close();
     s.close();
   });
 

@@ -44,7 +44,15 @@ function setup(maintenance: Record<string, unknown> = {}) {
   const maint = new Maintenance({ store: bridge.store, settings, log, runtime: (c) => bridge.reconciler(c)?.rt });
   opened.push({ bridge, maint });
   const dir = (id: number) => jobDirFor(bridge.reconciler('here')!.rt, bridge.store.instanceId(), id);
-  const endedDaysAgo = (id: number, days: number) => bridge.store.db.prepare('UPDATE jobs SET ended_at = ? WHERE id = ?').run(Date.now() - days * DAY, id);
+  // The store keeps its connection to itself; backdating is test set-up, done beside it.
+  const endedDaysAgo = (id: number, days: number) => {
+    const raw = new Database(bridge.store.file);
+    try {
+      raw.prepare('UPDATE jobs SET ended_at = ? WHERE id = ?').run(Date.now() - days * DAY, id);
+    } finally {
+      raw.close();
+    }
+  };
   const maintLines = (task: string) => lines.filter((l) => l.task === task);
   return { bridge, maint, dataDir, scratchRoot, dir, endedDaysAgo, maintLines, settings, log };
 }
