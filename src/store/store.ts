@@ -252,6 +252,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         `INSERT INTO workflows (owner, name, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
       ),
       getWorkflow: db.prepare('SELECT * FROM workflows WHERE id = ?'),
+      workflowIds: db.prepare('SELECT id FROM workflows WHERE owner = ? ORDER BY id DESC LIMIT ?'),
+      workflowDeleted: db.prepare('UPDATE workflows SET deleted_at = COALESCE(deleted_at, ?), updated_at = ? WHERE id = ?'),
+      workflowRerun: db.prepare('UPDATE workflows SET reruns = reruns + 1, updated_at = ?, deleted_at = NULL WHERE id = ?'),
+      retireRow: db.prepare(
+        `UPDATE jobs SET wf_current = 0, updated_at = ? WHERE id = ? AND workflow_id = ? AND wf_current = 1 AND state IN ('completed', 'failed', 'killed', 'deleted')`,
+      ),
       workflowRows: db.prepare(`SELECT * FROM jobs WHERE workflow_id = ? ORDER BY id`),
       insertLabel: db.prepare('INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)'),
       insertEvent: db.prepare(
@@ -555,12 +561,10 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       if (!wf) throw new BridgeError('NOT_FOUND', `workflow ${workflowId} not found`);
       const now = this.now();
       for (const id of oldIds) {
-        const res = this.db
-          .prepare(`UPDATE jobs SET wf_current = 0, updated_at = ? WHERE id = ? AND workflow_id = ? AND wf_current = 1 AND state IN ('completed', 'failed', 'killed', 'deleted')`)
-          .run(now, id, workflowId);
+        const res = this.stmts.retireRow.run(now, id, workflowId);
         if (res.changes !== 1) throw new BridgeError('STALE_STATE', `job ${id} of workflow ${workflowId} changed during the rerun`);
       }
-      this.db.prepare('UPDATE workflows SET reruns = reruns + 1, updated_at = ?, deleted_at = NULL WHERE id = ?').run(now, workflowId);
+      this.stmts.workflowRerun.run(now, workflowId);
       return this.insertRows(workflowId, wf.owner, rows, now);
     });
     return tx.immediate();
@@ -582,13 +586,13 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   }
 
   listWorkflows(owner: string, limit = 1000): WorkflowRecord[] {
-    const ids = this.db.prepare('SELECT id FROM workflows WHERE owner = ? ORDER BY id DESC LIMIT ?').all(owner, Math.min(Math.max(limit, 1), 10000)) as { id: number }[];
+    const ids = this.stmts.workflowIds.all(owner, Math.min(Math.max(limit, 1), 10000)) as { id: number }[];
     return ids.map((r) => this.getWorkflow(r.id)!);
   }
 
   markWorkflowDeleted(id: number): void {
     const now = this.now();
-    this.db.prepare('UPDATE workflows SET deleted_at = COALESCE(deleted_at, ?), updated_at = ? WHERE id = ?').run(now, now, id);
+    this.stmts.workflowDeleted.run(now, now, id);
   }
 
   /** Every row of a workflow (carriers and replaced rows included), oldest first. */
