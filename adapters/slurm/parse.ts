@@ -586,22 +586,12 @@ export function observationFromScontrol(rec: Record<string, string>): Observatio
 
 // ---------------------------------------------------------------------------------------------
 // Memory kills
-
-/**
- * Slurm's own words for a memory kill, as slurmstepd writes them into the job's stderr:
- * - polling enforcement (no cgroups, JobAcctGatherParams=OverMemoryKill): "StepId=10.batch
- *   exceeded memory limit (95277056 > 52428800), being killed" and "Exceeded job memory limit";
- *   the job ends FAILED with ExitCode 0:9 (fixture 05b), so only this text tells it was memory;
- * - cgroup enforcement: "Detected 1 oom-kill event(s) in StepId=210.batch ... killed by the
- *   cgroup out-of-memory handler" with state OUT_OF_MEMORY, 0:125 (fixture 05c).
- */
-const MEMORY_KILL_MESSAGES: readonly RegExp[] = [
-  /Exceeded (?:job|step) memory limit/i,
-  /exceeded memory limit \(\d+ > \d+\)/i,
-  /\boom[-_ ]kill\b/i,
-  /\bout[- _]of[- _]memory\b/i,
-];
-
-export function looksLikeMemoryKill(stderrText: string): boolean {
-  return MEMORY_KILL_MESSAGES.some((re) => re.test(stderrText));
-}
+//
+// slurmstepd writes its words for a memory kill into the job's stderr:
+// - polling enforcement (no cgroups, JobAcctGatherParams=OverMemoryKill): "StepId=10.batch
+//   exceeded memory limit (95277056 > 52428800), being killed" and "Exceeded job memory limit";
+//   the job ends FAILED with ExitCode 0:9 (fixture 05b), so only this text tells it was memory;
+// - cgroup enforcement: "Detected 1 oom-kill event(s) in StepId=210.batch ... killed by the
+//   cgroup out-of-memory handler" with state OUT_OF_MEMORY, 0:125 (fixture 05c).
+// The patterns are the job-directory protocol's, shared with the evidence program.
+export { looksLikeMemoryKill } from '../../src/jobdir/layout.js';

@@ -23,7 +23,7 @@ import { BridgeError } from '../domain/errors.js';
 import { fieldName, parseJobSpec, zodProblems } from '../domain/jobSpec.js';
 import { WorkflowSpecSchema } from '../domain/workflowSpec.js';
 import { publicStatus, type JobState } from '../domain/state.js';
-import { jobDirFor } from '../engine/reconciler.js';
+import { jobDirFor } from '../jobdir/layout.js';
 import { jobTag } from '../engine/tag.js';
 import { redactTokenLike, silentLogger, type Logger } from '../logging.js';
 import { Metrics } from '../ops/metrics.js';
@@ -420,7 +420,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         const spec = bridge.applyUserPolicy(ctx.user, cluster, parsed, 'cluster', 'job');
         // The real job id is not known before creation; 0 stands in for it in paths and tag.
         const script = rec.rt.adapter.renderScript(spec, {
-          jobDir: jobDirFor(rec.rt, bridge.store.instanceId(), 0),
+          jobDir: jobDirFor(rec.rt.scratchRoot, bridge.store.instanceId(), 0),
           tag: jobTag(bridge.store.instanceId(), 0, 0),
           bridgeJobId: 0,
           attempt: 0,

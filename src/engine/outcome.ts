@@ -13,7 +13,7 @@
 import type { FinalInfo } from '../domain/adapter.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { Outcome } from '../domain/state.js';
-import type { Evidence } from './remoteScripts.js';
+import type { Evidence } from '../jobdir/evidence.js';
 
 export interface DecisionInput {
   spec: JobSpec;

@@ -24,15 +24,9 @@ import type { JobRecord, Store } from '../store/store.js';
 import type { ExecResult } from '../transport/transport.js';
 import type { ClusterHealth, ClusterRuntime } from './cluster.js';
 import { decideOutcome } from './outcome.js';
-import {
-  HPCB_DIR,
-  parseEvidenceOutput,
-  parseSubmitProgramOutput,
-  renderEvidenceProgram,
-  renderSubmitProgram,
-  type EvidenceItem,
-  type SubmitItem,
-} from './remoteScripts.js';
+import { clearAttemptProgram, elementsProgram, evidenceProgram, parseElementTestimony, parseEvidenceOutput, type EvidenceItem } from '../jobdir/evidence.js';
+import { FILES, HPCB_DIR, jobDirFor } from '../jobdir/layout.js';
+import { parseSubmitProgramOutput, submitProgram, type SubmitItem } from '../jobdir/submit.js';
 import { jobTag } from './tag.js';
 
 /** Hooks for the data half (Staging): run inside stage-in and stage-out. */
@@ -50,10 +44,6 @@ export interface ReconcilerOptions {
   stagingConcurrency?: number;
   /** How long stop() lets stage-outs in flight finish before the transport is closed under them. */
   stopGraceMs?: number;
-}
-
-export function jobDirFor(rt: ClusterRuntime, instance: string, jobId: number): string {
-  return posix.join(rt.scratchRoot, 'jobs', `${instance}-${jobId}`);
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -175,7 +165,7 @@ export class Reconciler {
   }
 
   private jobDir(job: JobRecord): string {
-    return jobDirFor(this.rt, this.instance, job.id);
+    return jobDirFor(this.rt.scratchRoot, this.instance, job.id);
   }
 
   private scriptContext(job: JobRecord): ScriptContext {
@@ -336,7 +326,7 @@ export class Reconciler {
   private async adoptByTestimony(jobs: JobRecord[]): Promise<boolean> {
     const items: EvidenceItem[] = jobs.map((j) => ({ key: String(j.id), jobDir: this.jobDir(j), taskCount: 0 }));
     try {
-      const r = await this.exec(['bash', '-c', renderEvidenceProgram(items)]);
+      const r = await this.exec(evidenceProgram(items));
       if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', 'reading job directories failed', { transient: true, context: { cluster: this.rt.name, exitCode: r.exitCode, stderr: r.stderr } });
       const ev = parseEvidenceOutput(r.stdout, items);
       for (const job of jobs) {
@@ -374,19 +364,7 @@ export class Reconciler {
    * the directories cannot be read.
    */
   private async readElementTestimony(carriers: JobRecord[]): Promise<Map<number, string | undefined>> {
-    const program = [
-      'for a in "$@"; do',
-      '  k=${a%%=*}; d=${a#*=}; id=',
-      '  for f in "$d"/.hpcb/[0-9]*/native_id; do',
-      '    [ -f "$f" ] || continue',
-      '    id=$(head -c 128 "$f" | tr -d "\\n ")',
-      '    [ -n "$id" ] && break',
-      '  done',
-      '  printf "@@HPCB-EL %s %s\\n" "$k" "$id"',
-      'done',
-      'echo @@HPCB-EL-END',
-    ].join('\n');
-    const r = await this.exec(['bash', '-c', program, 'hpcb-elements', ...carriers.map((c) => `${c.id}=${this.jobDir(c)}`)]);
+    const r = await this.exec(elementsProgram(carriers.map((c) => ({ id: c.id, jobDir: this.jobDir(c) }))));
     if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', 'reading array element files failed', { transient: true, context: { cluster: this.rt.name, exitCode: r.exitCode, stderr: r.stderr } });
     const arrays = this.rt.adapter.arrays;
     return parseElementTestimony(r.stdout, carriers.map((c) => c.id), (id) => arrays?.parseElementId(id)?.arrayId);
@@ -629,7 +607,7 @@ export class Reconciler {
     if (!dirReady) await t.mkdirp(posix.join(dir, HPCB_DIR));
     if (job.attempt > 0) {
       // A resubmission: the previous attempt's testimony must not be read as this one's.
-      const r = await this.exec(['sh', '-c', 'cd "$1" && rm -rf .hpcb/exit .hpcb/started .hpcb/terminated .hpcb/limit .hpcb/native_id .hpcb/task.*.exit', 'hpcb-clean', dir]);
+      const r = await this.exec(clearAttemptProgram(dir));
       if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', `could not clear the previous attempt's files in ${dir}`, { transient: true, context: { cluster: this.rt.name, jobId: job.id, exitCode: r.exitCode, stderr: r.stderr } });
     }
     for (const input of job.spec.inputs) {
@@ -644,12 +622,12 @@ export class Reconciler {
       const insts = this.store.workflowJobs(job.workflowId!).filter((j) => j.arrayJobId === job.id);
       const lines = Array.from({ length: job.arraySize ?? 0 }, () => '');
       for (const i of insts) if (i.wfIndex !== null && !isTerminal(i.state)) lines[i.wfIndex] = this.jobDir(i);
-      await t.writeFile(posix.join(dir, HPCB_DIR, 'instances'), lines.join('\n') + '\n', { mode: 0o644 });
+      await t.writeFile(posix.join(dir, HPCB_DIR, FILES.instances), lines.join('\n') + '\n', { mode: 0o644 });
     } else {
       await this.opts.staging?.stageIn?.(job, dir, this.rt);
     }
     const script = this.rt.adapter.renderScript(job.spec, this.scriptContext(job));
-    await t.writeFile(posix.join(dir, HPCB_DIR, 'job.sh'), script, { mode: 0o755 });
+    await t.writeFile(posix.join(dir, HPCB_DIR, FILES.jobScript), script, { mode: 0o755 });
   }
 
   // ---------------------------------------------------------------- submit
@@ -682,13 +660,13 @@ export class Reconciler {
           jobDir: ctx.jobDir,
           attempt: job.attempt,
           tryNo: job.stepFailures,
-          argv: this.rt.adapter.submitCommand(posix.join(ctx.jobDir, HPCB_DIR, 'job.sh'), ctx),
+          argv: this.rt.adapter.submitCommand(posix.join(ctx.jobDir, HPCB_DIR, FILES.jobScript), ctx),
         };
       });
       let result: ExecResult;
       try {
         this.counters.submitCommands++;
-        result = await this.exec(['bash', '-c', renderSubmitProgram(items)], this.rt.submitTimeoutMs);
+        result = await this.exec(submitProgram(items), this.rt.submitTimeoutMs);
       } catch (e) {
         // Unknown outcome: the records on the cluster will tell on the next try (same try
         // number, so nothing is submitted twice).
@@ -778,7 +756,7 @@ export class Reconciler {
     let evidence;
     try {
       this.counters.evidenceCommands++;
-      const r = await this.exec(['bash', '-c', renderEvidenceProgram(items)]);
+      const r = await this.exec(evidenceProgram(items));
       if (r.exitCode !== 0) throw new BridgeError('REMOTE_IO', 'reading exit-code files failed', { transient: true, context: { cluster: this.rt.name, exitCode: r.exitCode, stderr: r.stderr } });
       evidence = parseEvidenceOutput(r.stdout, items);
     } catch (e) {
@@ -922,25 +900,6 @@ export function walltimeFromRunnerClock(spec: JobRecord['spec'], ev: { exitCode:
     kind: 'timeout',
     reason: `SIGTERM after ${ran} s of a ${walltime * 60} s walltime (runner's .hpcb/started and .hpcb/terminated); the scheduler did not say how the job ended`,
   };
-}
-
-/**
- * The array id from what elements wrote (`@@HPCB-EL <carrier id> <element id>` lines, then an
- * end marker), through the adapter's `arrayOf` (Slurm `<array>_<k>` → `<array>`, PBS
- * `123[4].server` → `123[].server`). '' for a carrier none of whose elements started (or wrote
- * something unreadable); undefined for every carrier when the end marker is missing (the output
- * was cut short: nothing can be concluded).
- */
-export function parseElementTestimony(stdout: string, carrierIds: readonly number[], arrayOf: (elementId: string) => string | undefined = (id) => /^([0-9]+)_[0-9]+$/.exec(id)?.[1]): Map<number, string | undefined> {
-  const out = new Map<number, string | undefined>(carrierIds.map((id) => [id, undefined]));
-  if (!/^@@HPCB-EL-END$/m.test(stdout)) return out;
-  for (const id of carrierIds) out.set(id, '');
-  for (const line of stdout.split('\n')) {
-    const m = /^@@HPCB-EL (\d+) ?(\S*)$/.exec(line);
-    if (!m || !out.has(Number(m[1]))) continue;
-    out.set(Number(m[1]), (m[2] ? arrayOf(m[2]) : undefined) ?? '');
-  }
-  return out;
 }
 
 /** Accounting knows more than squeue (exit code, signal, MaxRSS); prefer it where it has an answer. */

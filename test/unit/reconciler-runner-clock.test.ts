@@ -9,7 +9,7 @@ import type { FinalInfo } from '../../src/domain/adapter.js';
 import { parseJobSpec } from '../../src/domain/jobSpec.js';
 import { walltimeFromRunnerClock } from '../../src/engine/reconciler.js';
 import { decideOutcome } from '../../src/engine/outcome.js';
-import type { Evidence } from '../../src/engine/remoteScripts.js';
+import type { Evidence } from '../../src/jobdir/evidence.js';
 
 const spec = parseJobSpec({ tasks: [{ cmd: 'sleep 600' }], resources: { walltime: 1 } });
 const ev = (p: Partial<Evidence> = {}): Evidence => ({
