@@ -7,7 +7,7 @@
 import type { FinalInfo, FinalKind, Observation } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { ExecResult } from '../../src/transport/transport.js';
-import { mapSlurmState } from './states.js';
+import { lookupSlurmState, mapSlurmState } from './states.js';
 
 // ---------------------------------------------------------------------------------------------
 // Small value parsers
@@ -164,8 +164,9 @@ const TRANSIENT_MESSAGES: readonly RegExp[] = [
   /Communication connection failure/i,
   /Transport endpoint is not connected/i,
   // Ambiguous on purpose: the same text covers MaxSubmitJobs (passes once jobs finish) and size
-  // or time limits (never passes). Treated as transient so the engine pauses the job for an
-  // operator instead of failing work that would have been accepted later.
+  // or time limits (never passes). Treated as transient: the job stays in `submitting` and is
+  // tried again with backoff, its last error saying why, instead of failing work that would
+  // have been accepted later.
   /Job violates accounting\/QOS policy/i,
 ];
 
@@ -290,6 +291,9 @@ export function observationsFromSqueueRow(row: SqueueRow): Observation[] {
     if (mapped.state === 'done') {
       obs.final = { kind: mapped.final ?? 'unknown', nativeState };
       if (reason !== undefined) obs.final.reason = reason;
+      // PENDING with DependencyNeverSatisfied is reported finished (states.ts), yet 22.05 keeps
+      // it in the queue until it is cancelled.
+      if (lookupSlurmState(nativeState)?.name === 'PENDING') obs.stillQueued = true;
     }
     return obs;
   });

@@ -57,13 +57,18 @@ export interface Observation {
   state: QueueState;
   /** The raw state code, kept for display and logs (e.g. "PENDING", "R", "C"). */
   nativeState: string;
-  /** Pending/hold reason, e.g. "Resources", "DependencyNeverSatisfied". */
+  /** The scheduler's pending/hold reason, kept for display (e.g. "Resources"). */
   reason?: string;
   /** For array elements: the parent array id and the element index. */
   arrayId?: string;
   arrayIndex?: number;
   /** Present when state is 'done' and the status output already says how it ended. */
   final?: FinalInfo;
+  /**
+   * With state 'done': the job can never run (e.g. its dependency can never be satisfied) but
+   * the scheduler still holds it in its queue, so the engine cancels it there before it ends.
+   */
+  stillQueued?: boolean;
 }
 
 /** Everything a script needs besides the job definition. */

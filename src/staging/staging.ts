@@ -18,7 +18,7 @@ import { BridgeError, isTransient } from '../domain/errors.js';
 import { invalidDefinition, relativePathProblem, type FieldProblem, type JobSpec } from '../domain/jobSpec.js';
 import { isTerminal } from '../domain/state.js';
 import type { ClusterRuntime } from '../engine/cluster.js';
-import type { StagingHooks } from '../engine/reconciler.js';
+import type { StagingHooks } from '../engine/loop.js';
 import { HPCB_DIR, jobDirFor } from '../jobdir/layout.js';
 import type { Logger } from '../logging.js';
 import type { Limits } from '../settings/schema.js';

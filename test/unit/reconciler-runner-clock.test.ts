@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FinalInfo } from '../../src/domain/adapter.js';
 import { parseJobSpec } from '../../src/domain/jobSpec.js';
-import { walltimeFromRunnerClock } from '../../src/engine/reconciler.js';
+import { walltimeFromRunnerClock } from '../../src/engine/outcome.js';
 import { decideOutcome } from '../../src/engine/outcome.js';
 import type { Evidence } from '../../src/jobdir/evidence.js';
 
