@@ -5,7 +5,7 @@
  * real captured outputs under test/fixtures and ../shared/fixtures.
  *
  * The engine owns when commands run, batching (one status command per cluster per poll),
- * exactly-once submission (src/engine/remoteScripts.ts) and the meaning of a job that left the
+ * exactly-once submission (src/jobdir/submit.ts) and the meaning of a job that left the
  * queue (only the exit-code file or accounting can say it ended well).
  */
 import type { ExecResult } from '../transport/transport.js';

@@ -1,5 +1,5 @@
 /**
- * walltimeFromRunnerClock (src/engine/reconciler.ts): a walltime kill told from the runner's own
+ * walltimeFromRunnerClock (src/engine/outcome.ts): a walltime kill told from the runner's own
  * stamps when the scheduler does not say how the job ended (the Torque wrappers print C with no
  * exit status). The numbers below are the stamps of a real walltime kill on the test cluster
  * (`.hpcb/started` 1795711786, `.hpcb/terminated` "TERM 1795711859 0": 73 s for a 60 s walltime).
