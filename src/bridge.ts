@@ -12,12 +12,12 @@ import { currentJobs, workflowView, type WorkflowView } from './engine/workflowS
 import { isTerminal } from './domain/state.js';
 import type { SchedulerAdapter } from './domain/adapter.js';
 import type { ClusterHealth, ClusterRuntime } from './engine/cluster.js';
-import { Reconciler, type StagingHooks } from './engine/reconciler.js';
+import { Reconciler, type StagingHooks } from './engine/loop.js';
 import { createLogger, type Logger } from './logging.js';
 import type { ClusterConfig, Settings } from './settings/schema.js';
 import { Store, type JobFilter, type JobRecord, type NewWorkflowRow, type TransitionEvent } from './store/store.js';
 import type { Transport } from './transport/transport.js';
-import { adapterFor } from './engine/adapters.js';
+import { adapterFor } from './adapters.js';
 import { createTransport } from './transport/index.js';
 import { Staging, type StagingOptions } from './staging/staging.js';
 

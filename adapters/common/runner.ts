@@ -2,24 +2,8 @@
  * The task runner: the scheduler-neutral bash body of every batch script. An adapter renders its
  * own header (shebang + `#SBATCH`/`#PBS` directives) and appends `renderRunner(...)`.
  *
- * Layout inside the job directory (`ctx.jobDir`), shared with staging and the engine through the
- * path helpers below:
- *
- *   <jobDir>/                  the user's files (inputs, artifacts, outputs); tasks run here
- *   <jobDir>/.hpcb/            the bridge's own files (created by staging before submission,
- *                              because schedulers open their own log files there before the
- *                              script runs and do not create directories)
- *     started                  "<epoch seconds>"            written when the script starts
- *     task.<i>.stdout|.stderr  task i's output (appended across task retries)
- *     task.<i>.exit            "<exit status>"              written when task i ends
- *     exit                     "<exit status> <failed task index or -1>"  written last
- *     terminated               "<SIGNAME> <epoch seconds> <running task index or -1>"
- *                              written instead of `exit` when the script is signalled
- *     scheduler.out|.err       the scheduler's own log of the script (not the task logs)
- *   <jobDir>/.hpcb/<k>/        the same files for element k of an array job
- *
- * Every file the runner writes is written to a temporary name and renamed, so a reader never
- * sees a half-written line. A `task.<i>.exit` that does not exist means the task never ran or
+ * The files it writes in the job directory (`ctx.jobDir`) are the job-directory protocol's
+ * (src/jobdir/layout.ts). A `task.<i>.exit` that does not exist means the task never ran or
  * never finished; a missing `exit` means the job did not reach its end (see `terminated`).
  *
  * Every string that comes from the definition or the context reaches the script through
@@ -31,68 +15,8 @@ import type { ScriptContext } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import { relativePathProblem, type JobSpec, type Task } from '../../src/domain/jobSpec.js';
 import { isValidEnvName, shellQuote } from '../../src/domain/quote.js';
+import { FILES, HPCB_DIR } from '../../src/jobdir/layout.js';
 import { isMpiTask, memoryPerNodeMb, type MpiTaskType } from './resources.js';
-
-// ---------------------------------------------------------------------------------------------
-// File names
-
-/** The bridge's directory inside the job directory. */
-export const BRIDGE_DIR = '.hpcb';
-
-function checkIndex(what: string, n: number): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new BridgeError('INTERNAL', `${what} must be a non-negative integer, got ${n}`);
-}
-
-/** `.hpcb`, or `.hpcb/<k>` for element k of an array job. Relative to the job directory. */
-export function bridgeDir(arrayIndex?: number): string {
-  if (arrayIndex === undefined) return BRIDGE_DIR;
-  checkIndex('array index', arrayIndex);
-  return `${BRIDGE_DIR}/${arrayIndex}`;
-}
-
-export function taskStdoutPath(task: number, arrayIndex?: number): string {
-  checkIndex('task index', task);
-  return `${bridgeDir(arrayIndex)}/task.${task}.stdout`;
-}
-
-export function taskStderrPath(task: number, arrayIndex?: number): string {
-  checkIndex('task index', task);
-  return `${bridgeDir(arrayIndex)}/task.${task}.stderr`;
-}
-
-export function taskExitPath(task: number, arrayIndex?: number): string {
-  checkIndex('task index', task);
-  return `${bridgeDir(arrayIndex)}/task.${task}.exit`;
-}
-
-export function startedPath(arrayIndex?: number): string {
-  return `${bridgeDir(arrayIndex)}/started`;
-}
-
-export function exitPath(arrayIndex?: number): string {
-  return `${bridgeDir(arrayIndex)}/exit`;
-}
-
-export function terminatedPath(arrayIndex?: number): string {
-  return `${bridgeDir(arrayIndex)}/terminated`;
-}
-
-/**
- * Where an adapter points the scheduler's own stdout/stderr of the batch script. Flat names in
- * `.hpcb/` (not `.hpcb/<k>/`) because the scheduler opens them before the script can create a
- * per-element directory. The adapter renders its scheduler's pattern for the index (Slurm `%a`).
- */
-export function schedulerStdoutPath(arrayIndex?: number): string {
-  if (arrayIndex === undefined) return `${BRIDGE_DIR}/scheduler.out`;
-  checkIndex('array index', arrayIndex);
-  return `${BRIDGE_DIR}/scheduler.${arrayIndex}.out`;
-}
-
-export function schedulerStderrPath(arrayIndex?: number): string {
-  if (arrayIndex === undefined) return `${BRIDGE_DIR}/scheduler.err`;
-  checkIndex('array index', arrayIndex);
-  return `${BRIDGE_DIR}/scheduler.${arrayIndex}.err`;
-}
 
 /**
  * Exit statuses of the batch script when the runner itself cannot start. They are only seen as
@@ -107,48 +31,6 @@ export const RUNNER_EXIT = {
   /** An array job ran without a numeric element index in `arrayIndexVar`. */
   BAD_ARRAY_INDEX: 122,
 } as const;
-
-// ---------------------------------------------------------------------------------------------
-// Readers for the files above (for the engine). They return undefined for a missing or partial
-// value rather than guessing.
-
-export interface JobExitRecord {
-  exitCode: number;
-  /** Index in spec.tasks of the task that stopped the job, or -1. */
-  failedTask: number;
-}
-
-export function parseJobExitFile(text: string): JobExitRecord | undefined {
-  const m = /^(\d+) (-1|\d+)\n?$/.exec(text);
-  if (!m) return undefined;
-  return { exitCode: Number(m[1]), failedTask: Number(m[2]) };
-}
-
-export function parseTaskExitFile(text: string): number | undefined {
-  const m = /^(\d+)\n?$/.exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
-/** Epoch seconds. */
-export function parseStartedFile(text: string): number | undefined {
-  const m = /^(\d+)\n?$/.exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
-export interface TerminatedRecord {
-  /** Signal name without SIG, e.g. "TERM". */
-  signal: string;
-  /** Epoch seconds. */
-  at: number;
-  /** Index of the task that was running, or -1. */
-  runningTask: number;
-}
-
-export function parseTerminatedFile(text: string): TerminatedRecord | undefined {
-  const m = /^([A-Z0-9]+) (\d+) (-1|\d+)\n?$/.exec(text);
-  if (!m) return undefined;
-  return { signal: m[1]!, at: Number(m[2]), runningTask: Number(m[3]) };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Rendering
@@ -292,7 +174,7 @@ hpcb_sidecars=''
 
 hpcb_on_signal() {
   trap '' TERM INT HUP
-  hpcb_put "$hpcb_dir/terminated" "$1 $(date +%s) $hpcb_running"
+  hpcb_put "$hpcb_dir/${FILES.terminated}" "$1 $(date +%s) $hpcb_running"
   if [ -n "$hpcb_child" ]; then kill -TERM "$hpcb_child" 2>/dev/null; fi
   for hpcb_e in $hpcb_sidecars; do kill -TERM -- "-\${hpcb_e#*:}" 2>/dev/null; done
   exit "$2"
@@ -363,7 +245,7 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
   const out: string[] = [];
   out.push(
     '# ---- hpc-bridge task runner (adapters/common/runner.ts) ----',
-    `# Bridge files: ${BRIDGE_DIR}/ (or ${BRIDGE_DIR}/<array index>/): started, task.<i>.stdout|stderr|exit, exit, terminated.`,
+    `# Bridge files: ${HPCB_DIR}/ (or ${HPCB_DIR}/<array index>/): started, task.<i>.stdout|stderr|exit, exit, terminated.`,
     'set -u',
     `hpcb_job_dir=${q(ctx.jobDir)}`,
     'if ! cd -- "$hpcb_job_dir"; then',
@@ -385,10 +267,10 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
       `    printf 'hpc-bridge: array element index %s=%s is not a number\\n' ${v} "$HPCB_ARRAY_INDEX" >&2`,
       `    exit ${RUNNER_EXIT.BAD_ARRAY_INDEX} ;;`,
       'esac',
-      `hpcb_dir=${BRIDGE_DIR}/$HPCB_ARRAY_INDEX`,
+      `hpcb_dir=${HPCB_DIR}/$HPCB_ARRAY_INDEX`,
     );
   } else {
-    out.push(`hpcb_dir=${BRIDGE_DIR}`);
+    out.push(`hpcb_dir=${HPCB_DIR}`);
   }
 
   out.push(
@@ -398,12 +280,12 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
     `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
     'fi',
     '# Status files of an earlier run in this directory (a requeue, a resubmission) must not be read as this run\'s.',
-    'rm -f -- "$hpcb_dir/exit" "$hpcb_dir/terminated" "$hpcb_dir/native_id" "$hpcb_dir"/task.*.exit',
-    'if ! hpcb_put "$hpcb_dir/started" "$(date +%s)"; then',
+    `rm -f -- "$hpcb_dir/${FILES.exit}" "$hpcb_dir/${FILES.terminated}" "$hpcb_dir/${FILES.nativeId}" "$hpcb_dir"/task.*.exit`,
+    `if ! hpcb_put "$hpcb_dir/${FILES.started}" "$(date +%s)"; then`,
     `  printf 'hpc-bridge: cannot write to %s\\n' "$hpcb_dir" >&2`,
     `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
     'fi',
-    ...(opts.nativeIdExpr ? [`hpcb_put "$hpcb_dir/native_id" "${opts.nativeIdExpr}"`] : []),
+    ...(opts.nativeIdExpr ? [`hpcb_put "$hpcb_dir/${FILES.nativeId}" "${opts.nativeIdExpr}"`] : []),
     '',
   );
 
@@ -446,7 +328,7 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
     '  fi',
     'done',
     'hpcb_stop_sidecars',
-    'hpcb_put "$hpcb_dir/exit" "$hpcb_rc $hpcb_failed"',
+    `hpcb_put "$hpcb_dir/${FILES.exit}" "$hpcb_rc $hpcb_failed"`,
     'exit "$hpcb_rc"',
     '',
   );

@@ -37,7 +37,8 @@
  *  - MPI tasks start through mpirun with a machine file built from $PBS_NODEFILE (PBS_LAUNCHERS below).
  */
 import { isMpiTask, memoryPerNodeMb, mpiRanks, processLayout, type MpiTaskType } from '../common/resources.js';
-import { BRIDGE_DIR, renderRunner, schedulerStderrPath, schedulerStdoutPath, type Launcher, type RunnerOptions } from '../common/runner.js';
+import { HPCB_DIR, schedulerStderrPath, schedulerStdoutPath } from '../../src/jobdir/layout.js';
+import { renderRunner, type Launcher, type RunnerOptions } from '../common/runner.js';
 import type { ScriptContext } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec, Task } from '../../src/domain/jobSpec.js';
@@ -192,8 +193,8 @@ export function renderPbsDirectives(spec: JobSpec, ctx: ScriptContext, opts: Pbs
   } else {
     // Torque has no index placeholder; given a directory it names each element's files
     // <name>.o<seq>-<index> (as in torque_qstat_x_xml_fyrd.txt), so the elements do not collide.
-    d(`-o ${dir}/${BRIDGE_DIR}/`);
-    d(`-e ${dir}/${BRIDGE_DIR}/`);
+    d(`-o ${dir}/${HPCB_DIR}/`);
+    d(`-e ${dir}/${HPCB_DIR}/`);
   }
   d('-r n');
 

@@ -7,7 +7,7 @@
 import type { FinalInfo, FinalKind, Observation } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { ExecResult } from '../../src/transport/transport.js';
-import { mapSlurmState } from './states.js';
+import { lookupSlurmState, mapSlurmState } from './states.js';
 
 // ---------------------------------------------------------------------------------------------
 // Small value parsers
@@ -164,8 +164,9 @@ const TRANSIENT_MESSAGES: readonly RegExp[] = [
   /Communication connection failure/i,
   /Transport endpoint is not connected/i,
   // Ambiguous on purpose: the same text covers MaxSubmitJobs (passes once jobs finish) and size
-  // or time limits (never passes). Treated as transient so the engine pauses the job for an
-  // operator instead of failing work that would have been accepted later.
+  // or time limits (never passes). Treated as transient: the job stays in `submitting` and is
+  // tried again with backoff, its last error saying why, instead of failing work that would
+  // have been accepted later.
   /Job violates accounting\/QOS policy/i,
 ];
 
@@ -290,6 +291,9 @@ export function observationsFromSqueueRow(row: SqueueRow): Observation[] {
     if (mapped.state === 'done') {
       obs.final = { kind: mapped.final ?? 'unknown', nativeState };
       if (reason !== undefined) obs.final.reason = reason;
+      // PENDING with DependencyNeverSatisfied is reported finished (states.ts), yet 22.05 keeps
+      // it in the queue until it is cancelled.
+      if (lookupSlurmState(nativeState)?.name === 'PENDING') obs.stillQueued = true;
     }
     return obs;
   });
@@ -586,22 +590,12 @@ export function observationFromScontrol(rec: Record<string, string>): Observatio
 
 // ---------------------------------------------------------------------------------------------
 // Memory kills
-
-/**
- * Slurm's own words for a memory kill, as slurmstepd writes them into the job's stderr:
- * - polling enforcement (no cgroups, JobAcctGatherParams=OverMemoryKill): "StepId=10.batch
- *   exceeded memory limit (95277056 > 52428800), being killed" and "Exceeded job memory limit";
- *   the job ends FAILED with ExitCode 0:9 (fixture 05b), so only this text tells it was memory;
- * - cgroup enforcement: "Detected 1 oom-kill event(s) in StepId=210.batch ... killed by the
- *   cgroup out-of-memory handler" with state OUT_OF_MEMORY, 0:125 (fixture 05c).
- */
-const MEMORY_KILL_MESSAGES: readonly RegExp[] = [
-  /Exceeded (?:job|step) memory limit/i,
-  /exceeded memory limit \(\d+ > \d+\)/i,
-  /\boom[-_ ]kill\b/i,
-  /\bout[- _]of[- _]memory\b/i,
-];
-
-export function looksLikeMemoryKill(stderrText: string): boolean {
-  return MEMORY_KILL_MESSAGES.some((re) => re.test(stderrText));
-}
+//
+// slurmstepd writes its words for a memory kill into the job's stderr:
+// - polling enforcement (no cgroups, JobAcctGatherParams=OverMemoryKill): "StepId=10.batch
+//   exceeded memory limit (95277056 > 52428800), being killed" and "Exceeded job memory limit";
+//   the job ends FAILED with ExitCode 0:9 (fixture 05b), so only this text tells it was memory;
+// - cgroup enforcement: "Detected 1 oom-kill event(s) in StepId=210.batch ... killed by the
+//   cgroup out-of-memory handler" with state OUT_OF_MEMORY, 0:125 (fixture 05c).
+// The patterns are the job-directory protocol's, shared with the evidence program.
+export { looksLikeMemoryKill } from '../../src/jobdir/layout.js';

@@ -30,7 +30,8 @@ import type { ScriptContext } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec, Task } from '../../src/domain/jobSpec.js';
 import { gbToMb, mpiRanks, processLayout, type MpiTaskType } from '../common/resources.js';
-import { BRIDGE_DIR, renderRunner, schedulerStderrPath, schedulerStdoutPath, type Launcher, type RunnerOptions } from '../common/runner.js';
+import { HPCB_DIR, schedulerStderrPath, schedulerStdoutPath } from '../../src/jobdir/layout.js';
+import { renderRunner, type Launcher, type RunnerOptions } from '../common/runner.js';
 
 export type Directive = readonly [flag: string, value?: string];
 
@@ -85,8 +86,8 @@ export function slurmDirectives(spec: JobSpec, ctx: ScriptContext): Directive[] 
   d.push(['--chdir', ctx.jobDir]);
   if (ctx.array) {
     // %a: the element index, so array elements do not share one log (see schedulerStdoutPath).
-    d.push(['--output', absoluteBridgeFile(ctx.jobDir, `${BRIDGE_DIR}/scheduler.%a.out`)]);
-    d.push(['--error', absoluteBridgeFile(ctx.jobDir, `${BRIDGE_DIR}/scheduler.%a.err`)]);
+    d.push(['--output', absoluteBridgeFile(ctx.jobDir, `${HPCB_DIR}/scheduler.%a.out`)]);
+    d.push(['--error', absoluteBridgeFile(ctx.jobDir, `${HPCB_DIR}/scheduler.%a.err`)]);
   } else {
     d.push(['--output', absoluteBridgeFile(ctx.jobDir, schedulerStdoutPath())]);
     d.push(['--error', absoluteBridgeFile(ctx.jobDir, schedulerStderrPath())]);

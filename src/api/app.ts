@@ -23,8 +23,7 @@ import { BridgeError } from '../domain/errors.js';
 import { fieldName, parseJobSpec, zodProblems } from '../domain/jobSpec.js';
 import { WorkflowSpecSchema } from '../domain/workflowSpec.js';
 import { publicStatus, type JobState } from '../domain/state.js';
-import { jobDirFor } from '../engine/reconciler.js';
-import { jobTag } from '../engine/tag.js';
+import { scriptContextFor } from '../engine/scriptContext.js';
 import { redactTokenLike, silentLogger, type Logger } from '../logging.js';
 import { Metrics } from '../ops/metrics.js';
 import type { ArtifactInfo, StagingService } from '../staging/service.js';
@@ -414,14 +413,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         // The script shown is the one a submission would get: the user's account included.
         const spec = bridge.applyUserPolicy(ctx.user, cluster, parsed, 'cluster', 'job');
         // The real job id is not known before creation; 0 stands in for it in paths and tag.
-        const script = rec.rt.adapter.renderScript(spec, {
-          jobDir: jobDirFor(rec.rt, bridge.store.instanceId(), 0),
-          tag: jobTag(bridge.store.instanceId(), 0, 0),
-          bridgeJobId: 0,
-          attempt: 0,
-          defaults: rec.rt.defaults,
-          ...(spec.resources.walltime !== undefined ? { walltimeSeconds: spec.resources.walltime * 60 } : {}),
-        });
+        const script = rec.rt.adapter.renderScript(spec, scriptContextFor(rec.rt, bridge.store.instanceId(), { id: 0, attempt: 0, spec }));
         const out: RenderView = { cluster, scheduler: rec.rt.adapter.name, definition: spec, script };
         sendJson(ctx.res, 200, out);
       },

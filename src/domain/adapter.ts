@@ -5,7 +5,7 @@
  * real captured outputs under test/fixtures and ../shared/fixtures.
  *
  * The engine owns when commands run, batching (one status command per cluster per poll),
- * exactly-once submission (src/engine/remoteScripts.ts) and the meaning of a job that left the
+ * exactly-once submission (src/jobdir/submit.ts) and the meaning of a job that left the
  * queue (only the exit-code file or accounting can say it ended well).
  */
 import type { ExecResult } from '../transport/transport.js';
@@ -57,13 +57,18 @@ export interface Observation {
   state: QueueState;
   /** The raw state code, kept for display and logs (e.g. "PENDING", "R", "C"). */
   nativeState: string;
-  /** Pending/hold reason, e.g. "Resources", "DependencyNeverSatisfied". */
+  /** The scheduler's pending/hold reason, kept for display (e.g. "Resources"). */
   reason?: string;
   /** For array elements: the parent array id and the element index. */
   arrayId?: string;
   arrayIndex?: number;
   /** Present when state is 'done' and the status output already says how it ended. */
   final?: FinalInfo;
+  /**
+   * With state 'done': the job can never run (e.g. its dependency can never be satisfied) but
+   * the scheduler still holds it in its queue, so the engine cancels it there before it ends.
+   */
+  stillQueued?: boolean;
 }
 
 /** Everything a script needs besides the job definition. */

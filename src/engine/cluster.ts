@@ -1,6 +1,6 @@
 /**
  * What the engine needs to drive one cluster: its adapter, its transport and its settings.
- * Built by src/main.ts from the validated configuration.
+ * Built by src/bridge.ts from the validated configuration.
  */
 import type { SchedulerAdapter } from '../domain/adapter.js';
 import type { Transport } from '../transport/transport.js';
@@ -24,7 +24,7 @@ export interface ClusterRuntime {
   submitRatePerSecond: number;
   /** Timeout for ordinary scheduler commands. */
   commandTimeoutMs: number;
-  /** Timeout for a submit batch (sbatch retries internally when the controller is busy). */
+  /** Timeout for a submit batch (a submit command may retry internally while the scheduler is busy). */
   submitTimeoutMs: number;
 }
 

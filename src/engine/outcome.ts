@@ -13,7 +13,7 @@
 import type { FinalInfo } from '../domain/adapter.js';
 import type { JobSpec } from '../domain/jobSpec.js';
 import type { Outcome } from '../domain/state.js';
-import type { Evidence } from './remoteScripts.js';
+import type { Evidence } from '../jobdir/evidence.js';
 
 export interface DecisionInput {
   spec: JobSpec;
@@ -94,8 +94,8 @@ export function decideOutcome(d: DecisionInput): Decision {
         }
         break;
       case 'failed':
-        // Slurm without cgroup memory enforcement kills by polling: FAILED with signal 9 and
-        // "Exceeded job memory limit" in the job's stderr (Slurm 22.05, JobAcctGatherParams=OverMemoryKill).
+        // A scheduler that enforces memory by polling rather than with cgroups reports a plain
+        // failure by signal 9 and leaves its words for the kill in the job's stderr.
         if (ev?.memoryKill && (effective.signal === 9 || ev.exitCode === null || ev.exitCode === 137 || ev.exitCode === 9)) {
           return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: ev?.exitCode ?? null });
         }
@@ -149,4 +149,31 @@ export function decideOutcome(d: DecisionInput): Decision {
     exitCode: null,
     retryable: true,
   });
+}
+
+/**
+ * Tell a walltime kill from the runner's own clock when the scheduler does not say how the job
+ * ended (a status output that reports every finished job alike, with no exit status, and no
+ * accounting: `final` is then at best 'unknown'). A job killed for its walltime leaves
+ * `.hpcb/terminated` ("TERM <epoch> <task>") and no `.hpcb/exit`. If the runner ran at least its
+ * walltime between `.hpcb/started` and that SIGTERM (both stamps from the same cluster clock,
+ * whole seconds, so 2 s of slack for the two truncations and the script's start-up), the limit is
+ * what ended it. Anything else (a SIGTERM earlier, no stamps, an exit file, a scheduler that did
+ * say) is left as it was.
+ */
+const RUNNER_CLOCK_SLACK_SECONDS = 2;
+export function walltimeFromRunnerClock(spec: JobSpec, ev: { exitCode: number | null; startedEpoch?: number | null; terminatedBy: string | null }, final: FinalInfo | null): FinalInfo | null {
+  if (final && final.kind !== 'unknown') return final;
+  const walltime = spec.resources.walltime;
+  if (walltime === undefined || ev.exitCode !== null || ev.startedEpoch == null || !ev.terminatedBy) return final;
+  const m = /^TERM (\d+)\b/.exec(ev.terminatedBy);
+  if (!m) return final;
+  const ran = Number(m[1]) - ev.startedEpoch;
+  if (ran < walltime * 60 - RUNNER_CLOCK_SLACK_SECONDS) return final;
+  return {
+    ...(final ?? {}),
+    nativeState: final?.nativeState ?? '',
+    kind: 'timeout',
+    reason: `SIGTERM after ${ran} s of a ${walltime * 60} s walltime (runner's .hpcb/started and .hpcb/terminated); the scheduler did not say how the job ended`,
+  };
 }

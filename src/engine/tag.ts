@@ -2,8 +2,8 @@
  * The bridge's tag on every scheduler job, used as the job name. It names the database
  * instance (ids restart with a new database), the bridge job id and the submission attempt,
  * so a job can be found in the queue or in accounting even if its recorded id was lost.
- * Only [a-z0-9-]: safe as a Slurm name and within PBS's stricter name rules (<= 15 chars on
- * old Torque servers is not guaranteed for large ids; see adapters/pbs for how it is shortened).
+ * Only [a-z0-9-]: safe as a job name for every supported scheduler (an adapter whose scheduler
+ * limits the length shortens it itself; see adapters/).
  */
 export function jobTag(instance: string, jobId: number, attempt: number): string {
   return `hb${instance}-${jobId}-${attempt}`;

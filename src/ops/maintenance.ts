@@ -19,7 +19,7 @@ import { join, posix } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { shellQuote } from '../domain/quote.js';
 import type { ClusterRuntime } from '../engine/cluster.js';
-import { jobDirFor } from '../engine/reconciler.js';
+import { jobDirFor } from '../jobdir/layout.js';
 import type { Logger } from '../logging.js';
 import type { Settings } from '../settings/schema.js';
 import { ownerDir, SHA256_HEX } from '../staging/names.js';
@@ -154,7 +154,7 @@ export class Maintenance {
           // Re-read the state right before the command: nothing leaves a terminal state today,
           // but this is the one place where a mistake would delete a running job's files.
           const batch = tables.stillTerminal(ids.slice(i, i + RM_BATCH));
-          const paths = batch.map((id) => confinedJobDir(jobsRoot, jobDirFor(rt, instance, id)));
+          const paths = batch.map((id) => confinedJobDir(jobsRoot, jobDirFor(rt.scratchRoot, instance, id)));
           if (paths.length === 0) continue;
           const script = `rm -rf -- ${paths.map(shellQuote).join(' ')}`;
           const res = await rt.transport.exec(['bash', '-c', script], { timeoutMs: 600_000 });

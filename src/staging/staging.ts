@@ -18,8 +18,8 @@ import { BridgeError, isTransient } from '../domain/errors.js';
 import { invalidDefinition, relativePathProblem, type FieldProblem, type JobSpec } from '../domain/jobSpec.js';
 import { isTerminal } from '../domain/state.js';
 import type { ClusterRuntime } from '../engine/cluster.js';
-import { HPCB_DIR } from '../engine/remoteScripts.js';
-import { jobDirFor, type StagingHooks } from '../engine/reconciler.js';
+import type { StagingHooks } from '../engine/loop.js';
+import { HPCB_DIR, jobDirFor } from '../jobdir/layout.js';
 import type { Logger } from '../logging.js';
 import type { Limits } from '../settings/schema.js';
 import type { OutputRecord, PlannedOutput } from '../store/staging.js';
@@ -32,10 +32,10 @@ import {
   parseCacheProbe,
   parseListOutputs,
   parsePlaceOutput,
-  renderCacheInstall,
-  renderCacheProbe,
-  renderListOutputsProgram,
-  renderPlaceProgram,
+  cacheInstallProgram,
+  cacheProbeProgram,
+  listOutputsProgram,
+  placeProgram,
   type PlaceItem,
 } from './remote.js';
 import type { ArtifactInfo, LogChunk, OutputInfo, OutputReport, StagingService } from './service.js';
@@ -230,7 +230,7 @@ export class Staging implements StagingService, StagingHooks {
       executable: r.executable,
       kind: archiveKind(r.fileName),
     }));
-    const res = await rt.transport.exec(['bash', '-c', renderPlaceProgram(jobDir, items)], { timeoutMs: STAGING_EXEC_TIMEOUT_MS });
+    const res = await rt.transport.exec(placeProgram(jobDir, items), { timeoutMs: STAGING_EXEC_TIMEOUT_MS });
     const out = parsePlaceOutput(res.stdout);
     if (out.noDir) throw new BridgeError('REMOTE_IO', `job directory ${jobDir} vanished during stage-in`, { transient: true, context: { cluster: rt.name, jobId: job.id } });
     if (!out.complete || res.exitCode !== 0) {
@@ -340,7 +340,7 @@ export class Staging implements StagingService, StagingHooks {
     const final = posix.join(cacheDir, sha256);
     const record = () => this.store.staging.recordCached(rt.name, cacheDir, sha256, size, this.now());
 
-    const probe = await t.exec(['bash', '-c', renderCacheProbe(final)], { timeoutMs: STAGING_EXEC_TIMEOUT_MS });
+    const probe = await t.exec(cacheProbeProgram(final), { timeoutMs: STAGING_EXEC_TIMEOUT_MS });
     if (parseCacheProbe(probe.stdout) === sha256) {
       record();
       this.counters.cacheHits++;
@@ -365,7 +365,7 @@ export class Staging implements StagingService, StagingHooks {
     }
     this.counters.artifactUploads++;
     this.counters.artifactBytesUploaded += size;
-    const v = await t.exec(['bash', '-c', renderCacheInstall(tmp, final, sha256)], { timeoutMs: STAGING_EXEC_TIMEOUT_MS });
+    const v = await t.exec(cacheInstallProgram(tmp, final, sha256), { timeoutMs: STAGING_EXEC_TIMEOUT_MS });
     const verdict = parseCacheInstall(v.stdout);
     if (!verdict.ok) {
       throw new BridgeError('REMOTE_IO', `artifact ${sha256} arrived on ${rt.name} with SHA-256 ${verdict.got}; uploading it again`, {
@@ -407,7 +407,7 @@ export class Staging implements StagingService, StagingHooks {
   /** One remote program lists (and packs) everything; the plan is persisted in one transaction. */
   private async listOnCluster(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
     const spec = job.spec;
-    const res = await rt.transport.exec(['bash', '-c', renderListOutputsProgram(jobDir, spec.outputFiles, spec.outputDirs, spec.tasks.length)], {
+    const res = await rt.transport.exec(listOutputsProgram(jobDir, spec.outputFiles, spec.outputDirs, spec.tasks.length), {
       timeoutMs: STAGING_EXEC_TIMEOUT_MS,
     });
     const listed = parseListOutputs(res.stdout);
@@ -548,7 +548,7 @@ export class Staging implements StagingService, StagingHooks {
     }
     const rt = this.opts.runtime(job.cluster);
     if (!rt || job.state === 'accepted') return { data: Buffer.alloc(0), nextOffset: offset, complete: terminal };
-    const path = posix.join(jobDirFor(rt, this.store.instanceId(), jobId), HPCB_DIR, name);
+    const path = posix.join(jobDirFor(rt.scratchRoot, this.store.instanceId(), jobId), HPCB_DIR, name);
     const data = (await rt.transport.readRange(path, offset, maxBytes)) ?? Buffer.alloc(0);
     return { data, nextOffset: offset + data.length, complete: terminal && data.length < maxBytes };
   }

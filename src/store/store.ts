@@ -484,11 +484,43 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     return res.changes === 1;
   }
 
-  /** Record that the user wants the job cancelled; idempotent. The engine carries it out. */
-  requestCancel(id: number): JobRecord | undefined {
-    const now = this.now();
-    this.stmts.cancel.run(now, now, id);
+  // ------------------------------------------------------------------ cancel requests
+  // A cancel request is one guarded transaction with one event row (the state does not change:
+  // the engine carries the cancel out and records the move it makes).
+
+  /**
+   * Record that the job should be cancelled. Only a job that has not ended takes the request; a
+   * second request changes nothing and adds no event. Returns the job as it is now.
+   */
+  requestCancel(id: number, reason = 'cancel requested'): JobRecord | undefined {
+    this.cancelTx(id, undefined, undefined, reason);
     return this.get(id);
+  }
+
+  /**
+   * The engine will not let a queued job run (its dependency can never be satisfied, it waited
+   * longer than maximumTimeInQueue): decide its outcome and request its cancel at once, while it
+   * is in one of `from`. Returns false if the job had moved on or already had a cancel request.
+   */
+  decideAndCancel(id: number, from: readonly JobState[], outcome: Outcome): boolean {
+    return this.cancelTx(id, from, outcome, `cancel requested: ${outcome.reason}`);
+  }
+
+  private cancelTx(id: number, from: readonly JobState[] | undefined, outcome: Outcome | undefined, reason: string): boolean {
+    const now = this.now();
+    const tx = this.db.transaction((): boolean => {
+      const row = this.stmts.get.get(id) as Row | undefined;
+      if (!row || row.cancel_requested_at !== null) return false;
+      const state = row.state as JobState;
+      if (TERMINAL_STATES.includes(state) || (from && !from.includes(state))) return false;
+      const { sets, values } = patchSql(outcome ? { outcome, statusReason: outcome.reason } : {});
+      sets.push('cancel_requested_at = ?', 'updated_at = ?');
+      values.push(now, now);
+      this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...values, id, state);
+      this.stmts.insertEvent.run(id, now, state, state, reason, outcome ? JSON.stringify({ outcome }) : null);
+      return true;
+    });
+    return tx.immediate();
   }
 
   events(jobId: number, afterId = 0, limit = 1000): JobEvent[] {

@@ -13,7 +13,7 @@
 import { posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
-import { jobDirFor } from '../../src/engine/reconciler.js';
+import { jobDirFor } from '../../src/jobdir/layout.js';
 import type { WorkflowView } from '../../src/engine/workflowStatus.js';
 import { labSettings, onLogin } from './support/lab.js';
 
@@ -33,7 +33,7 @@ afterAll(async () => {
 
 function dirOf(id: number): string {
   const rt = bridge.reconciler('lab')!.rt;
-  return jobDirFor(rt, bridge.store.instanceId(), id);
+  return jobDirFor(rt.scratchRoot, bridge.store.instanceId(), id);
 }
 
 async function read(path: string): Promise<string | null> {

@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
-import { jobDirFor } from '../../src/engine/reconciler.js';
+import { jobDirFor } from '../../src/jobdir/layout.js';
 import type { WorkflowView } from '../../src/engine/workflowStatus.js';
 import { labSettings, onLogin } from './support/lab.js';
 
@@ -26,7 +26,7 @@ afterAll(async () => {
 
 async function stdoutOf(id: number): Promise<string> {
   const rec = bridge.reconciler('lab')!;
-  const buf = await rec.rt.transport.readRange(posix.join(jobDirFor(rec.rt, bridge.store.instanceId(), id), '.hpcb/task.0.stdout'), 0, 1 << 20);
+  const buf = await rec.rt.transport.readRange(posix.join(jobDirFor(rec.rt.scratchRoot, bridge.store.instanceId(), id), '.hpcb/task.0.stdout'), 0, 1 << 20);
   return buf ? buf.toString('utf8') : '';
 }
 
@@ -112,7 +112,7 @@ describe('workflows on Slurm over SSH', () => {
       expect(j.statusReason).toBe('dependency failed');
       // Never ran: the runner never wrote its start stamp in the instance's directory.
       const rec = bridge.reconciler('lab')!;
-      expect(await rec.rt.transport.stat(posix.join(jobDirFor(rec.rt, bridge.store.instanceId(), j.id), '.hpcb/started'))).toBeNull();
+      expect(await rec.rt.transport.stat(posix.join(jobDirFor(rec.rt.scratchRoot, bridge.store.instanceId(), j.id), '.hpcb/started'))).toBeNull();
     }
 
     await onLogin(env, `touch '${flag}'`);

@@ -100,9 +100,10 @@ describe('scheduler commands hanging past their timeout (Slurm over SSH)', () =>
     const errors = new Set<string>();
     try {
       // The outcome of a killed submit is unknown: the job stays in `submitting` (its record on
-      // the cluster decides the next try) and the cluster says why it is degraded.
+      // the cluster decides the next try) and says why it waits. The cluster still answers its
+      // polls, so it is not degraded by one command that hung.
       await until('three submit attempts killed at the timeout', () => {
-        const e = bridge.health()[0]!.lastError;
+        const e = bridge.get(id)!.lastError;
         if (e) errors.add(e);
         return rec.counters.submitCommands - submitsBefore >= 3 && [...errors].some((x) => /^submit: /.test(x));
       }, 120_000, 100);

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { BridgeError } from '../../src/domain/errors.js';
 import { buildSettings, loadSettings } from '../../src/settings/load.js';
-import { adapterFor } from '../../src/engine/adapters.js';
+import { adapterFor } from '../../src/adapters.js';
 
 const configDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config');
 

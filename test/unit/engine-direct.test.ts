@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
-import { jobDirFor } from '../../src/engine/reconciler.js';
+import { jobDirFor } from '../../src/jobdir/layout.js';
 import { buildSettings } from '../../src/settings/load.js';
 import { silentLogger } from '../../src/logging.js';
 import { directAdapter } from '../../adapters/direct/index.js';
@@ -42,7 +42,7 @@ function killSession(b: Bridge, id: number): void {
 }
 
 function jobFile(b: Bridge, id: number, rel: string): string {
-  return readFileSync(join(jobDirFor(b.reconciler('here')!.rt, b.store.instanceId(), id), rel), 'utf8');
+  return readFileSync(join(jobDirFor(b.reconciler('here')!.rt.scratchRoot, b.store.instanceId(), id), rel), 'utf8');
 }
 
 describe('engine with the direct adapter', () => {
@@ -138,7 +138,7 @@ describe('engine retries and unknown submit outcomes (direct adapter)', () => {
     await reach(b, job.id, 'running');
     // "running" means the process exists, not that the task has begun: on a loaded machine the
     // runner may not have reached `touch` yet, and a kill then would make attempt 2 the first.
-    const marker = join(jobDirFor(b.reconciler('here')!.rt, b.store.instanceId(), job.id), 'first-attempt');
+    const marker = join(jobDirFor(b.reconciler('here')!.rt.scratchRoot, b.store.instanceId(), job.id), 'first-attempt');
     for (let i = 0; i < 200 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
     killSession(b, job.id);
     const done = await b.wait(job.id, 50_000);

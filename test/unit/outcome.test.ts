@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FinalInfo } from '../../src/domain/adapter.js';
 import { parseJobSpec } from '../../src/domain/jobSpec.js';
 import { decideOutcome, type DecisionInput } from '../../src/engine/outcome.js';
-import type { Evidence } from '../../src/engine/remoteScripts.js';
+import type { Evidence } from '../../src/jobdir/evidence.js';
 
 const spec = parseJobSpec({ tasks: [{ cmd: 'a' }, { cmd: 'b' }], resources: { walltime: 1 } });
 const ev = (p: Partial<Evidence> = {}): Evidence => ({ noDir: false, exitCode: null, failedTask: null, started: true, terminatedBy: null, limit: null, nativeId: null, taskExitCodes: [null, null], memoryKill: false, complete: true, ...p });

@@ -1,5 +1,5 @@
 /**
- * walltimeFromRunnerClock (src/engine/reconciler.ts): a walltime kill told from the runner's own
+ * walltimeFromRunnerClock (src/engine/outcome.ts): a walltime kill told from the runner's own
  * stamps when the scheduler does not say how the job ended (the Torque wrappers print C with no
  * exit status). The numbers below are the stamps of a real walltime kill on the test cluster
  * (`.hpcb/started` 1795711786, `.hpcb/terminated` "TERM 1795711859 0": 73 s for a 60 s walltime).
@@ -7,9 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import type { FinalInfo } from '../../src/domain/adapter.js';
 import { parseJobSpec } from '../../src/domain/jobSpec.js';
-import { walltimeFromRunnerClock } from '../../src/engine/reconciler.js';
+import { walltimeFromRunnerClock } from '../../src/engine/outcome.js';
 import { decideOutcome } from '../../src/engine/outcome.js';
-import type { Evidence } from '../../src/engine/remoteScripts.js';
+import type { Evidence } from '../../src/jobdir/evidence.js';
 
 const spec = parseJobSpec({ tasks: [{ cmd: 'sleep 600' }], resources: { walltime: 1 } });
 const ev = (p: Partial<Evidence> = {}): Evidence => ({

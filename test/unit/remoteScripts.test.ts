@@ -3,9 +3,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseEvidenceOutput, parseSubmitProgramOutput, renderEvidenceProgram, renderSubmitProgram } from '../../src/engine/remoteScripts.js';
+import { evidenceProgram as renderEvidenceProgram, parseEvidenceOutput } from '../../src/jobdir/evidence.js';
+import { parseSubmitProgramOutput, submitProgram as renderSubmitProgram } from '../../src/jobdir/submit.js';
 
-const bash = (program: string) => execFileSync('bash', ['-c', program]).toString();
+/** Run a remote program's argv (`bash -c <program> <name> <args...>`) here. */
+const bash = (argv: readonly string[]) => execFileSync(argv[0]!, argv.slice(1)).toString();
 
 describe('exactly-once submit program', () => {
   it('records the submit result on the cluster and never runs the submit twice', () => {
@@ -67,9 +69,13 @@ describe('exactly-once submit program', () => {
       return { key: String(i), jobDir, attempt: 0, tryNo: 0, argv: ['sh', '-c', 'sleep 0.2; echo "$1" >> "$2"; echo "$1"', 'fake', String(100 + i), log] };
     });
     const program = renderSubmitProgram(items, { parallel: 4 });
-    expect(program.match(/\) &$/gm)).toHaveLength(4);
+    // Four groups: the submit commands of one program run under four different parent shells.
+    const parents = join(root, 'parents');
+    const probe = Array.from({ length: 9 }, (_, i) => ({ key: `p${i}`, jobDir: root, attempt: 1, tryNo: i, argv: ['sh', '-c', 'echo "$PPID" >> "$1"; echo 1', 'fake', parents] }));
+    bash(renderSubmitProgram(probe, { parallel: 4 }));
+    expect(new Set(readFileSync(parents, 'utf8').trim().split('\n')).size).toBe(4);
     // Two programs at once (a restarted daemon while the first still runs): the locks keep it to one submit per job.
-    const run = () => new Promise<string>((resolve, reject) => execFile('bash', ['-c', program], (e, stdout) => (e ? reject(e) : resolve(stdout))));
+    const run = () => new Promise<string>((resolve, reject) => execFile(program[0]!, program.slice(1), (e, stdout) => (e ? reject(e) : resolve(stdout))));
     const [a, b] = await Promise.all([run(), run()]);
     for (const stdout of [a, b]) {
       const out = parseSubmitProgramOutput(stdout);

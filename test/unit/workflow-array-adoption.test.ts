@@ -17,7 +17,8 @@ import { SLURM_ARRAYS, renderSlurmScript } from '../../adapters/slurm/index.js';
 import { Bridge } from '../../src/bridge.js';
 import type { SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
-import { jobDirFor, parseElementTestimony } from '../../src/engine/reconciler.js';
+import { parseElementTestimony } from '../../src/jobdir/evidence.js';
+import { jobDirFor } from '../../src/jobdir/layout.js';
 import { silentLogger } from '../../src/logging.js';
 import { buildSettings } from '../../src/settings/load.js';
 
@@ -86,7 +87,7 @@ describe('array carrier adoption', () => {
     // One sbatch reached the scheduler; the lost answer was never followed by a second one.
     expect(state.submits).toBe(1);
     const rt = bridge.reconciler('here')!.rt;
-    const runs = done.jobs.map((j) => readFileSync(join(jobDirFor(rt, bridge!.store.instanceId(), j.id), 'runs.log'), 'utf8'));
+    const runs = done.jobs.map((j) => readFileSync(join(jobDirFor(rt.scratchRoot, bridge!.store.instanceId(), j.id), 'runs.log'), 'utf8'));
     expect(runs).toEqual(['run 1\n', 'run 2\n', 'run 3\n', 'run 4\n']);
     const carrier = bridge.store.workflowJobs(wf.id).find((r) => r.kind === 'array')!;
     expect(bridge.store.events(carrier.id).some((e) => /its elements recorded the array id/.test(e.reason ?? ''))).toBe(true);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
-import { jobDirFor } from '../../src/engine/reconciler.js';
+import { jobDirFor } from '../../src/jobdir/layout.js';
 import { buildSettings } from '../../src/settings/load.js';
 import { silentLogger } from '../../src/logging.js';
 import { BridgeError } from '../../src/domain/errors.js';
@@ -31,7 +31,7 @@ function open(): Bridge {
 }
 
 function stdout(b: Bridge, id: number): string {
-  return readFileSync(join(jobDirFor(b.reconciler('here')!.rt, b.store.instanceId(), id), '.hpcb/task.0.stdout'), 'utf8');
+  return readFileSync(join(jobDirFor(b.reconciler('here')!.rt.scratchRoot, b.store.instanceId(), id), '.hpcb/task.0.stdout'), 'utf8');
 }
 
 const job = (name: string, cmd: string, extra: Record<string, unknown> = {}) => ({ name, tasks: [{ cmd }], ...extra });
@@ -135,7 +135,7 @@ describe('workflows on the direct adapter', () => {
     expect(done.status).toBe('completed');
     const rt = b.reconciler('here')!.rt;
     const stamps = (name: string) =>
-      done.jobs.filter((j) => j.name === name).map((j) => ['t0', 't1'].map((f) => BigInt(readFileSync(join(jobDirFor(rt, b.store.instanceId(), j.id), f), 'utf8').trim())) as [bigint, bigint]);
+      done.jobs.filter((j) => j.name === name).map((j) => ['t0', 't1'].map((f) => BigInt(readFileSync(join(jobDirFor(rt.scratchRoot, b.store.instanceId(), j.id), f), 'utf8').trim())) as [bigint, bigint]);
     const maxOverlap = (iv: [bigint, bigint][]) => {
       const ev = iv.flatMap(([s, e]) => [[s, 1], [e, -1]] as [bigint, number][]).sort((x, y) => (x[0] === y[0] ? x[1] - y[1] : x[0] < y[0] ? -1 : 1));
       let cur = 0;

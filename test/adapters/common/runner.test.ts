@@ -4,27 +4,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptContext } from '../../../src/domain/adapter.js';
 import { BridgeError } from '../../../src/domain/errors.js';
 import { parseJobSpec, type JobSpecInput } from '../../../src/domain/jobSpec.js';
+import { RUNNER_EXIT, containerArgv, renderRunner, taskCommandLine, type RunnerOptions } from '../../../adapters/common/runner.js';
+import { parseJobExitFile, parseStartedFile, parseTaskExitFile, parseTerminatedFile } from '../../../src/jobdir/files.js';
 import {
-  BRIDGE_DIR,
-  RUNNER_EXIT,
+  HPCB_DIR,
   bridgeDir,
-  containerArgv,
   exitPath,
-  parseJobExitFile,
-  parseStartedFile,
-  parseTaskExitFile,
-  parseTerminatedFile,
-  renderRunner,
   schedulerStderrPath,
   schedulerStdoutPath,
   startedPath,
-  taskCommandLine,
   taskExitPath,
   taskStderrPath,
   taskStdoutPath,
   terminatedPath,
-  type RunnerOptions,
-} from '../../../adapters/common/runner.js';
+} from '../../../src/jobdir/layout.js';
 import { alive, exists, makeJobDir, read, removeDir, runScript, runScriptAndSignal } from './run-script.js';
 
 const dirs: string[] = [];
@@ -35,7 +28,7 @@ afterEach(() => {
 function jobDir(): string {
   const d = makeJobDir();
   dirs.push(d);
-  mkdirSync(join(d, BRIDGE_DIR));
+  mkdirSync(join(d, HPCB_DIR));
   return d;
 }
 
@@ -51,7 +44,7 @@ function script(input: JobSpecInput, ctx: ScriptContext, opts: RunnerOptions = O
 
 describe('file names', () => {
   it('are shared constants relative to the job directory, with a per-element directory for arrays', () => {
-    expect(BRIDGE_DIR).toBe('.hpcb');
+    expect(HPCB_DIR).toBe('.hpcb');
     expect(bridgeDir()).toBe('.hpcb');
     expect(bridgeDir(3)).toBe('.hpcb/3');
     expect(taskStdoutPath(0)).toBe('.hpcb/task.0.stdout');
@@ -195,7 +188,7 @@ describe('running the script with bash', () => {
       'HPCB_TASK_INDEX=0',
     ]);
     // No temporary files are left behind by the atomic writes.
-    expect(readdirSync(join(dir, BRIDGE_DIR)).filter((f) => f.includes('.tmp'))).toEqual([]);
+    expect(readdirSync(join(dir, HPCB_DIR)).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
   it('stops at the first failing task and records its index and status', () => {
@@ -341,8 +334,8 @@ describe('running the script with bash', () => {
     expect(r.stderr).toContain('cannot enter the job directory');
 
     const dir = jobDir();
-    removeDir(join(dir, BRIDGE_DIR));
-    writeFileSync(join(dir, BRIDGE_DIR), 'a file, not a directory');
+    removeDir(join(dir, HPCB_DIR));
+    writeFileSync(join(dir, HPCB_DIR), 'a file, not a directory');
     expect(runScript(script({ tasks: [{ cmd: 'true' }] }, ctxFor(dir))).status).toBe(RUNNER_EXIT.NO_BRIDGE_DIR);
   });
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptContext } from '../../../src/domain/adapter.js';
 import { parseJobSpec } from '../../../src/domain/jobSpec.js';
-import { parseElementTestimony } from '../../../src/engine/reconciler.js';
+import { parseElementTestimony } from '../../../src/jobdir/evidence.js';
 import { normalizePbsId, parsePbsArrayElementId, pbsArrayElementId } from '../../../adapters/pbs/ids.js';
 import { createPbsAdapter, PBS_ARRAYS } from '../../../adapters/pbs/index.js';
 import { parseStatusResult } from '../../../adapters/pbs/parse.js';

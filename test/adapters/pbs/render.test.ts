@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptContext } from '../../../src/domain/adapter.js';
 import { parseJobSpec, type JobSpecInput } from '../../../src/domain/jobSpec.js';
-import { BRIDGE_DIR } from '../../../adapters/common/runner.js';
+import { HPCB_DIR } from '../../../src/jobdir/layout.js';
 import { decodePbsJobName, normalizePbsId, parsePbsJobId, pbsJobName } from '../../../adapters/pbs/ids.js';
 import { createPbsAdapter } from '../../../adapters/pbs/index.js';
 import { PBS_LAUNCHERS, pbsWalltime, renderPbsDirectives, renderPbsScript } from '../../../adapters/pbs/render.js';
@@ -246,7 +246,7 @@ describe('the whole script, run by bash as the scheduler would', () => {
   function jobDir(): string {
     const d = makeJobDir('hpcb-pbs-');
     dirs.push(d);
-    mkdirSync(join(d, BRIDGE_DIR));
+    mkdirSync(join(d, HPCB_DIR));
     return d;
   }
 

@@ -20,7 +20,7 @@ import { createPbsAdapter } from '../../../adapters/pbs/index.js';
 import { Bridge } from '../../../src/bridge.js';
 import type { SchedulerAdapter } from '../../../src/domain/adapter.js';
 import { BridgeError } from '../../../src/domain/errors.js';
-import { jobDirFor } from '../../../src/engine/reconciler.js';
+import { jobDirFor } from '../../../src/jobdir/layout.js';
 import { silentLogger } from '../../../src/logging.js';
 import { buildSettings } from '../../../src/settings/load.js';
 
@@ -124,13 +124,13 @@ describe('PBS Pro workflow arrays through the engine', () => {
 
       const sweep = done.jobs.filter((j) => j.name === 'sweep').sort((a, b) => a.index! - b.index!);
       // Each instance ran exactly once, as element <seq>[<k>].fake of the one array.
-      expect(sweep.map((j) => readFileSync(join(jobDirFor(rt, inst, j.id), 'runs.log'), 'utf8'))).toEqual(['run 1\n', 'run 2\n', 'run 3\n', 'run 4\n']);
+      expect(sweep.map((j) => readFileSync(join(jobDirFor(rt.scratchRoot, inst, j.id), 'runs.log'), 'utf8'))).toEqual(['run 1\n', 'run 2\n', 'run 3\n', 'run 4\n']);
       expect(sweep.map((j) => j.nativeId)).toEqual(sweep.map((j) => `${seq}[${j.index}].fake`));
 
       // The child was handed to the scheduler with afterok on the array's id, and read every result.
       const gather = done.jobs.find((j) => j.name === 'gather')!;
-      expect(readFileSync(join(jobDirFor(rt, inst, gather.id), '.hpcb/job.sh'), 'utf8')).toContain(`\n#PBS -W depend=afterok:${seq}[].fake\n`);
-      expect(readFileSync(join(jobDirFor(rt, inst, gather.id), 'all'), 'utf8')).toBe('1\n4\n9\n16\n');
+      expect(readFileSync(join(jobDirFor(rt.scratchRoot, inst, gather.id), '.hpcb/job.sh'), 'utf8')).toContain(`\n#PBS -W depend=afterok:${seq}[].fake\n`);
+      expect(readFileSync(join(jobDirFor(rt.scratchRoot, inst, gather.id), 'all'), 'utf8')).toBe('1\n4\n9\n16\n');
     }, 120_000);
   }
 });

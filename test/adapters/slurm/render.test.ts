@@ -8,7 +8,8 @@ import { BridgeError } from '../../../src/domain/errors.js';
 import { parseJobSpec, type JobSpecInput } from '../../../src/domain/jobSpec.js';
 import { SLURM_LAUNCHERS, renderDirective, renderSlurmScript, slurmDirectives } from '../../../adapters/slurm/render.js';
 import { createSlurmAdapter, slurmAdapter } from '../../../adapters/slurm/index.js';
-import { exitPath, parseJobExitFile, taskStdoutPath } from '../../../adapters/common/runner.js';
+import { parseJobExitFile } from '../../../src/jobdir/files.js';
+import { exitPath, taskStdoutPath } from '../../../src/jobdir/layout.js';
 import { read, removeDir, runScript } from '../common/run-script.js';
 
 const dirs: string[] = [];

@@ -15,7 +15,7 @@
 import { posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../../src/bridge.js';
-import { jobDirFor } from '../../../src/engine/reconciler.js';
+import { jobDirFor } from '../../../src/jobdir/layout.js';
 import type { JobRecord } from '../../../src/store/store.js';
 import { labSettings, onLogin, until, type LabOptions } from '../support/lab.js';
 
@@ -81,14 +81,14 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
 
   async function readJobFile(job: JobRecord, rel: string): Promise<string> {
     const rec = bridge.reconciler(labOptions.clusterName ?? 'lab')!;
-    const path = posix.join(jobDirFor(rec.rt, bridge.store.instanceId(), job.id), rel);
+    const path = posix.join(jobDirFor(rec.rt.scratchRoot, bridge.store.instanceId(), job.id), rel);
     const buf = await rec.rt.transport.readRange(path, 0, 1 << 20);
     return buf ? buf.toString('utf8') : '';
   }
 
   async function listJobDir(job: JobRecord): Promise<string[]> {
     const rec = bridge.reconciler(labOptions.clusterName ?? 'lab')!;
-    const entries = await rec.rt.transport.list(jobDirFor(rec.rt, bridge.store.instanceId(), job.id));
+    const entries = await rec.rt.transport.list(jobDirFor(rec.rt.scratchRoot, bridge.store.instanceId(), job.id));
     return (entries ?? []).map((e) => e.name).sort();
   }
 

@@ -26,7 +26,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../../src/bridge.js';
 import { BridgeError } from '../../../src/domain/errors.js';
-import { jobDirFor } from '../../../src/engine/reconciler.js';
+import { jobDirFor } from '../../../src/jobdir/layout.js';
 import type { JobRecord } from '../../../src/store/store.js';
 import { makeRandomFile, sha256File } from '../../contract/files.js';
 import { labSettings, onLogin, until, type LabOptions } from '../support/lab.js';
@@ -184,7 +184,7 @@ export function defineStagingSuite(where: string, labOptions: LabOptions, caps: 
       expect(report.outputs.map((o) => o.name).sort()).toEqual(['results.tar.gz', 'results/raw/r1.bin', 'results/raw/r2.bin', 'results/raw/r3.bin', 'results/raw/r4.bin', 'results/summary.txt']);
       expect(report.problems.find((p) => p.name === 'results/raw/r9.bin')?.reason).toMatch(/outside the job directory/);
       expect(report.problems.find((p) => p.name === 'stolen')?.reason).toMatch(/outside the job directory/);
-      const dir = jobDirFor(bridge.reconciler(clusterName)!.rt, bridge.store.instanceId(), job.id);
+      const dir = jobDirFor(bridge.reconciler(clusterName)!.rt.scratchRoot, bridge.store.instanceId(), job.id);
       const remoteSums = await onLogin(lab.env, `cd ${dir} && sha256sum results/raw/r*.bin results/summary.txt`);
       for (const line of remoteSums.trim().split('\n')) {
         const [sum, name] = line.split(/\s+/) as [string, string];
@@ -207,7 +207,7 @@ export function defineStagingSuite(where: string, labOptions: LabOptions, caps: 
       expect(first.complete).toBe(false);
       // It cannot end before `go` exists, so this output was read from a live job.
       expect(bridge.get(job.id)!.status).toMatch(/^(idle|running)$/);
-      const dir = jobDirFor(bridge.reconciler(clusterName)!.rt, bridge.store.instanceId(), job.id);
+      const dir = jobDirFor(bridge.reconciler(clusterName)!.rt.scratchRoot, bridge.store.instanceId(), job.id);
       await onLogin(lab.env, `touch ${dir}/go`);
       const second = await until('the second line', async () => {
         const c = await bridge.staging.readLog(job.id, 'alice', 'stdout', { offset: first.nextOffset });

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bridge } from '../../../src/bridge.js';
-import { jobDirFor } from '../../../src/engine/reconciler.js';
+import { jobDirFor } from '../../../src/jobdir/layout.js';
 import { createLogger } from '../../../src/logging.js';
 import { confinedJobDir, Maintenance } from '../../../src/ops/maintenance.js';
 import { buildSettings } from '../../../src/settings/load.js';
@@ -43,7 +43,7 @@ function setup(maintenance: Record<string, unknown> = {}) {
   bridge.start();
   const maint = new Maintenance({ store: bridge.store, settings, log, runtime: (c) => bridge.reconciler(c)?.rt });
   opened.push({ bridge, maint });
-  const dir = (id: number) => jobDirFor(bridge.reconciler('here')!.rt, bridge.store.instanceId(), id);
+  const dir = (id: number) => jobDirFor(bridge.reconciler('here')!.rt.scratchRoot, bridge.store.instanceId(), id);
   // The store keeps its connection to itself; backdating is test set-up, done beside it.
   const endedDaysAgo = (id: number, days: number) => {
     const raw = new Database(bridge.store.file);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { Bridge, type BridgeOptions } from '../../../src/bridge.js';
-import { jobDirFor } from '../../../src/engine/reconciler.js';
+import { jobDirFor } from '../../../src/jobdir/layout.js';
 import { silentLogger } from '../../../src/logging.js';
 import { buildSettings } from '../../../src/settings/load.js';
 import type { JobRecord } from '../../../src/store/store.js';
@@ -36,7 +36,7 @@ export async function closeAll(): Promise<void> {
 }
 
 export function jobDir(b: Bridge, id: number): string {
-  return jobDirFor(b.reconciler('here')!.rt, b.store.instanceId(), id);
+  return jobDirFor(b.reconciler('here')!.rt.scratchRoot, b.store.instanceId(), id);
 }
 
 export function jobFile(b: Bridge, id: number, rel: string): string {

@@ -1,0 +1,182 @@
+/**
+ * One engine per cluster: a loop that runs the steps (steps/*.ts) in order, each tick, and
+ * pauses between ticks (longer while the cluster is degraded). It only orders the steps; each
+ * step moves jobs forward one guarded transition at a time:
+ *
+ *   cancels before submission -> workflow gate -> status poll (one command for all jobs) ->
+ *   stage-in -> submit (batched, rate-limited, exactly once) -> array instances follow their
+ *   carrier -> cancels on the scheduler -> finishing (testimony + accounting, batched) ->
+ *   stage-out (beside the loop) -> carriers close
+ *
+ * Truthfulness rules:
+ *   - a failed status poll or an unreachable cluster changes no job's state; the cluster is
+ *     marked degraded and the loop backs off, then resumes by itself (health.ts);
+ *   - a job that left the queue is only terminal when its exit file or accounting says how it
+ *     ended; otherwise it waits out a grace window and then fails as "lost";
+ *   - every step is idempotent, so a daemon restarted at any instant resumes from the
+ *     persisted state (the submit program of src/jobdir makes the submit itself exactly-once).
+ */
+import { COMMAND_SECONDS_BUCKETS, Histogram } from '../domain/histogram.js';
+import type { Logger } from '../logging.js';
+import type { Store } from '../store/store.js';
+import type { ClusterHealth, ClusterRuntime } from './cluster.js';
+import type { EngineCounters, StagingHooks, StepContext } from './context.js';
+import { HealthTracker } from './health.js';
+import { closeCarriers, linkArrayInstances } from './steps/arrays.js';
+import { cancelBeforeSubmit } from './steps/cancelBeforeSubmit.js';
+import { NativeCancels } from './steps/cancelNative.js';
+import { finish } from './steps/finish.js';
+import { poll } from './steps/poll.js';
+import { stageIn } from './steps/stageIn.js';
+import { StageOuts } from './steps/stageOut.js';
+import { submit, TokenBucket } from './steps/submit.js';
+import { gateWorkflowJobs } from './steps/workflowGate.js';
+import { WorkflowRows } from './workflowRows.js';
+
+export type { StagingHooks } from './context.js';
+
+export interface ReconcilerOptions {
+  now?: () => number;
+  staging?: StagingHooks;
+  /** Concurrent stage-in/stage-out steps per cluster. */
+  stagingConcurrency?: number;
+  /** How long stop() lets stage-outs in flight finish before the transport is closed under them. */
+  stopGraceMs?: number;
+}
+
+export class Reconciler {
+  /** Counters for /metrics and benchmarks. */
+  readonly counters: EngineCounters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0 };
+  /** Duration of every status poll that answered, in seconds (/metrics renders it). */
+  readonly pollSeconds = new Histogram(COMMAND_SECONDS_BUCKETS);
+  private readonly tracker: HealthTracker;
+  private readonly ctx: StepContext;
+  private readonly bucket: TokenBucket;
+  private readonly cancels = new NativeCancels();
+  private readonly stageOuts: StageOuts;
+  private stopped = true;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private kicked = false;
+  private lastPollAt = 0;
+
+  constructor(
+    readonly rt: ClusterRuntime,
+    store: Store,
+    log: Logger,
+    private readonly opts: ReconcilerOptions = {},
+  ) {
+    const now = opts.now ?? Date.now;
+    this.tracker = new HealthTracker(rt.name, log, now);
+    this.ctx = {
+      rt,
+      store,
+      log,
+      now,
+      instance: store.instanceId(),
+      counters: this.counters,
+      health: this.tracker,
+      staging: opts.staging,
+      stagingConcurrency: opts.stagingConcurrency ?? 8,
+      stopped: () => this.stopped,
+      batchFailures: new Map(),
+    };
+    this.bucket = new TokenBucket(rt.submitRatePerSecond, now);
+    this.stageOuts = new StageOuts(this.ctx, () => this.kick());
+  }
+
+  get health(): ClusterHealth {
+    return this.tracker.state;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.run();
+  }
+
+  /** Stop after the current tick; jobs on the cluster keep running and resume at the next start. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+    // Give transfers in flight a moment to finish (a small output usually does); a large one is
+    // cut off when the transport closes and resumes at the next start.
+    await this.stageOuts.drain(this.opts.stopGraceMs ?? 5000);
+  }
+
+  /** Run a tick soon (a job was created or a cancel requested). */
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.tick();
+      } catch (e) {
+        // tick() handles its own errors; this is a bug guard so the loop never dies silently.
+        this.ctx.log.error({ err: e }, 'reconciler tick crashed');
+      }
+      if (this.stopped) break;
+      const delay = this.tracker.nextDelay(this.rt.pollIntervalMs);
+      if (this.kicked) {
+        this.kicked = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      this.kicked = false;
+    }
+  }
+
+  async tick(): Promise<void> {
+    const { ctx, rt } = this;
+    const now = ctx.now();
+    const active = () => ctx.store.activeOnCluster(rt.name);
+    const due = (j: { retryAt: number | null }) => (j.retryAt ?? 0) <= now;
+    let jobs = active();
+    if (jobs.length === 0) return;
+
+    cancelBeforeSubmit(ctx, jobs);
+    const ready = gateWorkflowJobs(ctx, active(), new WorkflowRows(ctx.store));
+    jobs = active();
+
+    // At most one status command per poll interval, or sooner when a submission with an
+    // unknown outcome needs to look for its tag.
+    const needsAdoption = jobs.some((j) => j.state === 'submitting' && j.stepFailures > 0 && due(j));
+    const inQueue = jobs.some((j) => j.state === 'queued' || j.state === 'running');
+    if ((inQueue && now - this.lastPollAt >= rt.pollIntervalMs) || needsAdoption) {
+      const polled = await poll(ctx, jobs);
+      if (polled.answeredAt !== null) {
+        this.lastPollAt = polled.answeredAt;
+        this.pollSeconds.observe((this.health.lastPollMs ?? 0) / 1000);
+      }
+      if (!polled.ok) return; // could not ask: change nothing, back off
+      jobs = active();
+    }
+
+    await stageIn(ctx, jobs.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
+    jobs = active();
+    // Array instances are never submitted themselves: their carrier is the one submission.
+    if (await submit(ctx, this.bucket, jobs.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.kicked = true;
+    linkArrayInstances(ctx);
+    jobs = active();
+
+    // A carrier is cancelled through its elements.
+    const cancelled = await this.cancels.run(ctx, jobs.filter((j) => j.kind === 'job' && j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
+    if (cancelled) this.lastPollAt = 0; // look again soon
+
+    await finish(ctx, jobs.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
+    jobs = active();
+    this.stageOuts.start(jobs.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)));
+    closeCarriers(ctx);
+  }
+}

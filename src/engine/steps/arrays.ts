@@ -1,0 +1,45 @@
+/**
+ * Steps for array carriers: a workflow's instances of one job submitted as one native array.
+ * The carrier row is the one submission; each instance follows its element in the queue.
+ */
+import { isTerminal } from '../../domain/state.js';
+import type { JobRecord } from '../../store/store.js';
+import { move, type StepContext } from '../context.js';
+
+/**
+ * Instances staged in wait in `submitting` for their carrier's one submission; once it has an
+ * id, each becomes the adapter's element id in the queue, which is how the status poll names the element. A carrier that
+ * ended without an id (rejected, cancelled first) ends them too.
+ */
+export function linkArrayInstances(ctx: StepContext): void {
+  for (const inst of ctx.store.activeOnCluster(ctx.rt.name)) {
+    if (inst.state !== 'submitting' || inst.arrayJobId === null) continue;
+    const carrier = ctx.store.get(inst.arrayJobId);
+    if (!carrier) continue;
+    const arrays = ctx.rt.adapter.arrays;
+    if (carrier.nativeId && arrays && inst.wfIndex !== null && carrier.state !== 'submitting' && carrier.state !== 'staging_in' && carrier.state !== 'accepted') {
+      const nativeId = arrays.elementId(carrier.nativeId, inst.wfIndex);
+      move(ctx, inst, ['submitting'], 'queued', { nativeId, submittedAt: carrier.submittedAt ?? ctx.now(), afterOk: carrier.afterOk }, `submitted as element ${inst.wfIndex} of array ${carrier.nativeId}`, { nativeId });
+    } else if (isTerminal(carrier.state)) {
+      const to = inst.cancelRequestedAt !== null ? 'deleted' : 'failed';
+      move(ctx, inst, ['submitting'], to, { statusReason: to === 'deleted' ? 'cancelled by user' : (carrier.statusReason ?? 'array submission failed') }, 'array submission ended');
+    }
+  }
+}
+
+/**
+ * A carrier has no outcome of its own: once every element it ran has ended, it is done. The
+ * three moves keep the state machine's path; a daemon stopped between them resumes here.
+ */
+export function closeCarriers(ctx: StepContext): void {
+  for (const c of ctx.store.activeOnCluster(ctx.rt.name)) {
+    if (c.kind !== 'array' || !['queued', 'running', 'finishing', 'staging_out'].includes(c.state)) continue;
+    const insts = ctx.store.workflowJobs(c.workflowId!).filter((j) => j.arrayJobId === c.id);
+    if (insts.some((i) => !isTerminal(i.state))) continue;
+    let cur: JobRecord | undefined = c;
+    const why = `all ${insts.length} elements ended`;
+    if (cur.state === 'queued' || cur.state === 'running') cur = move(ctx, cur, [cur.state], 'finishing', {}, why);
+    if (cur?.state === 'finishing') cur = move(ctx, cur, ['finishing'], 'staging_out', { outcome: { status: 'completed', reason: why } }, why);
+    if (cur?.state === 'staging_out') move(ctx, cur, ['staging_out'], 'completed', { statusReason: why }, why);
+  }
+}

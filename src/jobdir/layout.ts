@@ -1,0 +1,144 @@
+/**
+ * The job directory: where a job lives on the cluster and the name of every file the bridge
+ * keeps in it. Pure (no I/O) so adapters, the engine, staging, the API and ops can all ask it.
+ *
+ *   <scratchRoot>/jobs/<instance>-<job id>/   the job directory; tasks run here
+ *     <user files>               inputs, artifacts, outputs
+ *     .hpcb/                     the bridge's own files (made before submission: schedulers
+ *                                open their log files there before the script runs)
+ *       job.sh                   the batch script
+ *       submit.<attempt>.<try>.claim|out|err|rc   one exactly-once submit record per try
+ *       instances                an array carrier's element directories, one line per element
+ *       started                  "<epoch seconds>"  written when the script starts
+ *       native_id                the scheduler's id of the job, written by the job itself
+ *       task.<i>.stdout|stderr   task i's output (appended across task retries)
+ *       task.<i>.exit            "<exit status>"  written when task i ends
+ *       exit                     "<exit status> <failed task index or -1>"  written last
+ *       terminated               "<SIGNAME> <epoch seconds> <running task index or -1>",
+ *                                written instead of `exit` when the script is signalled
+ *       limit                    "walltime" | "memory": a limit enforced outside a scheduler
+ *       scheduler[.<k>].out|err  the scheduler's own log of the script
+ *       stagein.err              stderr of the last artifact placement
+ *       outdirs/<i>.tar.gz       packed output directories
+ *       <k>/                     the runner's files (started ... terminated) of array element k
+ *
+ * Every file the runner writes is written to a temporary name and renamed, so a reader never
+ * sees a half-written line.
+ */
+import { posix } from 'node:path';
+import { BridgeError } from '../domain/errors.js';
+
+/** Directory (relative to the job dir) that holds the bridge's own files. */
+export const HPCB_DIR = '.hpcb';
+
+/** Where job `jobId` of database `instance` lives under a cluster's scratch root. */
+export function jobDirFor(scratchRoot: string, instance: string, jobId: number): string {
+  return posix.join(scratchRoot, 'jobs', `${instance}-${jobId}`);
+}
+
+/** File names inside `.hpcb/` (or `.hpcb/<k>/` for the runner's files of element k). */
+export const FILES = {
+  jobScript: 'job.sh',
+  instances: 'instances',
+  started: 'started',
+  nativeId: 'native_id',
+  exit: 'exit',
+  terminated: 'terminated',
+  limit: 'limit',
+  stageInErr: 'stagein.err',
+  outdirs: 'outdirs',
+} as const;
+
+/**
+ * What one attempt leaves behind as its testimony (relative to `.hpcb/`, `*` a task index): a
+ * resubmission clears them so the previous attempt's files are not read as the new one's.
+ */
+export const ATTEMPT_FILES: readonly string[] = [FILES.exit, FILES.started, FILES.terminated, FILES.limit, FILES.nativeId, 'task.*.exit'];
+
+/** Stem of the exactly-once submit record of one (attempt, try) of a job, inside `.hpcb/`. */
+export function submitRecordName(attempt: number, tryNo: number): string {
+  return `submit.${attempt}.${tryNo}`;
+}
+
+/** Where packed output directories are written (relative to the job dir). */
+export const OUTDIR_PACK_DIR = `${HPCB_DIR}/${FILES.outdirs}`;
+
+function checkIndex(what: string, n: number): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new BridgeError('INTERNAL', `${what} must be a non-negative integer, got ${n}`);
+}
+
+/** `.hpcb`, or `.hpcb/<k>` for element k of an array job. Relative to the job directory. */
+export function bridgeDir(arrayIndex?: number): string {
+  if (arrayIndex === undefined) return HPCB_DIR;
+  checkIndex('array index', arrayIndex);
+  return `${HPCB_DIR}/${arrayIndex}`;
+}
+
+export function taskStdoutPath(task: number, arrayIndex?: number): string {
+  checkIndex('task index', task);
+  return `${bridgeDir(arrayIndex)}/task.${task}.stdout`;
+}
+
+export function taskStderrPath(task: number, arrayIndex?: number): string {
+  checkIndex('task index', task);
+  return `${bridgeDir(arrayIndex)}/task.${task}.stderr`;
+}
+
+export function taskExitPath(task: number, arrayIndex?: number): string {
+  checkIndex('task index', task);
+  return `${bridgeDir(arrayIndex)}/task.${task}.exit`;
+}
+
+export function startedPath(arrayIndex?: number): string {
+  return `${bridgeDir(arrayIndex)}/${FILES.started}`;
+}
+
+export function exitPath(arrayIndex?: number): string {
+  return `${bridgeDir(arrayIndex)}/${FILES.exit}`;
+}
+
+export function terminatedPath(arrayIndex?: number): string {
+  return `${bridgeDir(arrayIndex)}/${FILES.terminated}`;
+}
+
+export function nativeIdPath(arrayIndex?: number): string {
+  return `${bridgeDir(arrayIndex)}/${FILES.nativeId}`;
+}
+
+/**
+ * Where an adapter points the scheduler's own stdout/stderr of the batch script. Flat names in
+ * `.hpcb/` (not `.hpcb/<k>/`) because the scheduler opens them before the script can create a
+ * per-element directory. The adapter renders its scheduler's pattern for the index.
+ */
+export function schedulerStdoutPath(arrayIndex?: number): string {
+  if (arrayIndex === undefined) return `${HPCB_DIR}/scheduler.out`;
+  checkIndex('array index', arrayIndex);
+  return `${HPCB_DIR}/scheduler.${arrayIndex}.out`;
+}
+
+export function schedulerStderrPath(arrayIndex?: number): string {
+  if (arrayIndex === undefined) return `${HPCB_DIR}/scheduler.err`;
+  checkIndex('array index', arrayIndex);
+  return `${HPCB_DIR}/scheduler.${arrayIndex}.err`;
+}
+
+/**
+ * The words a memory kill leaves in a job's stderr (the scheduler's step daemon or the kernel):
+ * polling enforcement writes "Exceeded job memory limit" and "exceeded memory limit (N > M)"
+ * and reports only signal 9, so this text is the only sign it was memory; cgroup enforcement
+ * writes "oom-kill event" and "out-of-memory handler". POSIX extended regular expressions that
+ * JavaScript reads the same way, matched case-insensitively: the evidence program hands them to
+ * `grep -iE` on the cluster and adapters test text with `looksLikeMemoryKill`.
+ */
+export const MEMORY_KILL_PATTERNS: readonly string[] = [
+  'exceeded (job|step) memory limit',
+  'exceeded memory limit \\([0-9]+ > [0-9]+\\)',
+  'oom[-_ ]kill',
+  'out[-_ ]of[-_ ]memory',
+];
+
+const MEMORY_KILL_RE = new RegExp(MEMORY_KILL_PATTERNS.join('|'), 'i');
+
+export function looksLikeMemoryKill(stderrText: string): boolean {
+  return MEMORY_KILL_RE.test(stderrText);
+}
