@@ -16,7 +16,13 @@ import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import type { ExecResult } from '../../src/transport/transport.js';
 import { mpiRanks } from '../common/resources.js';
-import { renderRunner, type Launcher } from '../common/runner.js';
+import { runnerOptionShape } from '../common/options.js';
+import { renderRunner, type Launcher, type RunnerOptions } from '../common/runner.js';
+import { z } from 'zod';
+
+/** What a cluster file's `adapter:` block may set for `scheduler: direct`. */
+export const directOptions = z.strictObject({ ...runnerOptionShape });
+export type DirectAdapterOptions = z.infer<typeof directOptions>;
 
 /** Tags are `hb<6 hex>-<job>-<attempt>` (src/engine/tag.ts); the wrapper's argv carries it. */
 const TAG_RE = /\bhb[0-9a-f]{6}-\d+-\d+\b/;
@@ -58,16 +64,27 @@ const DIRECT_ID_EXPR = '$(ps -o sid= -p $$ | tr -d " ")';
 
 const CANCEL = 'for p in "$@"; do pkill -TERM -s "$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done; exit 0';
 
-export const directAdapter: SchedulerAdapter = {
+export function createDirectAdapter(options: DirectAdapterOptions = {}): SchedulerAdapter {
+  const runnerOpts: RunnerOptions = { launcher, nativeIdExpr: DIRECT_ID_EXPR };
+  if (options.sidecarGraceSeconds !== undefined) runnerOpts.sidecarGraceSeconds = options.sidecarGraceSeconds;
+  if (options.containerRuntime !== undefined) runnerOpts.containerRuntime = options.containerRuntime;
+  return { ...DIRECT, renderScript: (spec, ctx) => renderDirectScript(spec, ctx, runnerOpts) };
+}
+
+function renderDirectScript(spec: JobSpec, ctx: ScriptContext, runnerOpts: RunnerOptions): string {
+  if (spec.resources.nodes > 1) {
+    throw new BridgeError('INVALID_DEFINITION', 'invalid job definition: resources.nodes: a cluster without a scheduler runs on one node', {
+      context: { field: 'resources.nodes', problems: [{ field: 'resources.nodes', message: 'a cluster without a scheduler runs on one node' }] },
+    });
+  }
+  return `#!/bin/bash\n# hpc-bridge job ${ctx.bridgeJobId} (${ctx.tag}), attempt ${ctx.attempt}, run without a scheduler\n${renderRunner(spec, ctx, runnerOpts)}`;
+}
+
+const DIRECT: SchedulerAdapter = {
   name: 'direct',
 
   renderScript(spec: JobSpec, ctx: ScriptContext): string {
-    if (spec.resources.nodes > 1) {
-      throw new BridgeError('INVALID_DEFINITION', 'invalid job definition: resources.nodes: a cluster without a scheduler runs on one node', {
-        context: { field: 'resources.nodes', problems: [{ field: 'resources.nodes', message: 'a cluster without a scheduler runs on one node' }] },
-      });
-    }
-    return `#!/bin/bash\n# hpc-bridge job ${ctx.bridgeJobId} (${ctx.tag}), attempt ${ctx.attempt}, run without a scheduler\n${renderRunner(spec, ctx, { launcher, nativeIdExpr: DIRECT_ID_EXPR })}`;
+    return renderDirectScript(spec, ctx, { launcher, nativeIdExpr: DIRECT_ID_EXPR });
   },
 
   submitCommand(scriptPath: string, ctx: ScriptContext): string[] {
@@ -118,3 +135,6 @@ export const directAdapter: SchedulerAdapter = {
     // Signalling a process that already ended is not an error.
   },
 };
+
+/** The adapter with default options. */
+export const directAdapter: SchedulerAdapter = createDirectAdapter();

@@ -44,6 +44,7 @@ import { renderPbsScript, torqueSubmitLogArgs } from './render.js';
 import type { PbsFlavor } from './states.js';
 
 export type { PbsFlavor } from './states.js';
+export { pbsOptions, type PbsConfigOptions } from './options.js';
 
 export interface PbsAdapterOptions {
   flavor: PbsFlavor;

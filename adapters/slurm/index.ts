@@ -92,6 +92,7 @@ export function createSlurmAdapter(options: SlurmAdapterOptions = {}): Scheduler
 /** The adapter with default options (slurmdbd accounting). */
 export const slurmAdapter: SchedulerAdapter = createSlurmAdapter();
 
+export { slurmOptions, type SlurmConfigOptions } from './options.js';
 export { SLURM_STATES, lookupSlurmState, mapSlurmState, normalizeSlurmState } from './states.js';
 export {
   expandArrayJobId,

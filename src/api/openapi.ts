@@ -3,7 +3,7 @@
  * handlers validate with (`z.toJSONSchema`, input side: what a client may send).
  */
 import { z } from 'zod';
-import type { RouteDoc } from './app.js';
+import type { RouteDoc } from './router.js';
 
 function jsonSchema(s: z.ZodType): Record<string, unknown> {
   // Refinements (superRefine) cannot be expressed in JSON Schema; they are described in messages.

@@ -20,12 +20,18 @@ export interface CheckStep {
   detail: string;
 }
 
-/** The commands each scheduler adapter runs; all must be found. */
-const COMMANDS: Record<ClusterConfig['scheduler'], string[]> = {
-  slurm: ['sbatch', 'squeue', 'sacct', 'scancel'],
-  pbs: ['qsub', 'qstat', 'qdel'],
-  direct: ['bash', 'setsid', 'kill'],
-};
+/** The commands the cluster's adapter runs, as configured; all must be found. */
+function commandsFor(c: ClusterConfig): string[] {
+  switch (c.scheduler) {
+    case 'slurm':
+      // A cluster without accounting storage is configured with `accounting: none`: sacct is never run.
+      return c.adapter?.['accounting'] === 'none' ? ['sbatch', 'squeue', 'scancel'] : ['sbatch', 'squeue', 'sacct', 'scancel'];
+    case 'pbs':
+      return ['qsub', 'qstat', 'qdel'];
+    case 'direct':
+      return ['bash', 'setsid', 'kill'];
+  }
+}
 
 export async function checkCluster(c: ClusterConfig, make: (c: ClusterConfig) => Transport = (x) => createTransport(transportOptions(x))): Promise<CheckStep[]> {
   const steps: CheckStep[] = [];
@@ -40,7 +46,7 @@ export async function checkCluster(c: ClusterConfig, make: (c: ClusterConfig) =>
     const hello = await t.exec(['id', '-un'], { timeoutMs: c.commandTimeoutSeconds * 1000 });
     if (!step('login', hello.exitCode === 0, hello.exitCode === 0 ? `logged in to ${where} as ${hello.stdout.trim()}${c.ssh ? ` (host key matched ${c.ssh.knownHosts})` : ''}` : `\`id -un\` exited ${hello.exitCode}: ${hello.stderr.trim()}`)) return steps;
 
-    const cmds = COMMANDS[c.scheduler];
+    const cmds = commandsFor(c);
     // `command -v` in one shell: a scheduler only on the login PATH shows up here as missing
     // unless ssh.loginShell is set, which is exactly the mistake this check is for.
     const probe = cmds.map((x) => `command -v ${shellQuote(x)} >/dev/null 2>&1 || echo ${shellQuote(x)}`).join('; ');

@@ -5,6 +5,12 @@
  */
 import { validate as validCron } from 'node-cron';
 import { z } from 'zod';
+import { directOptions } from '../../adapters/direct/index.js';
+import { pbsOptions } from '../../adapters/pbs/options.js';
+import { slurmOptions } from '../../adapters/slurm/options.js';
+
+/** Each adapter declares the options a cluster file's `adapter:` block may set for it. */
+export const ADAPTER_OPTIONS = { slurm: slurmOptions, pbs: pbsOptions, direct: directOptions } as const;
 
 const seconds = (def: number, min = 0.1, max = 86400 * 30) => z.number().min(min).max(max).default(def);
 
@@ -52,6 +58,11 @@ export const ClusterSchema = z
      */
     nativeArrays: z.boolean().optional(),
     nativeDependencies: z.boolean().optional(),
+    /**
+     * Options of the chosen scheduler's adapter, validated by that adapter's own schema
+     * (ADAPTER_OPTIONS): an option the adapter does not declare is a configuration problem.
+     */
+    adapter: z.record(z.string(), z.unknown()).optional(),
     /** `local`: the daemon runs on the login node itself; `ssh`: it reaches the login node over SSH. */
     transport: z.enum(['local', 'ssh']).default('local'),
     ssh: SshSchema.optional(),
@@ -77,9 +88,40 @@ export const ClusterSchema = z
     for (const k of ['nativeArrays', 'nativeDependencies'] as const) {
       if (c.scheduler !== 'pbs' && c[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'only applies to scheduler pbs (Slurm always uses arrays and dependencies)' });
     }
+    adapterOptionProblems(c, ctx);
     if (c.ssh && !c.ssh.privateKey && c.ssh.agent === false) ctx.addIssue({ code: 'custom', path: ['ssh', 'privateKey'], message: 'give a privateKey or enable agent' });
   });
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
+
+interface RefineContext {
+  addIssue(issue: { code: 'custom'; path: PropertyKey[]; message: string } | { code: 'unrecognized_keys'; keys: string[]; path: PropertyKey[]; message: string }): void;
+}
+
+function adapterOptionProblems(
+  c: { scheduler: keyof typeof ADAPTER_OPTIONS; flavor?: string | undefined; adapter?: Record<string, unknown> | undefined; nativeArrays?: boolean | undefined; nativeDependencies?: boolean | undefined },
+  ctx: RefineContext,
+): void {
+  if (c.adapter === undefined) return;
+  const r = ADAPTER_OPTIONS[c.scheduler].safeParse(c.adapter);
+  if (!r.success) {
+    // Re-issued under `adapter.` so the loader names the key as the operator wrote it; all adapter
+    // options are optional, so zod's own message is kept (the loader would read a type error here
+    // as a missing key).
+    for (const i of r.error.issues) {
+      const path = ['adapter', ...i.path];
+      if (i.code === 'unrecognized_keys') ctx.addIssue({ code: 'unrecognized_keys', keys: i.keys, path, message: i.message });
+      else ctx.addIssue({ code: 'custom', path, message: i.message });
+    }
+    return;
+  }
+  // The older top-level spelling of the two PBS switches still loads; both at once is ambiguous.
+  for (const k of ['nativeArrays', 'nativeDependencies'] as const) {
+    if (c[k] !== undefined && k in c.adapter) ctx.addIssue({ code: 'custom', path: ['adapter', k], message: `is also set at the top level of the file (${k}); keep one` });
+  }
+  if (c.scheduler === 'pbs' && c.flavor !== 'torque' && 'torqueStatusFormat' in c.adapter) {
+    ctx.addIssue({ code: 'custom', path: ['adapter', 'torqueStatusFormat'], message: 'only applies to flavor torque' });
+  }
+}
 
 const GiB = 1024 ** 3;
 const LIMIT_DEFAULTS = {

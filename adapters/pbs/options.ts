@@ -1,0 +1,26 @@
+/**
+ * What a cluster file's `adapter:` block may set for `scheduler: pbs` (validated by the loader,
+ * src/settings/schema.ts; unknown keys are configuration problems). The flavor stays a top-level
+ * key of the cluster file: it picks the dialect, as `scheduler` picks the adapter.
+ */
+import { z } from 'zod';
+import { runnerOptionShape } from '../common/options.js';
+
+export const pbsOptions = z.strictObject({
+  /** Torque only: 'auto' (XML, falling back to `qstat -f -1` text), 'xml' or 'text'. */
+  torqueStatusFormat: z.enum(['auto', 'xml', 'text']).optional(),
+  /**
+   * Longest job name the server accepts (default 230 on PBS Pro, 15 on Torque). Below 15 the
+   * bridge's tags could not be written at all, so a smaller value is refused here rather than on
+   * the first submission.
+   */
+  maxJobNameLength: z.number().int().min(15).max(4096).optional(),
+  /** Render the `%p` limit of array jobs (default true; PBS Pro older than 2020.1 refuses it). */
+  arrayParallelLimit: z.boolean().optional(),
+  /** Submit a workflow factory as one array (default: true on pbspro, false on torque). */
+  nativeArrays: z.boolean().optional(),
+  /** Hand same-cluster workflow dependencies to the scheduler (default: true on pbspro, false on torque). */
+  nativeDependencies: z.boolean().optional(),
+  ...runnerOptionShape,
+});
+export type PbsConfigOptions = z.infer<typeof pbsOptions>;

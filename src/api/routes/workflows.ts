@@ -1,0 +1,74 @@
+/**
+ * Workflows: a DAG of jobs with factories. Each instance is an ordinary job (its id is in the
+ * workflow's `jobs`), so stdout, outputs, events and wait work per instance through the job routes.
+ */
+import type { z } from 'zod';
+import { ownedWorkflow as findOwnedWorkflow, type ApiContext } from '../context.js';
+import { readJson, sendJson } from '../http.js';
+import type { Ctx, Router } from '../router.js';
+import { WaitQuery } from '../schemas.js';
+import { WorkflowSpecSchema } from '../../domain/workflowSpec.js';
+
+export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
+  const { bridge } = api;
+  const { maxJson, maxWaitMs } = api.limits;
+  const ownedWorkflow = (ctx: Ctx) => findOwnedWorkflow(api, ctx);
+
+  r.add(
+    {
+      method: 'POST',
+      path: '/workflows',
+      summary: 'Create a workflow (jobs, dependencies by exact name, factories, policies)',
+      auth: true,
+      body: WorkflowSpecSchema,
+      responses: { 201: 'Workflow', 400: 'invalid definition (names the field: unknown job, cycle, unequal zip, ...)', 413: 'body too large' },
+      handler: async (ctx) => sendJson(ctx.res, 201, bridge.submitWorkflow(ctx.user, await readJson(ctx.req, maxJson))),
+    },
+    {
+      method: 'GET',
+      path: '/workflows',
+      summary: "The caller's workflows, newest first, with status and progress",
+      auth: true,
+      responses: { 200: '{workflows: Workflow[]}' },
+      handler: (ctx) => sendJson(ctx.res, 200, { workflows: bridge.listWorkflows(ctx.user) }),
+    },
+    {
+      method: 'GET',
+      path: '/workflows/{id}',
+      summary: 'Describe a workflow: status, progress and every instance (name, index, parameters, job id)',
+      auth: true,
+      responses: { 200: 'Workflow', 404: "unknown workflow, or another user's" },
+      handler: (ctx) => sendJson(ctx.res, 200, ownedWorkflow(ctx)),
+    },
+    {
+      method: 'GET',
+      path: '/workflows/{id}/wait',
+      summary: 'Answer as soon as every job of the workflow has ended, or after `timeout` seconds',
+      auth: true,
+      query: WaitQuery,
+      responses: { 200: 'Workflow (check status)', 404: 'unknown workflow' },
+      handler: async (ctx) => {
+        const wf = ownedWorkflow(ctx);
+        const q = ctx.query as z.infer<typeof WaitQuery>;
+        const done = await bridge.waitWorkflow(wf.id, Math.min((q.timeout ?? 30) * 1000, maxWaitMs), ctx.user, ctx.signal);
+        if (!ctx.res.destroyed) sendJson(ctx.res, 200, done);
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/workflows/{id}',
+      summary: 'Cancel every job of the workflow; idempotent',
+      auth: true,
+      responses: { 200: 'Workflow', 404: 'unknown workflow' },
+      handler: (ctx) => sendJson(ctx.res, 200, bridge.deleteWorkflow(ownedWorkflow(ctx).id, ctx.user)),
+    },
+    {
+      method: 'POST',
+      path: '/workflows/{id}/rerun',
+      summary: 'Run again the jobs that did not complete and all their descendants',
+      auth: true,
+      responses: { 200: 'Workflow', 404: 'unknown workflow', 409: 'the workflow still has active jobs' },
+      handler: (ctx) => sendJson(ctx.res, 200, bridge.rerunWorkflow(ownedWorkflow(ctx).id, ctx.user)),
+    },
+  );
+}

@@ -1,0 +1,31 @@
+/**
+ * `config check`: validate the configuration (every problem at once), then try each cluster.
+ */
+import { Command, CommanderError } from 'commander';
+import { EXIT } from '../exitCodes.js';
+import { json, out, type CliStatus } from '../common.js';
+import { openDaemonSettings } from '../local.js';
+
+export function registerConfig(program: Command, status: CliStatus): void {
+  program
+    .command('config')
+    .description('configuration')
+    .command('check')
+    .description('validate a configuration file and its clusters.d (every problem at once), then try each cluster: login and host key, scheduler commands, scratch writable')
+    .option('--config <file>', 'default $HPCB_CONFIG')
+    .option('--no-connect', 'only validate the files; do not contact the clusters')
+    .option('--json', 'JSON output')
+    .action(async (o: { config?: string; connect: boolean; json?: boolean }) => {
+      const file = o.config ?? process.env.HPCB_CONFIG;
+      if (!file) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give --config FILE (or set HPCB_CONFIG)');
+      const s = await openDaemonSettings(file);
+      const summary = `ok: ${file}: ${s.clusters.length} cluster(s): ${s.clusters.map((c) => `${c.name} (${c.scheduler})`).join(', ')}`;
+      if (!o.connect) return o.json ? json({ valid: true, clusters: [] }) : out(summary);
+      const { checkCluster, formatSteps } = await import('../../ops/check.js');
+      // Clusters are independent: check them side by side, report in config order.
+      const steps = (await Promise.all(s.clusters.map((c) => checkCluster(c)))).flat();
+      if (o.json) json({ valid: true, clusters: steps });
+      else out(`${summary}\n${formatSteps(steps)}`);
+      if (steps.some((x) => !x.ok)) status.exit = EXIT.ERROR;
+    });
+}
