@@ -8,7 +8,7 @@
  * one GROUP BY over the jobs table.
  */
 import { Histogram } from '../domain/histogram.js';
-import { publicStatus, type JobState } from '../domain/state.js';
+import { publicStatus } from '../domain/state.js';
 import type { Bridge } from '../bridge.js';
 
 /** Latency buckets in seconds: most calls take milliseconds; long-polls up to minutes. */
