@@ -66,6 +66,19 @@ describe('config check', () => {
     ]);
   });
 
+  it('reports adapter options the chosen adapter does not know, with file and key, beside the other problems', () => {
+    const cfg = configDir({
+      p: 'name: p\nscheduler: pbs\nflavor: torque\nscratchRoot: relative\nadapter:\n  torqueStatusFormat: json\n  accounting: none\n',
+    });
+    const r = cli(['config', 'check', '--config', cfg, '--no-connect']);
+    expect(r.code).toBe(8);
+    expect(r.stderr).toMatch(/configuration has 3 problems/);
+    const file = join(cfg, '..', 'clusters.d', 'p.yaml');
+    expect(r.stderr).toContain(`${file}: adapter.accounting: unknown key`);
+    expect(r.stderr).toContain(`${file}: adapter.torqueStatusFormat: Invalid option`);
+    expect(r.stderr).toContain(`${file}: scratchRoot: must be an absolute path`);
+  });
+
   it('lists every problem in the files without contacting anything', () => {
     const cfg = configDir(
       { bad: 'name: "bad name"\nscheduler: lsf\nscratchRoot: relative\n' },
