@@ -119,6 +119,24 @@ export default defineConfig(
     message: 'an adapter imports only its own files, src/domain, src/jobdir/layout and adapters/common.',
     extra: [NO_SQLITE, NO_ENGINE_STEPS],
   }),
+  // The job-directory layout is pure (names and parsers, no I/O): adapters import it, so whatever
+  // it imports ends up in every adapter.
+  {
+    files: [`src/jobdir/layout.${SOURCES}`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            NO_SQLITE,
+            NO_ENGINE_STEPS,
+            ...leaving('src/jobdir', 0, ['src/domain/'], 'src/jobdir/layout imports only src/domain (adapters import it).'),
+            { regex: '^(?:node:)?(?:fs|fs/promises|child_process|net|ssh2)$', message: 'src/jobdir/layout does no I/O.' },
+          ],
+        },
+      ],
+    },
+  },
   // The SDK ships on its own (pack-client.mjs) and must install without native builds: only its
   // own files and Node built-ins.
   ...boundary('src/client', {

@@ -63,6 +63,17 @@ describe('import boundaries', () => {
     await allowed('adapters/pbs/deep/x.ts', '../../../src/domain/errors.js');
   });
 
+  it('src/jobdir/layout is pure: only src/domain, no I/O', async () => {
+    await blocked('src/jobdir/layout.ts', 'node:fs');
+    await blocked('src/jobdir/layout.ts', 'node:child_process');
+    await blocked('src/jobdir/layout.ts', '../transport/transport.js');
+    await blocked('src/jobdir/layout.ts', '../engine/tag.js');
+    await allowed('src/jobdir/layout.ts', '../domain/jobSpec.js');
+    await allowed('src/jobdir/layout.ts', 'node:path');
+    // The rest of src/jobdir (the program loader) may read files.
+    await allowed('src/jobdir/programs.ts', 'node:fs');
+  });
+
   it('src/client imports only its own files and node built-ins', async () => {
     await blocked('src/client/client.ts', 'ssh2');
     await blocked('src/client/client.ts', 'better-sqlite3');
