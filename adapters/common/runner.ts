@@ -144,7 +144,7 @@ function renderTaskFunction(index: number, spec: JobSpec, ctx: ScriptContext, op
   if (task.workdir !== undefined) {
     // Created on demand: a task may name an output directory that nothing has made yet.
     const wd = q(task.workdir);
-    lines.push(`  mkdir -p -- ${wd} && cd -- ${wd} || { printf 'hpc-bridge: cannot enter workdir %s\\n' ${wd} >&2; exit 1; }`);
+    lines.push(`  { mkdir -p -- ${wd} && cd -- ${wd}; } || { printf 'hpc-bridge: cannot enter workdir %s\\n' ${wd} >&2; exit 1; }`);
   }
   for (const [name, value] of Object.entries(task.env ?? {})) {
     lines.push(`  ${exportLine(name, value, `tasks[${index}].env.${name}`)}`);

@@ -11,10 +11,9 @@
  * process cannot create cgroups on most systems, and address-space limits (ulimit -v) break
  * runtimes that reserve large virtual ranges (JVM, V8, Go).
  */
-import type { Observation, SchedulerAdapter, ScriptContext } from '../../src/domain/adapter.js';
+import type { ExecResult, Observation, SchedulerAdapter, ScriptContext } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
-import type { ExecResult } from '../../src/transport/transport.js';
 import { mpiRanks } from '../common/resources.js';
 import { runnerOptionShape } from '../common/options.js';
 import { renderRunner, type Launcher, type RunnerOptions } from '../common/runner.js';

@@ -32,10 +32,9 @@
  * `suggestedStatusFormat: 'text'`; `refusedStatusOption(result)` gives the same answer for a probe
  * (e.g. a check-cluster command) that wants to pin 'text' and save the wasted qstat per poll.
  */
-import type { FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
+import type { ExecResult, FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
-import type { ExecResult } from '../../src/transport/transport.js';
 import type { MpiTaskType } from '../common/resources.js';
 import type { Launcher } from '../common/runner.js';
 import { normalizePbsId, parsePbsArrayElementId, pbsArrayElementId } from './ids.js';
@@ -78,10 +77,10 @@ export interface PbsAdapterOptions {
 
 /** PBS Pro: the user's jobs, history included, as JSON (see the header comment). `$1` is the user. */
 export const PBSPRO_STATUS_PROGRAM = [
-  'set -f', // job ids such as 123[4].server must not be globbed
   'ids=$(qselect -x -u "$1") || exit',
   '[ -n "$ids" ] || exit 0',
-  "printf '%s\\n' $ids | xargs qstat -f -F json -x -t",
+  // Quoted: ids such as 123[4].server must not be globbed; xargs splits the lines itself.
+  "printf '%s\\n' \"$ids\" | xargs qstat -f -F json -x -t",
 ].join('\n');
 
 /**

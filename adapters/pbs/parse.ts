@@ -8,9 +8,8 @@
  * of the malformed output comes from.
  */
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { FinalInfo, FinalKind, Observation } from '../../src/domain/adapter.js';
+import type { ExecResult, FinalInfo, FinalKind, Observation } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
-import type { ExecResult } from '../../src/transport/transport.js';
 import { interpretExitStatus } from './exit.js';
 import { arrayParentId, decodePbsJobName, parsePbsJobId } from './ids.js';
 import { LenientJsonError, readJsonDocuments, readLenientJson, readLenientValueAt } from './json.js';

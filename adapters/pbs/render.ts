@@ -77,7 +77,7 @@ function directiveWord(value: string, what: string): string {
 
 /** An absolute path that PBS reads as a path: no whitespace, and no ':' (PBS would take host:path). */
 function directivePath(p: string): string {
-  if (!/^\/[A-Za-z0-9_.\/+@%,=-]*$/.test(p)) {
+  if (!/^\/[A-Za-z0-9_./+@%,=-]*$/.test(p)) {
     throw new BridgeError('INVALID_CONFIG', `job directory "${p}" cannot be used in a #PBS -o/-e directive (no spaces, ':' or shell characters)`, {
       context: { path: p },
     });

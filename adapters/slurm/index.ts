@@ -7,10 +7,9 @@
  *   accounting  sacct --parsable2 --noheader --format=... --jobs=a,b --user=<u>
  *   cancel      scancel a b c
  */
-import type { FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
+import type { ExecResult, FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
-import type { ExecResult } from '../../src/transport/transport.js';
 import type { Launcher } from '../common/runner.js';
 import type { MpiTaskType } from '../common/resources.js';
 import {

@@ -4,9 +4,8 @@
  * 22.05.8 as captured in test/fixtures/slurm-22.05, plus other sites' output in
  * test/fixtures/peers.
  */
-import type { FinalInfo, FinalKind, Observation } from '../../src/domain/adapter.js';
+import type { ExecResult, FinalInfo, FinalKind, Observation } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
-import type { ExecResult } from '../../src/transport/transport.js';
 import { lookupSlurmState, mapSlurmState } from './states.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -33,8 +32,8 @@ export function parseSlurmDuration(text: string | undefined): number | undefined
   if (!m) return undefined;
   const [, days, a, b, c] = m;
   let h = 0;
-  let min = 0;
-  let s = 0;
+  let min: number;
+  let s: number;
   if (days !== undefined) {
     // D-HH, D-HH:MM, D-HH:MM:SS
     h = Number(a);
@@ -111,7 +110,7 @@ const MAX_ARRAY_EXPANSION = 100_000;
  * expression (squeue cuts %i at 64 bytes) is returned unexpanded.
  */
 export function expandArrayJobId(text: string): string[] {
-  const m = /^(\d+)_\[([0-9,\-]+)(?:%\d+)?\]$/.exec(text.trim());
+  const m = /^(\d+)_\[([0-9,-]+)(?:%\d+)?\]$/.exec(text.trim());
   if (!m) return [text.trim()];
   const base = m[1]!;
   const out: string[] = [];

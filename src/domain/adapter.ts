@@ -8,8 +8,20 @@
  * exactly-once submission (src/jobdir/submit.ts) and the meaning of a job that left the
  * queue (only the exit-code file or accounting can say it ended well).
  */
-import type { ExecResult } from '../transport/transport.js';
 import type { JobSpec } from './jobSpec.js';
+
+/**
+ * What one command returned, as adapters parse it. Defined here rather than in the transport so
+ * adapters read command output without depending on how it was fetched; the transport re-exports it.
+ */
+export interface ExecResult {
+  /** Exit status, or null when the command was ended by a signal. */
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
 
 /** The scheduler's view of one job, reduced to what the engine needs. */
 export type QueueState =

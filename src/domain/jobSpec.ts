@@ -25,6 +25,7 @@ export function relativePathProblem(p: string): string | undefined {
   if (long !== undefined) return `has a component of ${utf8Bytes(long)} bytes; at most 255 are allowed`;
   if (p.includes('\0')) return 'must not contain a NUL byte';
   if (/[\n\r]/.test(p)) return 'must not contain a newline';
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this rejects
   if (/[\u0000-\u001f\u007f]/.test(p)) return 'must not contain control characters';
   if (p.startsWith('/')) return 'must be relative to the job directory, not absolute';
   if (p.split('/').some((seg) => seg === '..')) return "must not contain a '..' component";
@@ -123,7 +124,7 @@ export const JobSpecSchema = z
     name: z
       .string()
       .max(256)
-      .regex(/^[A-Za-z0-9 _.\/-]*$/, 'may contain only letters, digits, space, _ . / -')
+      .regex(/^[A-Za-z0-9 _./-]*$/, 'may contain only letters, digits, space, _ . / -')
       .default(''),
     labels: z
       .record(labelKey, labelValue)
@@ -150,7 +151,7 @@ export const JobSpecSchema = z
     /** Slurm --constraint / PBS feature expression: letters, digits and & | [ ] * ( ) , : */
     constraint: z
       .string()
-      .regex(/^[A-Za-z0-9_.&|\[\]*(),:-]{1,256}$/, 'may contain only letters, digits and _ . & | [ ] * ( ) , : -')
+      .regex(/^[A-Za-z0-9_.&|[\]*(),:-]{1,256}$/, 'may contain only letters, digits and _ . & | [ ] * ( ) , : -')
       .optional(),
   })
   .superRefine((job, ctx) => {

@@ -65,7 +65,7 @@ export const WorkflowPoliciesSchema = z.strictObject({
 const labelKey = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'label keys may contain only letters, digits, _ . - (at most 64)');
 
 export const WorkflowSpecSchema = z.strictObject({
-  name: z.string().max(256).regex(/^[A-Za-z0-9 _.\/-]*$/, 'may contain only letters, digits, space, _ . / -').default(''),
+  name: z.string().max(256).regex(/^[A-Za-z0-9 _./-]*$/, 'may contain only letters, digits, space, _ . / -').default(''),
   labels: z.record(labelKey, z.string().max(512).refine((v) => !/[\0\n\r]/.test(v), 'must not contain NUL or newlines')).default({}),
   /** Job definitions, validated as jobs after substitution; here only their shape is loose. */
   jobs: z.array(z.record(z.string(), z.unknown())).min(1, 'needs at least one job').max(1000),
@@ -167,7 +167,7 @@ function applyParams(raw: Record<string, unknown>, params: Record<string, string
   // In a task's command only values that are plain shell words are written into the text: any
   // other value ($(...), quotes, ;, spaces) is left as `$name` for bash to expand from the
   // environment set below, so it stays data and is never parsed as shell syntax.
-  const plain = Object.fromEntries(Object.entries(params).filter(([, v]) => /^[A-Za-z0-9_@%+=:,.\/-]*$/.test(v)));
+  const plain = Object.fromEntries(Object.entries(params).filter(([, v]) => /^[A-Za-z0-9_@%+=:,./-]*$/.test(v)));
   const subCmd = (s: unknown) => (typeof s === 'string' ? substitute(s, plain) : s);
   const env: Record<string, string> = { HPCB_INSTANCE_INDEX: String(index) };
   for (const [k, v] of Object.entries(params)) {

@@ -12,6 +12,7 @@
  *   - Files are written to a temporary name and renamed, so a partial file is never seen
  *     under its final name.
  */
+import type { ExecResult } from '../domain/adapter.js';
 
 export interface ExecOptions {
   /** Bytes or text written to the command's standard input, then closed. */
@@ -24,14 +25,7 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
-export interface ExecResult {
-  /** Exit status, or null when the command was ended by a signal. */
-  exitCode: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-  durationMs: number;
-}
+export type { ExecResult } from '../domain/adapter.js';
 
 export interface RemoteStat {
   type: 'file' | 'directory' | 'symlink' | 'other';

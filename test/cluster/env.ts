@@ -95,13 +95,14 @@ export function loadClusterEnv(path: string = CLUSTER_ENV_PATH): ClusterEnv {
     throw new Error(
       `Test cluster environment not found at ${path} (${code}). Start the cluster as root with ` +
         '`bash test/cluster/up.sh`, or run the vitest `cluster` project, whose global setup starts it.',
+      { cause: err },
     );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw new Error(`Test cluster environment ${path} is not valid JSON (${(err as Error).message}); re-run test/cluster/up.sh.`);
+    throw new Error(`Test cluster environment ${path} is not valid JSON (${(err as Error).message}); re-run test/cluster/up.sh.`, { cause: err });
   }
   const obj = parsed as Record<string, unknown>;
   const bad = REQUIRED.filter(([k, t]) => typeof obj[k] !== t || obj[k] === null).map(([k]) => k);

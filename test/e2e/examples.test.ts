@@ -18,6 +18,7 @@ import { labSettings } from './support/lab.js';
 const root = resolve(import.meta.dirname, '../..');
 const pexec = promisify(execFile);
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each example prints its own JSON shape
 async function example(d: Daemon, file: string, args: string[] = []): Promise<any> {
   // Asynchronous on purpose: the daemon lives in this process and must keep serving.
   const { stdout } = await pexec(process.execPath, ['--import', 'tsx', join(root, 'examples', file), ...args], {

@@ -9,7 +9,6 @@
  * right bytes, and no job was submitted twice.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Transport } from '../../src/transport/transport.js';

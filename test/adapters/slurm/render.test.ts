@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptContext } from '../../../src/domain/adapter.js';
 import { BridgeError } from '../../../src/domain/errors.js';
 import { parseJobSpec, type JobSpecInput } from '../../../src/domain/jobSpec.js';
-import { SLURM_LAUNCHERS, renderDirective, renderSlurmScript, slurmDirectives } from '../../../adapters/slurm/render.js';
+import { SLURM_LAUNCHERS, renderDirective, slurmDirectives } from '../../../adapters/slurm/render.js';
 import { createSlurmAdapter, slurmAdapter } from '../../../adapters/slurm/index.js';
 import { parseJobExitFile } from '../../../src/jobdir/files.js';
 import { exitPath, taskStdoutPath } from '../../../src/jobdir/layout.js';
