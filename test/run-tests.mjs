@@ -32,7 +32,7 @@ const tsc = spawnSync('npx', ['tsc', '-p', 'tsconfig.test.json', '--noEmit'], { 
 // is two vitest processes side by side: the unit project with its own workers, and the two
 // cluster projects, one file at a time. With arguments (`npm test -- test/unit`), one process.
 const args = process.argv.slice(2);
-const runs = (args.length ? [args] : [['--project', 'unit'], ['--project', 'cluster', '--project', 'cluster-faults']]).map((a, i) => ({
+const runs = (args.length ? [args] : [['--project', 'unit', '--project', 'unit-coverage'], ['--project', 'cluster', '--project', 'cluster-faults']]).map((a, i) => ({
   label: `vitest ${a.join(' ')}`,
   args: a,
   report: join(work, `report.${i}.json`),
