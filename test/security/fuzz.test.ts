@@ -174,19 +174,26 @@ async function post(path: string, body: string, contentType = 'application/json'
 
 describe('fuzzing the API', () => {
   it('random job definitions: never a 5xx, every refusal names a field', async () => {
+    const before = tally.requests;
     await fc.assert(fc.asyncProperty(jobDef, async (job) => post('/jobs', JSON.stringify(job))), { seed: SEED, numRuns: RUNS });
+    expect(tally.requests - before).toBe(RUNS);
   }, 120_000);
 
   it('mutations of a valid job definition (set, delete, wrap, unknown keys at any depth)', async () => {
+    const before = tally.requests;
     await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (m) => post('/jobs', JSON.stringify(mutate(validJob, m)))), { seed: SEED + 1, numRuns: RUNS });
+    expect(tally.requests - before).toBe(RUNS);
   }, 120_000);
 
   it('random and mutated workflow definitions', async () => {
+    const before = tally.requests;
     await fc.assert(fc.asyncProperty(workflowDef, async (wf) => post('/workflows', JSON.stringify(wf))), { seed: SEED + 2, numRuns: Math.ceil(RUNS / 2) });
     await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (m) => post('/workflows', JSON.stringify(mutate(validWorkflow, m)))), { seed: SEED + 3, numRuns: Math.ceil(RUNS / 2) });
+    expect(tally.requests - before).toBe(2 * Math.ceil(RUNS / 2));
   }, 120_000);
 
   it('malformed JSON, truncated and byte-mangled bodies, other content types', async () => {
+    const before = tally.requests;
     const good = JSON.stringify(validJob);
     await fc.assert(
       fc.asyncProperty(fc.nat(good.length), fc.nat(good.length), fc.string({ unit: 'binary', maxLength: 8 }), fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', ''), async (cut, at, junk, ct) => {
@@ -203,6 +210,8 @@ describe('fuzzing the API', () => {
     const tooLargeBefore = tally.tooLarge;
     await post('/jobs', JSON.stringify({ tasks: [{ cmd: 'x'.repeat(300 * 1024) }] }));
     expect(tally.tooLarge).toBe(tooLargeBefore + 1);
+    // Two requests per run, two per fixed body, and the one over the limit.
+    expect(tally.requests - before).toBe(2 * Math.ceil(RUNS / 3) + 2 * 14 + 1);
     expect((await call(d, 'GET', '/healthz', { token: null })).status).toBe(200);
   }, 120_000);
 });
