@@ -21,6 +21,7 @@ const work = mkdtempSync(join(tmpdir(), 'hpcb-run-tests-'));
 // Every logger of the suite (in-process daemons, child daemons, the CLI) also appends its lines,
 // at info and above whatever its own level, to one file (src/logging.ts, HPCB_LOG_TEE); after
 // the suite one scan looks for tokens, bearer credentials and the test key's passphrase in it.
+// HPCB_SUITE_LOG puts that file elsewhere (the runner's own test runs a runner inside the suite).
 const suiteLog = resolve(process.env.HPCB_SUITE_LOG ?? join(root, '.vitest-logs/suite.log'));
 rmSync(suiteLog, { force: true });
 mkdirSync(dirname(suiteLog), { recursive: true });
