@@ -9,7 +9,7 @@ import { countStates, killAll, killHard, startDaemon } from './support/daemons.j
 import { afterAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import { clusterCtl } from '../cluster/env.js';
-import { duplicatesAndMissing, schedulerJobsByTag } from '../reliability/support.js';
+import { checkDb, duplicatesAndMissing, schedulerJobsByTag } from '../reliability/support.js';
 import { labSettings, until } from './support/lab.js';
 
 afterAll(killAll);
@@ -62,6 +62,8 @@ describe('crash safety on Slurm', () => {
     expect({ schedulerJobs: sched.length, duplicates, missing, strangers }, sched.map((s) => `${s.tag} ${s.nativeId}`).join(', ')).toEqual({ schedulerJobs: 50, duplicates: [], missing: [], strangers: [] });
     expect(new Set(sched.map((s) => s.nativeId)).size).toBe(50);
     expect(new Set(jobs.map((j) => j.native_id))).toEqual(new Set(sched.map((s) => s.nativeId)));
+    // The database after the crashes: intact, and no job row contradicting its event log.
+    expect(checkDb(dbPath)).toEqual({ integrity: 'ok', impossible: [] });
   });
 
   it('sshd stopped for 30 s mid-run: no state changes during the outage, convergence after', async () => {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { countStates, killAll, killHard, startDaemon } from './support/daemons.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { duplicatesAndMissing, schedulerJobsByTag } from '../reliability/support.js';
+import { checkDb, duplicatesAndMissing, schedulerJobsByTag } from '../reliability/support.js';
 import { labSettings, until } from './support/lab.js';
 
 const JOBS = 20;
@@ -62,5 +62,7 @@ describe('crash safety on the Torque wrappers', () => {
     expect({ schedulerJobs: sched.length, duplicates, missing, strangers }, sched.map((s) => `${s.tag} ${s.nativeId}`).join(', ')).toEqual({ schedulerJobs: JOBS, duplicates: [], missing: [], strangers: [] });
     expect(new Set(sched.map((s) => s.nativeId)).size).toBe(JOBS);
     expect(new Set(jobs.map((j) => j.native_id))).toEqual(new Set(sched.map((s) => s.nativeId)));
+    // The database after the crashes: intact, and no job row contradicting its event log.
+    expect(checkDb(dbPath)).toEqual({ integrity: 'ok', impossible: [] });
   });
 });

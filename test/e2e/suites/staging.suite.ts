@@ -30,7 +30,7 @@ import { jobDirFor } from '../../../src/engine/reconciler.js';
 import type { JobRecord } from '../../../src/store/store.js';
 import { makeRandomFile, sha256File } from '../../contract/files.js';
 import { listTarGz, regularFilesOfTarGz } from '../../helpers/archive.js';
-import { dbInstance, schedulerJobsByTag } from '../../reliability/support.js';
+import { checkDb, dbInstance, schedulerJobsByTag } from '../../reliability/support.js';
 import { labSettings, onLogin, until, type LabOptions } from '../support/lab.js';
 
 export interface StagingSuiteCapabilities {
@@ -356,6 +356,8 @@ export function defineStagingSuite(where: string, labOptions: LabOptions, caps: 
         return found.length > 0 ? found : undefined;
       }, 60_000, 1000);
       expect(sched.map((s) => ({ jobId: s.jobId, attempt: s.attempt }))).toEqual([{ jobId, attempt: 0 }]);
+      // The database after the crash: intact, and no job row contradicting its event log.
+      expect(checkDb(dbPath)).toEqual({ integrity: 'ok', impossible: [] });
       const dir = posix.join(own.scratchRoot, 'jobs');
       const sums = await onLogin(own.env, `cd ${dir}/*-${jobId} && sha256sum out.*.bin`);
       const remote = new Map(sums.trim().split('\n').map((l) => { const [s, n] = l.split(/\s+/) as [string, string]; return [n, s]; }));
