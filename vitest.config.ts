@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Three projects:
+ * Four projects:
  *  - unit: pure code, parsers on captured output, the local transport, the API on the direct
  *    adapter. `npm run test:unit`.
  *  - cluster: everything that needs the real test cluster (Slurm + Torque wrappers behind an
@@ -9,10 +9,15 @@ import { defineConfig } from 'vitest/config';
  *    if it is not up; a cluster that cannot start fails the run (never a skip). Files run one
  *    at a time: side by side, their jobs queue behind each other's on the one 8-CPU test node
  *    (walltime and cancel tests hold CPUs for minutes) and waits time out.
+ *  - unit-coverage: the fixture coverage tests, after the unit project (groupOrder): they check
+ *    that every captured scheduler output was read by a unit test in the same run (the unit
+ *    project notes each read, test/helpers/fixtures-registry.ts). Run with the unit project:
+ *    `--project unit --project unit-coverage` (what `npm run test:unit` does).
  *  - cluster-faults: tests that break the cluster on purpose (sshd stopped or restarted, the
  *    link cut, slurmctld stopped). They run one file at a time, after the other projects have
  *    finished (groupOrder), so no other test sees their faults.
  */
+const COVERAGE_FILES = 'test/adapters/**/fixtures-coverage.test.ts';
 const FAULT_FILES = ['test/contract/**/*.ssh.test.ts', 'test/e2e/slurm-crash.test.ts', 'test/reliability/**/*.test.ts'];
 
 export default defineConfig({
@@ -22,8 +27,18 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts', 'test/api/**/*.test.ts', 'test/security/**/*.test.ts'],
+          exclude: [COVERAGE_FILES],
+          globalSetup: ['test/helpers/fixtures-registry.ts'],
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        test: {
+          name: 'unit-coverage',
+          include: [COVERAGE_FILES],
+          globalSetup: ['test/helpers/fixtures-registry.ts'],
+          sequence: { groupOrder: 1 },
         },
       },
       {

@@ -66,8 +66,9 @@ describe('artifacts, outputs and logs over HTTP', () => {
   it('a wrong X-Checksum-SHA256 stores nothing; a bad artifact name is a 400 naming it; deleting twice is 404', async () => {
     d = await startDaemon({ start: false });
     const wrong = await call(d, 'PUT', '/artifacts/a.txt', { raw: 'hello', headers: { 'x-checksum-sha256': '0'.repeat(64) } });
-    expect(wrong.status).toBeGreaterThanOrEqual(400);
-    expect(wrong.status).toBeLessThan(500);
+    expect(wrong.status, wrong.text).toBe(400);
+    expect(wrong.json.error).toMatchObject({ code: 'INVALID_DEFINITION', field: 'sha256' });
+    expect(wrong.json.error.message).toMatch(/checksum mismatch/);
     expect((await d.alice.listArtifacts())).toEqual([]);
     const badName = await call(d, 'PUT', '/artifacts/.hidden', { raw: 'x' });
     expect(badName.status).toBe(400);

@@ -16,6 +16,7 @@ import { createTransport, type SshTransportEvent, type SshTransportOptions } fro
 import type { SshTransport } from '../../src/transport/ssh/sshTransport.js';
 import { fingerprintSha256, parseKnownHosts } from '../../src/transport/ssh/knownHosts.js';
 import { clusterCtl, loadClusterEnv } from '../cluster/env.js';
+import { makeRandomFile } from './files.js';
 import { defineTransportContract, rejection } from './transport.contract.js';
 
 const env = loadClusterEnv();
@@ -205,6 +206,46 @@ describe('ssh: connection loss and reconnection', () => {
     expect(r).toMatchObject({ exitCode: 0, stdout: 'back' });
     expect(t.stats()).toMatchObject({ connectionsOpened: 2, reconnects: 1, disconnects: 1, connected: true });
     expect(events.filter((e) => e.type === 'disconnected')).toHaveLength(1);
+  });
+
+  it('sshd restarting mid-transfer: the upload rejects transient, leaves nothing at the target, and the next upload completes byte-identical', async () => {
+    const t = open({ reconnect: { baseDelayMs: 500, minIntervalMs: 500 }, connectAttempts: 10 });
+    const src = join(localTmp, 'mid-transfer.bin');
+    const want = await makeRandomFile(src, 256 << 20);
+    const target = `${env.scratchRoot}/mid-transfer-${process.pid}.bin`;
+    let sent = 0;
+    let firstBytes!: () => void;
+    const started = new Promise<void>((r) => (firstBytes = r));
+    const inFlight = rejection(
+      t.upload(src, target, {
+        onProgress: (done) => {
+          sent = done;
+          if (done > 0) firstBytes();
+        },
+      }),
+    );
+    await started;
+    let sentAtRestart = 0;
+    try {
+      sentAtRestart = sent;
+      await clusterCtl('sshd-restart');
+      const e = await inFlight;
+      expect(e.transient).toBe(true);
+      expect(['CONNECTION_LOST', 'REMOTE_IO']).toContain(e.code);
+    } finally {
+      await clusterCtl('sshd-start');
+    }
+    // The restart really came during the transfer: bytes had gone, not all of them.
+    expect(sentAtRestart).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(256 << 20);
+    // Nothing half-written under the target's name; the next upload reconnects and finishes.
+    expect(await t.stat(target)).toBeNull();
+    await t.upload(src, target);
+    // (The cut attempt's temporary sibling may stay behind: the connection that would have
+    // removed it was gone. It is never read under the target's name.)
+    const r = await t.exec(['sh', '-c', `sha256sum '${target}'; rm -f '${target}' '${env.scratchRoot}'/.mid-transfer-${process.pid}.bin.hpcb-*.part`]);
+    expect(r.stdout.split(' ')[0]).toBe(want);
+    expect(t.stats().reconnects).toBeGreaterThanOrEqual(1);
   });
 
   it('sshd down: operations reject SSH_CONNECT (transient), attempts are spaced, and it recovers once sshd is back', async () => {

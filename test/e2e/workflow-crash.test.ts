@@ -11,6 +11,7 @@ import { join, posix } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { checkDb, schedulerJobsByTag } from '../reliability/support.js';
 import { killHard } from './support/daemons.js';
 import { labSettings, onLogin, until } from './support/lab.js';
 
@@ -135,22 +136,25 @@ describe('workflow crash safety on Slurm', () => {
     const counts = await onLogin(lab.env, jobs.map((r) => `wc -l < ${dirOf(r.id)}/runs.log`).join('; '));
     expect(counts.trim().split('\n').map(Number)).toEqual(Array(N + 3).fill(1));
 
-    // And the scheduler ran each exactly once: one accounting record per single job's tag, and
-    // for the array's tag exactly N elements, indices 0..N-1, all of the one array the bridge knows.
+    // And the scheduler ran each exactly once. Every scheduler job carrying this database's tag,
+    // whatever its attempt: one per single job, for the array's tag exactly N elements, indices
+    // 0..N-1, all of the one array the bridge knows, and none under any other bridge job's tag.
     const single = jobs.filter((r) => r.wf_job !== 'sweep');
-    const tags = [...single.map((r) => `hb${instance}-${r.id}-${r.attempt}`), `hb${instance}-${carrier.id}-0`];
-    const acct = await until('accounting has every job', async () => {
-      const out = await onLogin(lab.env, `sacct -n -X -P -S now-2hours --name=${tags.join(',')} -o JobName,JobID,State`);
-      const lines = out.trim().split('\n').filter(Boolean).map((l) => l.split('|') as [string, string, string]);
-      return lines.length >= single.length + N ? lines : undefined;
+    const sched = await until('accounting has every job', async () => {
+      const found = await schedulerJobsByTag(lab.env, instance);
+      return found.length >= single.length + N ? found : undefined;
     }, 60_000, 1000);
     for (const r of single) {
-      const mine = acct.filter(([name]) => name === `hb${instance}-${r.id}-${r.attempt}`);
-      expect(mine.map(([, id]) => id), `${r.wf_job}`).toEqual([r.native_id]);
+      expect(sched.filter((x) => x.jobId === r.id).map((x) => x.nativeId), `${r.wf_job}`).toEqual([r.native_id]);
     }
-    const elements = acct.filter(([name]) => name === `hb${instance}-${carrier.id}-0`);
-    expect(elements.map(([, id]) => id).sort()).toEqual(Array.from({ length: N }, (_, k) => `${carrier.native_id}_${k}`).sort());
-    expect(elements.every(([, , state]) => state === 'COMPLETED')).toBe(true);
+    const elements = sched.filter((x) => x.jobId === carrier.id);
+    expect(elements.map((x) => x.nativeId).sort()).toEqual(Array.from({ length: N }, (_, k) => `${carrier.native_id}_${k}`).sort());
+    expect(elements.every((x) => x.state === 'COMPLETED')).toBe(true);
+    const known = new Set([...single.map((r) => r.id), carrier.id]);
+    expect(sched.filter((x) => !known.has(x.jobId)).map((x) => x.tag)).toEqual([]);
+    expect(sched).toHaveLength(single.length + N);
+    // The database after the crashes: intact, and no job row contradicting its event log.
+    expect(checkDb(dbPath)).toEqual({ integrity: 'ok', impossible: [] });
     const sweep = jobs.filter((r) => r.wf_job === 'sweep').sort((a, b) => a.wf_index! - b.wf_index!);
     expect(sweep.map((r) => r.native_id)).toEqual(sweep.map((r) => `${carrier.native_id}_${r.wf_index}`));
   });

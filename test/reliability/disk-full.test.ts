@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { call, startDaemon, type Daemon } from '../api/helpers.js';
-import { labSettings, onLogin } from '../e2e/support/lab.js';
-import { checkDb, writeSummary } from './support.js';
+import { labSettings, onLogin, until } from '../e2e/support/lab.js';
+import { checkDb, dbInstance, duplicatesAndMissing, schedulerJobsByTag, writeSummary } from './support.js';
 
 const MiB = 1024 * 1024;
 
@@ -68,10 +68,13 @@ describe("the daemon's disk filling up during an upload", () => {
     expect(full.json.error.message).toMatch(/no space left on the daemon's disk/);
     expect(full.json.error.message).toContain('data.bin');
 
-    // Nothing of it is listed, and no partial bytes stay behind under any name.
-    expect(await d.alice.listArtifacts()).toEqual([]);
-    expect((await call(d, 'GET', '/artifacts/data.bin')).status).toBe(404);
-    expect(filesUnder(join(mnt, 'artifacts'))).toEqual(blobsBefore);
+    // Nothing of it is listed, and no partial bytes stay behind under any name. Measured, then
+    // asserted, and the measured count is what the summary publishes.
+    const listed = await d.alice.listArtifacts();
+    const fetched = (await call(d, 'GET', '/artifacts/data.bin')).status;
+    const leftover = filesUnder(join(mnt, 'artifacts')).filter((f) => !blobsBefore.includes(f));
+    const partialArtifactsVisible = listed.length + (fetched === 404 ? 0 : 1);
+    expect({ listed, fetched, leftover }).toEqual({ listed: [], fetched: 404, leftover: [] });
     const dbPath = join(mnt, 'hpc-bridge.db');
     const whileFull = checkDb(dbPath);
     expect(whileFull.integrity).toBe('ok');
@@ -90,6 +93,16 @@ describe("the daemon's disk filling up during an upload", () => {
     expect(job.status).toBe('completed');
     expect((await d.alice.downloadOutput(job.id, 'sum.txt')).toString().trim()).toBe(sha);
 
+    // Jobs, and what the scheduler ran for them: every scheduler job carrying this database's tag.
+    const bridgeJobs = d.bridge.list({ scope: 'all' });
+    const sched = await until('the job in accounting', async () => {
+      const found = await schedulerJobsByTag(lab.env, dbInstance(dbPath));
+      return found.length > 0 ? found : undefined;
+    }, 60_000, 1000);
+    const { duplicates, missing } = duplicatesAndMissing(bridgeJobs.map((j) => j.id), sched);
+    const lost = missing.length + bridgeJobs.filter((j) => /^lost/.test(j.statusReason ?? '')).length;
+    expect({ jobs: bridgeJobs.length, schedulerJobs: sched.length, duplicates, lost }).toEqual({ jobs: 1, schedulerJobs: 1, duplicates: [], lost: 0 });
+
     await d.close();
     d = undefined;
     const db = checkDb(dbPath);
@@ -98,10 +111,12 @@ describe("the daemon's disk filling up during an upload", () => {
       filesystemBytes: 48 * MiB,
       uploadBytes: bytes.length,
       refusedWith: `${full.status} ${String(full.json.error.code)}`,
-      partialArtifactsVisible: 0,
-      jobs: 1,
-      duplicates: 0,
-      lost: 0,
+      partialArtifactsVisible,
+      partialFilesLeft: leftover.length,
+      jobs: bridgeJobs.length,
+      schedulerJobs: sched.length,
+      duplicates: duplicates.length,
+      lost,
       integrityCheck: db.integrity,
       impossibleStates: db.impossible.length,
     });

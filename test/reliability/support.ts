@@ -90,15 +90,29 @@ export interface SchedulerJob {
  */
 export async function schedulerJobsByTag(env: ClusterEnv, instance: string): Promise<SchedulerJob[]> {
   const out = await onLogin(env, 'sacct -n -X -P -S now-6hours -o JobName%80,JobID,State,ExitCode');
-  const re = new RegExp(`^hb${instance}-(\\d+)-(\\d+)$`);
   const jobs: SchedulerJob[] = [];
   for (const line of out.split('\n')) {
     const [name, nativeId, state, exitCode] = line.split('|');
-    const m = name ? re.exec(name.trim()) : null;
-    if (!m) continue;
-    jobs.push({ tag: name!.trim(), jobId: Number(m[1]), attempt: Number(m[2]), nativeId: nativeId!, state: state!, exitCode: exitCode ?? '' });
+    const tag = name ? readTag(name.trim(), instance) : undefined;
+    if (!tag) continue;
+    jobs.push({ tag: name!.trim(), jobId: tag.jobId, attempt: tag.attempt, nativeId: nativeId!, state: state!, exitCode: exitCode ?? '' });
   }
   return jobs;
+}
+
+/**
+ * The bridge job and attempt a scheduler job name stands for, if it carries this instance's tag:
+ * `hb<instance>-<job>-<attempt>`, or the short form a Torque server with a 15-character name
+ * limit gets (`hc` + the instance in base 36 over 5 characters + job and attempt in base 36).
+ * Decoded here on its own, not with the adapter's function: the harness must not share the
+ * code whose mistakes it counts.
+ */
+export function readTag(name: string, instance: string): { jobId: number; attempt: number } | undefined {
+  const long = /^hb([0-9a-f]{6})-(\d+)-(\d+)$/.exec(name);
+  if (long) return long[1] === instance ? { jobId: Number(long[2]), attempt: Number(long[3]) } : undefined;
+  const short = /^hc([0-9a-z]{5})([0-9a-z]+)-([0-9a-z]+)$/.exec(name);
+  if (short && parseInt(short[1]!, 36) === parseInt(instance, 16)) return { jobId: parseInt(short[2]!, 36), attempt: parseInt(short[3]!, 36) };
+  return undefined;
 }
 
 /** Bridge jobs with more than one scheduler job (any attempt), and bridge jobs with none. */

@@ -15,10 +15,12 @@ const RUNS = process.env.HPCB_FUZZ_RUNS ? Number(process.env.HPCB_FUZZ_RUNS) : 1
 
 let d: Daemon;
 const tally = { requests: 0, ok: 0, refused: 0, tooLarge: 0 };
+/** The daemon's JSON body limit here: a 413 is right for a body over it, and only for one. */
+const MAX_JSON = 256 * 1024;
 
 beforeAll(async () => {
   console.log(`[security] fuzz seed ${SEED} (HPCB_FUZZ_SEED=${SEED} reproduces it), ${RUNS} runs per property`);
-  d = await startDaemon({ start: false, app: { maxJsonBytes: 256 * 1024 } });
+  d = await startDaemon({ start: false, app: { maxJsonBytes: MAX_JSON } });
 });
 afterAll(async () => {
   console.log(`[security] fuzz: ${tally.requests} requests, ${tally.ok} accepted, ${tally.refused} refused with a field, ${tally.tooLarge} too large, 0 server errors`);
@@ -154,12 +156,14 @@ async function post(path: string, body: string, contentType = 'application/json'
   const r = await call(d, 'POST', path, { raw: body, headers: { 'content-type': contentType } });
   tally.requests++;
   const summary = { path, status: r.status, error: r.json?.error, body: body.length > 300 ? `${body.slice(0, 300)}...` : body };
-  if (r.status === 200 || r.status === 201) {
-    tally.ok++;
+  const bytes = Buffer.byteLength(body);
+  if (bytes > MAX_JSON) {
+    expect({ bytes, status: r.status, code: r.json?.error?.code }).toEqual({ bytes, status: 413, code: 'TOO_LARGE' });
+    tally.tooLarge++;
     return;
   }
-  if (r.status === 413) {
-    tally.tooLarge++;
+  if (r.status === 200 || r.status === 201) {
+    tally.ok++;
     return;
   }
   // Anything else must be a 400 that names the field at fault.
@@ -170,19 +174,26 @@ async function post(path: string, body: string, contentType = 'application/json'
 
 describe('fuzzing the API', () => {
   it('random job definitions: never a 5xx, every refusal names a field', async () => {
+    const before = tally.requests;
     await fc.assert(fc.asyncProperty(jobDef, async (job) => post('/jobs', JSON.stringify(job))), { seed: SEED, numRuns: RUNS });
+    expect(tally.requests - before).toBe(RUNS);
   }, 120_000);
 
   it('mutations of a valid job definition (set, delete, wrap, unknown keys at any depth)', async () => {
+    const before = tally.requests;
     await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (m) => post('/jobs', JSON.stringify(mutate(validJob, m)))), { seed: SEED + 1, numRuns: RUNS });
+    expect(tally.requests - before).toBe(RUNS);
   }, 120_000);
 
   it('random and mutated workflow definitions', async () => {
+    const before = tally.requests;
     await fc.assert(fc.asyncProperty(workflowDef, async (wf) => post('/workflows', JSON.stringify(wf))), { seed: SEED + 2, numRuns: Math.ceil(RUNS / 2) });
     await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (m) => post('/workflows', JSON.stringify(mutate(validWorkflow, m)))), { seed: SEED + 3, numRuns: Math.ceil(RUNS / 2) });
+    expect(tally.requests - before).toBe(2 * Math.ceil(RUNS / 2));
   }, 120_000);
 
   it('malformed JSON, truncated and byte-mangled bodies, other content types', async () => {
+    const before = tally.requests;
     const good = JSON.stringify(validJob);
     await fc.assert(
       fc.asyncProperty(fc.nat(good.length), fc.nat(good.length), fc.string({ unit: 'binary', maxLength: 8 }), fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', ''), async (cut, at, junk, ct) => {
@@ -196,7 +207,11 @@ describe('fuzzing the API', () => {
       await post('/workflows', body);
     }
     // Over the body limit, declared and chunked.
+    const tooLargeBefore = tally.tooLarge;
     await post('/jobs', JSON.stringify({ tasks: [{ cmd: 'x'.repeat(300 * 1024) }] }));
+    expect(tally.tooLarge).toBe(tooLargeBefore + 1);
+    // Two requests per run, two per fixed body, and the one over the limit.
+    expect(tally.requests - before).toBe(2 * Math.ceil(RUNS / 3) + 2 * 14 + 1);
     expect((await call(d, 'GET', '/healthz', { token: null })).status).toBe(200);
   }, 120_000);
 });

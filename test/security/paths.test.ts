@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startDaemon, type Daemon } from '../api/helpers.js';
+import { listTarGz, regularFilesOfTarGz } from '../helpers/archive.js';
 
 let d: Daemon;
 let outside: string;
@@ -93,12 +94,33 @@ describe('symlinks planted by a job', () => {
     const list = (await call(d, 'GET', `/jobs/${id}/outputs`)).json as { outputs: { name: string; size: number }[]; problems: { name: string; reason: string }[] };
     const names = list.outputs.map((o) => o.name);
     expect(names).toContain('mine.txt');
-    // Not one byte of the file outside, in any output (archives of directories included).
+    // Not one byte of the file outside, in any output. A directory comes back as a .tar.gz whose
+    // compressed bytes never hold the plain text, so archives are listed (members and modes) and
+    // unpacked by the system's tar, and every regular file in them is read.
+    const archives: string[] = [];
     for (const o of list.outputs) {
-      const got = await call(d, 'GET', `/jobs/${id}/outputs/${o.name.split('/').map(encodeURIComponent).join('/')}`);
+      const got = await fetch(`${d.url}/api/v1/jobs/${id}/outputs/${o.name.split('/').map(encodeURIComponent).join('/')}`, { headers: { authorization: `Bearer ${d.tokens.alice}` } });
       expect(got.status).toBe(200);
-      expect({ name: o.name, leaks: got.text.includes(SECRET) || got.text.includes('root:x:0:0') }).toEqual({ name: o.name, leaks: false });
+      const bytes = Buffer.from(await got.arrayBuffer());
+      const leaks = (b: Buffer) => b.includes(SECRET) || b.includes('root:x:0:0');
+      expect({ name: o.name, leaks: leaks(bytes) }).toEqual({ name: o.name, leaks: false });
+      if (!o.name.endsWith('.tar.gz')) continue;
+      archives.push(o.name);
+      const members = listTarGz(bytes);
+      // The links the job planted are stored as links (mode l), pointing where the job said,
+      // and nothing was archived through them.
+      const byName = new Map(members.map((m) => [m.name.replace(/\/$/, ''), m]));
+      expect(byName.get('real/inner-leak.txt')).toMatchObject({ type: 'l', target: victim });
+      expect(byName.get('real/up')).toMatchObject({ type: 'l' });
+      expect(members.filter((m) => m.name.startsWith('real/up/') || m.name.startsWith('real/inner-leak.txt/'))).toEqual([]);
+      for (const m of members) expect({ name: m.name, type: m.type }).toEqual({ name: m.name, type: expect.stringMatching(/^[-dl]$/) });
+      // Every regular file in it holds what the job wrote there, and no link target's bytes.
+      const files = regularFilesOfTarGz(bytes);
+      expect([...files.keys()].sort()).toEqual(members.filter((m) => m.type === '-').map((m) => m.name).sort());
+      for (const [name, content] of files) expect({ name, leaks: leaks(content) }).toEqual({ name, leaks: false });
+      expect(files.get('real/ok.txt')?.toString()).toBe('fine\n');
     }
+    expect(archives).toEqual(['real.tar.gz']);
     expect(names).not.toContain('leak.txt');
     expect(names).not.toContain('outdir/victim.txt');
     expect(names).not.toContain('rootlink/etc/passwd');

@@ -64,8 +64,10 @@ describe('engine with the direct adapter', () => {
     expect(f.status).toBe('failed');
     expect(f.statusReason).toBe('task exited with code 3');
     const states = b.store.events(ok.id).map((e) => e.to);
-    expect(states).toEqual(['accepted', 'staging_in', 'submitting', 'queued', expect.stringMatching(/running|finishing/), ...states.slice(5)]);
-    expect(states.at(-1)).toBe('completed');
+    // A poll may see the job only once it has left the queue, so `running` may be skipped; every
+    // other step is there, in order, once.
+    const path = ['accepted', 'staging_in', 'submitting', 'queued', 'running', 'finishing', 'staging_out', 'completed'];
+    expect([path, path.filter((s) => s !== 'running')]).toContainEqual(states);
   });
 
   it('cancels a running job (deleted) and treats a second cancel as a no-op', async () => {

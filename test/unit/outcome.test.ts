@@ -54,7 +54,11 @@ describe('decideOutcome', () => {
   it('node failures are retryable, a job’s own non-zero exit is not', () => {
     expect(decide({ final: fin('node_fail') })).toMatchObject({ outcome: { status: 'failed', reason: 'node failure', retryable: true } });
     const d = decide({ evidence: ev({ exitCode: 2, failedTask: 0 }) });
-    expect(d.kind === 'decided' && d.outcome.retryable).toBeFalsy();
+    // The kind first: a `wait` here is itself the failure, not a pass.
+    expect(d.kind).toBe('decided');
+    if (d.kind !== 'decided') return;
+    expect(d.outcome).toMatchObject({ status: 'failed', exitCode: 2 });
+    expect(d.outcome.retryable ?? false).toBe(false);
   });
 });
 

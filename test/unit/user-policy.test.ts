@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { slurmDirectives } from '../../adapters/slurm/index.js';
 import { buildSettings } from '../../src/settings/load.js';
 import { call, startDaemon, type Daemon } from '../api/helpers.js';
 
@@ -52,9 +53,21 @@ describe('user policies', () => {
     // ...a definition's own account wins...
     const own = await d.alice.createJob({ account: 'other', tasks: [{ cmd: 'true' }] });
     expect((await d.alice.getJob(own.id)).definition.account).toBe('other');
-    // ...and a user without a policy gets the cluster's default, on any cluster.
+    // ...and a user without a policy gets the cluster's default, on any cluster. Nothing is
+    // written into bob's definition: the cluster's default is applied where the batch script is
+    // rendered, so that is where it is checked (the `direct` adapter has no accounts, so the
+    // stored definitions go through the Slurm directives with each cluster's own defaults).
     const bobs = await d.bob.createJob({ cluster: 'hpc2', tasks: [{ cmd: 'true' }] });
     expect((await d.bob.getJob(bobs.id)).definition.account).toBeUndefined();
+    const accountDirective = (id: number) => {
+      const job = d!.bridge.get(id)!;
+      const defaults = d!.bridge.reconciler(job.cluster)!.rt.defaults;
+      const directives = slurmDirectives(job.spec, { jobDir: '/scratch/j', tag: `hb000000-${id}-0`, bridgeJobId: id, attempt: 0, defaults });
+      return directives.filter(([flag]) => flag === '--account');
+    };
+    expect(accountDirective(bobs.id)).toEqual([['--account', 'site-default']]);
+    expect(accountDirective(job.id)).toEqual([['--account', 'proj-42']]);
+    expect(accountDirective(own.id)).toEqual([['--account', 'other']]);
 
     // A workflow gets the same check, naming the job's field.
     const wf = await call(d, 'POST', '/workflows', { body: { jobs: [{ name: 'a', cluster: 'hpc1', tasks: [{ cmd: 'true' }] }, { name: 'b', cluster: 'hpc2', tasks: [{ cmd: 'true' }] }] } });

@@ -1,7 +1,8 @@
 /**
  * Captures that this adapter does not parse in production (Torque wrappers, `--json`, job
  * scripts, SSH and timing notes) but whose facts its decisions rest on. Each test states the
- * fact and checks it against what the adapter does.
+ * fact and checks it against what the project's code does with that capture: a test that only
+ * read the capture's text could not fail whatever the code did.
  */
 import { describe, expect, it } from 'vitest';
 import type { Observation } from '../../../src/domain/adapter.js';
@@ -9,6 +10,12 @@ import { parseJobSpec } from '../../../src/domain/jobSpec.js';
 import { finalInfoFromSacct, observationsFromSqueueRow, parseSacctRecords, parseSqueueTable } from '../../../adapters/slurm/parse.js';
 import { mapSlurmState } from '../../../adapters/slurm/states.js';
 import { renderDirective, slurmDirectives } from '../../../adapters/slurm/render.js';
+import { execFileSync } from 'node:child_process';
+import { parseQdelResult, finalFromRecord, parseDuration, parseQstatFullText, refusedStatusOption } from '../../../adapters/pbs/parse.js';
+import { createPbsAdapter } from '../../../adapters/pbs/index.js';
+import { parsePbsnodes, parseQstatTable, parseQueueTables } from '../../../adapters/pbs/tables.js';
+import { slurmAdapter } from '../../../adapters/slurm/index.js';
+import { SshSchema } from '../../../src/settings/schema.js';
 import { fixture, fixtureWithExit } from '../../helpers/fixtures.js';
 import { block, lines } from './helpers.js';
 
@@ -19,14 +26,9 @@ function session(): Map<string, Observation> {
   return new Map(rows.flatMap(observationsFromSqueueRow).map((o) => [o.nativeId, o]));
 }
 
-/** `qstat` summary rows (Torque wrapper) as id → S column. */
+/** `qstat` summary rows (Torque wrapper) as id → S column, read by the PBS adapter's parser. */
 function qstatStates(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const l of lines(text)) {
-    const m = /^(\d+)\s+\S+\s+\S+\s+\S+\s+([A-Z])\s+\S+\s*$/.exec(l);
-    if (m) out.set(m[1]!, m[2]!);
-  }
-  return out;
+  return new Map(parseQstatTable(text).map((r) => [r.id, r.state]));
 }
 
 describe('job scripts used for the captures (00)', () => {
@@ -97,12 +99,20 @@ describe('Torque wrappers on Slurm (12): why the Slurm adapter talks to sbatch/s
   });
 
   it('12d / 12l / 12n / 12p: qstat -f has no exit status, and prints an unlimited walltime as 71582788:15:00', () => {
+    // Read by the PBS adapter: no record yields an exit code, and a finished one (C) says to use
+    // the exit-code file, which is why the outcome never rests on qstat here.
     for (const rel of ['slurm-22.05/12d-qstat-f-running.txt', 'slurm-22.05/12l-qstat-f-completed.txt', 'slurm-22.05/12n-qstat-pbsjob-completed.txt', 'slurm-22.05/12p-qstat-running.txt']) {
-      const text = fixture(rel);
-      expect(text, rel).toMatch(/job_state = [QRC]/);
-      expect(text, rel).not.toMatch(/exit_status/i);
+      const records = parseQstatFullText(fixture(rel));
+      expect(records.length, rel).toBeGreaterThan(0);
+      for (const r of records) {
+        const final = finalFromRecord(r, 'torque');
+        expect({ rel, id: r.id, exitCode: final.exitCode }).toEqual({ rel, id: r.id, exitCode: null });
+        if (final.nativeState === 'C') expect(final).toMatchObject({ kind: 'unknown', reason: expect.stringMatching(/use the exit-code file/) });
+      }
     }
-    expect(fixture('slurm-22.05/12l-qstat-f-completed.txt')).toContain('Resource_List.walltime = 71582788:15:00');
+    const walltimes = [...fixture('slurm-22.05/12l-qstat-f-completed.txt').matchAll(/Resource_List\.walltime = (\S+)/g)].map((m) => m[1]!);
+    expect(walltimes).toEqual(['00:02:00', '71582788:15:00']);
+    expect(walltimes.map(parseDuration)).toEqual([120, 71582788 * 3600 + 15 * 60]);
     expect(qstatStates(fixture('slurm-22.05/12n-qstat-pbsjob-completed.txt')).get('29')).toBe('C');
     expect(qstatStates(fixture('slurm-22.05/12p-qstat-running.txt')).get('30')).toBe('R');
   });
@@ -110,10 +120,14 @@ describe('Torque wrappers on Slurm (12): why the Slurm adapter talks to sbatch/s
   it('12e / 12k: qstat -x does not exist (exit 2); qstat -q prints a table and exits 153', () => {
     const x = fixtureWithExit('slurm-22.05/12e-qstat-x-running.txt');
     expect(x.exitCode).toBe(2);
-    expect(x.body).toContain('Unknown option: x');
+    // The PBS adapter recognises the refusal, and its Torque status program falls back to -f.
+    expect(refusedStatusOption({ exitCode: x.exitCode!, signal: null, stdout: '', stderr: x.body, durationMs: 0 })).toBe('x');
+    const status = createPbsAdapter({ flavor: 'torque' }).statusCommand('u').join(' ');
+    expect(status).toContain('qstat -x');
+    expect(status).toContain('exec qstat -f -1');
     const qq = fixtureWithExit('slurm-22.05/12k-qstat-Q-q.txt');
     expect(qq.exitCode).toBe(153);
-    expect(qq.body).toMatch(/^short\s+--\s+--\s+00:05:00/m);
+    expect(parseQueueTables(qq.body).map((q) => q.name)).toContain('short');
   });
 
   it('12g / 12q: qdel exits 1 for an unknown id where scancel is silent (10k); the job becomes CANCELLED', () => {
@@ -121,7 +135,9 @@ describe('Torque wrappers on Slurm (12): why the Slurm adapter talks to sbatch/s
     expect(g).toContain('qdel rc=0');
     expect(g).toContain('qdel unknown rc=1');
     expect(qstatStates(g).get('28')).toBe('C');
-    expect(fixtureWithExit('slurm-22.05/10k-scancel-unknown.txt').exitCode).toBe(0);
+    const k = fixtureWithExit('slurm-22.05/10k-scancel-unknown.txt');
+    expect(k.exitCode).toBe(0);
+    expect(() => slurmAdapter.parseCancel({ exitCode: k.exitCode!, signal: null, stdout: k.body, stderr: '', durationMs: 0 })).not.toThrow();
     const qdel = fixture('slurm-22.05/12q-qdel-running.txt');
     expect(qdel).toContain('rc=0');
     expect(mapSlurmState(/JobState=(\S+)/.exec(qdel)![1]!)).toEqual({ state: 'done', final: 'cancelled' });
@@ -141,21 +157,31 @@ describe('Torque wrappers on Slurm (12): why the Slurm adapter talks to sbatch/s
 
   it('12m: PBS_* variables are empty without the spank_pbs plugin; SLURM_JOB_ID is always there', () => {
     const out = fixture('slurm-22.05/12m-pbs-output.txt');
-    expect(out).toContain('PBS_JOBID= PBS_O_WORKDIR= SLURM_JOB_ID=29 FOO=bar');
+    const env = /PBS_JOBID=(\S*) PBS_O_WORKDIR=\S* SLURM_JOB_ID=(\S*)/.exec(out)!;
+    expect([env[1], env[2]]).toEqual(['', '29']);
+    // So a Torque-flavor script takes its own id from SLURM_JOB_ID when PBS_JOBID is empty: the
+    // expression in the script the PBS adapter renders gives 29 in that job's environment.
+    const script = createPbsAdapter({ flavor: 'torque' }).renderScript(parseJobSpec({ tasks: [{ cmd: 'x' }] }), { jobDir: '/j', tag: 't', bridgeJobId: 1, attempt: 0, defaults: {} });
+    const expr = '${PBS_JOBID:-${SLURM_JOB_ID:-}}';
+    expect(script).toContain(expr);
+    expect(execFileSync('bash', ['-c', `printf %s "${expr}"`], { env: { PATH: process.env.PATH, PBS_JOBID: env[1], SLURM_JOB_ID: env[2] } }).toString()).toBe('29');
   });
 
   it('12j: pbsnodes reports the node busy (job-exclusive) with 2 CPUs', () => {
-    const n = fixture('slurm-22.05/12j-pbsnodes.txt');
-    expect(n).toMatch(/state = job-exclusive/);
-    expect(n).toMatch(/ncpus=2/);
+    const n = parsePbsnodes(fixtureWithExit('slurm-22.05/12j-pbsnodes.txt').body);
+    expect(n).toEqual([expect.objectContaining({ name: 'vm', state: 'job-exclusive', cpus: 2 })]);
   });
 });
 
 describe('SSH and timing notes (14, 16)', () => {
   it('14: beyond MaxSessions=10 channels are refused, yet all 12 commands ran (the CLI fell back)', () => {
     const t = fixture('slurm-22.05/14-ssh-maxsessions.txt');
-    expect(t.match(/Session open refused by peer/g)).toHaveLength(2);
-    expect(t.match(/^session \d+ exit=0$/gm)).toHaveLength(12);
+    const refused = t.match(/Session open refused by peer/g)!.length;
+    const sessions = t.match(/^session \d+ exit=0$/gm)!.length;
+    expect({ refused, sessions }).toEqual({ refused: 2, sessions: 12 });
+    // The bridge's default channel budget per connection stays below the sessions sshd allowed.
+    const ssh = SshSchema.parse({ host: 'h', user: 'u', knownHosts: '/k' });
+    expect(ssh.channelBudget).toBeLessThan(sessions - refused);
   });
 
   it('16: one squeue for everything is ~10x cheaper than sacct, so sacct is only for jobs squeue forgot', () => {
@@ -166,5 +192,10 @@ describe('SSH and timing notes (14, 16)', () => {
     expect(squeue).toBe(9);
     expect(sacct).toBe(96);
     expect(sacct / squeue).toBeGreaterThan(5);
+    // And so the adapter polls with squeue and asks accounting only about the ids it names.
+    expect(slurmAdapter.statusCommand('u')[0]).toBe('squeue');
+    const acct = slurmAdapter.accountingCommand!(['41', '42'], 'u');
+    expect(acct[0]).toBe('sacct');
+    expect(acct.join(' ')).toMatch(/41,42|41.*42/);
   });
 });

@@ -1,0 +1,4 @@
+import { it } from 'vitest';
+import './does-not-exist.mjs';
+
+it('never loads', () => {});
