@@ -12,6 +12,7 @@ import { currentJobs, workflowView, type WorkflowView } from './engine/workflowS
 import { isTerminal } from './domain/state.js';
 import type { SchedulerAdapter } from './domain/adapter.js';
 import type { ClusterHealth, ClusterRuntime } from './engine/cluster.js';
+import { carrierElementCommand } from './jobdir/layout.js';
 import { Reconciler, type StagingHooks } from './engine/loop.js';
 import { createLogger, type Logger } from './logging.js';
 import type { ClusterConfig, Settings } from './settings/schema.js';
@@ -391,7 +392,7 @@ function carrierSpec(template: JobSpec): JobSpec {
     tasks: [
       {
         type: 'basic',
-        cmd: 'd=$(sed -n "$((HPCB_ARRAY_INDEX + 1))p" .hpcb/instances); [ -n "$d" ] || exit 0; bash "$d/.hpcb/job.sh"',
+        cmd: carrierElementCommand(),
       },
     ],
     inputs: [],

@@ -45,9 +45,9 @@ export class HealthTracker {
     this.fail('status poll', e, 'poll');
   }
 
-  /** A command reached the cluster: ends a degradation the transport caused. */
+  /** A command reached the cluster: ends a degradation the transport caused (nothing else). */
   connected(): void {
-    if (this.cause !== 'poll') this.ok();
+    if (this.cause === 'connection') this.ok();
   }
 
   /** A step failed; only a connection failure says anything about the cluster. */

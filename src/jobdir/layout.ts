@@ -60,6 +60,15 @@ export function submitRecordName(attempt: number, tryNo: number): string {
   return `submit.${attempt}.${tryNo}`;
 }
 
+/**
+ * The one task of an array carrier's script: element k runs the batch script of the instance
+ * whose job directory is line k+1 of the carrier's `instances` (an empty line: a cancelled
+ * instance, nothing to run).
+ */
+export function carrierElementCommand(): string {
+  return `d=$(sed -n "$((HPCB_ARRAY_INDEX + 1))p" ${HPCB_DIR}/${FILES.instances}); [ -n "$d" ] || exit 0; bash "$d/${HPCB_DIR}/${FILES.jobScript}"`;
+}
+
 /** Where packed output directories are written (relative to the job dir). */
 export const OUTDIR_PACK_DIR = `${HPCB_DIR}/${FILES.outdirs}`;
 

@@ -46,7 +46,7 @@ export interface SubmitProgramOptions {
  * gets it, the claimer has finished or died, and the `.rc` (or its absence) is final. Without a
  * number there the answer is UNKNOWN: the submit may have happened, so the engine looks for the
  * job's tag (and its own testimony) before a new try, which gets a new record. The record is
- * never run twice. Callers pass jobs in one global order (the reconciler: ascending job id) and
+ * never run twice. Callers pass jobs in one global order (the engine: ascending job id) and
  * groups are contiguous slices, so a group only waits on claims of jobs before its own position
  * and two programs can never wait on each other in a cycle.
  *

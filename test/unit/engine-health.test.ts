@@ -9,6 +9,8 @@ describe('cluster health', () => {
   it('is degraded by a failed status poll and only an answered poll clears it', () => {
     const h = new HealthTracker('lab', quiet(), () => 1000);
     expect(h.state.state).toBe('unknown');
+    h.connected(); // reachable says nothing of the scheduler: still unknown until a poll answers
+    expect(h.state.state).toBe('unknown');
     h.pollFailed(new BridgeError('SCHEDULER_ERROR', 'controller down', { transient: true }));
     expect(h.state).toMatchObject({ state: 'degraded', consecutiveFailures: 1, lastError: 'status poll: controller down' });
     h.connected(); // another command got through: the scheduler still did not answer

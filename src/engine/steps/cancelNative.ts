@@ -4,6 +4,7 @@
  */
 import type { JobRecord } from '../../store/store.js';
 import { exec, type StepContext } from '../context.js';
+import { isConnectionFailure } from '../health.js';
 
 const RESEND_AFTER_MS = 30_000;
 const RETRY_FAILED_AFTER_MS = 5_000;
@@ -26,7 +27,8 @@ export class NativeCancels {
     } catch (e) {
       ctx.health.stepFailed('cancel', e);
       for (const j of todo) this.nextAt.set(j.id, now + RETRY_FAILED_AFTER_MS);
-      ctx.log.warn({ cluster: ctx.rt.name, err: e instanceof Error ? e.message : String(e), ids }, 'cancel command failed');
+      // An unreachable cluster is reported once, by its health; anything else is said here.
+      if (!isConnectionFailure(e)) ctx.log.warn({ cluster: ctx.rt.name, err: e instanceof Error ? e.message : String(e), ids }, 'cancel command failed');
       return false;
     }
   }
