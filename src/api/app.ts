@@ -523,8 +523,14 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       summary: 'Create a workflow (jobs, dependencies by exact name, factories, policies)',
       auth: true,
       body: WorkflowSpecSchema,
-      responses: { 201: 'Workflow', 400: 'invalid definition (names the field: unknown job, cycle, unequal zip, ...)', 413: 'body too large' },
-      handler: async (ctx) => sendJson(ctx.res, 201, bridge.submitWorkflow(ctx.user, await readJson(ctx.req, maxJson))),
+      headers: { 'Idempotency-Key': { schema: IdempotencyKey, description: 'makes a retried create return the same workflow' } },
+      responses: { 201: 'Workflow', 200: 'the workflow created earlier with this Idempotency-Key', 400: 'invalid definition (names the field: unknown job, cycle, unequal zip, ...)', 409: 'Idempotency-Key reused with another definition', 413: 'body too large' },
+      handler: async (ctx) => {
+        const rawKey = header(ctx.req, 'idempotency-key');
+        const key = rawKey === undefined ? undefined : parseWith(IdempotencyKey, rawKey, 'Idempotency-Key');
+        const wf = bridge.submitWorkflow(ctx.user, await readJson(ctx.req, maxJson), key ? { idempotencyKey: key } : {});
+        sendJson(ctx.res, wf.created === false ? 200 : 201, wf);
+      },
     },
     {
       method: 'GET',
@@ -637,7 +643,8 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         let cursor = last ?? (maxEventId.get() as { id: number }).id;
         const res = ctx.res;
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
-        res.write('retry: 2000\n\n');
+        // The cursor first, in an id-only block: a client reconnecting before any event resumes from here.
+        res.write(`retry: 2000\nid: ${cursor}\n\n`);
         let paused = false;
         const pump = () => {
           if (paused || res.destroyed) return;

@@ -4,7 +4,7 @@
  * which keeps the daemon off the network entirely; tokens are still required on it).
  */
 import { existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
-import { createServer as createHttp, type Server } from 'node:http';
+import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { DaemonConfig } from '../settings/schema.js';
@@ -18,15 +18,39 @@ export interface Listening {
   close(): Promise<void>;
 }
 
+/**
+ * Keep-alive: the server keeps an idle connection longer than any well-behaved client or proxy
+ * does (Node's fetch closes after the server's hint less a margin, or 4 s without one; reverse
+ * proxies typically after 60 s), so the client always closes first and never sends a request
+ * on a connection the server is closing at that moment. The headers timeout must exceed it, or
+ * it would cut idle kept-alive connections first.
+ */
+export const KEEP_ALIVE_MS = 65_000;
+export const HEADERS_TIMEOUT_MS = 66_000;
+/** At shutdown, requests still running after this long are cut (their clients retry). */
+const DRAIN_MS = 10_000;
+
 export async function listen(app: App, cfg: DaemonConfig['listen']): Promise<Listening> {
-  const handler = app.handle.bind(app);
+  let closing = false;
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (closing) {
+      // A request on a kept-alive connection after close() began: refused with a status the
+      // SDK retries, and the connection closed, so the client reconnects to the next daemon.
+      const body = JSON.stringify({ error: { code: 'SHUTTING_DOWN', message: 'the daemon is stopping; retry shortly' } });
+      res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'retry-after': '1', connection: 'close' });
+      res.end(body);
+      return;
+    }
+    app.handle(req, res);
+  };
   const server: Server = cfg.tls
     ? (createHttps({ cert: readFileSync(cfg.tls.cert), key: readFileSync(cfg.tls.key) }, handler) as unknown as Server)
     : createHttp(handler);
   // Long-polls last up to maxWaitSeconds; the default 5 s keep-alive and 300 s request timeouts
   // must not cut them or idle event streams.
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (cfg.socket) {
@@ -50,7 +74,16 @@ export async function listen(app: App, cfg: DaemonConfig['listen']): Promise<Lis
     url,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        closing = true;
+        // Connections that finish their answer become idle and are closed at once, so clients
+        // in a loop (wait(), log following) move to the next daemon instead of keeping this one.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(cut);
+          resolve();
+        });
         app.close();
         server.closeIdleConnections();
       }),
