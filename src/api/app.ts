@@ -30,7 +30,7 @@ import { Metrics } from '../ops/metrics.js';
 import type { ArtifactInfo, StagingService } from '../staging/service.js';
 import type { JobRecord } from '../store/store.js';
 import { HttpError, toHttp } from './errors.js';
-import { EventHub } from './hub.js';
+import { EventHub, type EventRow } from './hub.js';
 import { buildOpenApi } from './openapi.js';
 import {
   ArtifactName,
@@ -71,6 +71,10 @@ export interface AppOptions {
    * requests (long-polls, event streams) are not affected.
    */
   bodyIdleTimeoutMs?: number;
+  /** Open event streams one user may hold (default 128); one more is answered 429 TOO_MANY_STREAMS_PER_USER. */
+  maxStreamsPerUser?: number;
+  /** Open event streams of the whole daemon (default 1024); one more is answered 429 TOO_MANY_STREAMS. */
+  maxStreams?: number;
   /** Prometheus metrics served at /metrics (src/ops/metrics.ts); one is made when not given. */
   metrics?: Metrics;
 }
@@ -272,7 +276,6 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   const maxWaitMs = (opts.maxWaitSeconds ?? 300) * 1000;
   const maxLog = opts.maxLogBytes ?? 4 << 20;
   const keepaliveMs = opts.sseKeepaliveMs ?? 15_000;
-  const hub = new EventHub(bridge.store);
   const metrics = opts.metrics ?? new Metrics();
   const streams = new Set<ServerResponse>();
 
@@ -297,6 +300,11 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
      WHERE j.owner = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
   );
   const maxEventId = bridge.store.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM job_events');
+  const hub = new EventHub(
+    bridge.store,
+    { ownerEvents: (owner, after, limit) => ownerEvents.all(owner, after, limit) as EventRow[], maxEventId: () => (maxEventId.get() as { id: number }).id },
+    { perUser: opts.maxStreamsPerUser ?? 128, total: opts.maxStreams ?? 1024 },
+  );
   const eventView = (e: { id: number; jobId: number; at: number; from: JobState | null; to: JobState; reason: string | null }): JobEventView => ({
     id: e.id,
     jobId: e.jobId,
@@ -640,42 +648,34 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
         const lastHeader = header(ctx.req, 'last-event-id');
         const last = lastHeader !== undefined ? parseWith(z.coerce.number().int().min(0), lastHeader, 'Last-Event-ID') : q.lastEventId;
         // Without a resume point the stream starts at "now": history is at /jobs/{id}/events.
-        let cursor = last ?? (maxEventId.get() as { id: number }).id;
         const res = ctx.res;
+        const send = (rows: EventRow[]): boolean => {
+          let ok = true;
+          for (const r of rows) {
+            sub.cursor = r.id;
+            const ev = eventView({ id: r.id, jobId: r.job_id, at: r.at, from: r.from_state as JobState | null, to: r.to_state as JobState, reason: r.reason });
+            ok = res.write(`id: ${r.id}\nevent: job\ndata: ${JSON.stringify(ev)}\n\n`) && ok;
+          }
+          // A slow reader: the hub skips it until 'drain', then it catches up from its cursor.
+          if (!ok) res.once('drain', () => handle.resume());
+          return ok;
+        };
+        const sub = { owner: ctx.user, cursor: last ?? (maxEventId.get() as { id: number }).id, deliver: (rows: EventRow[]) => !res.destroyed && send(rows) };
+        const cursor0 = sub.cursor;
+        // Refused over the cap before anything is written, so the 429 is an ordinary answer.
+        const handle = hub.subscribe(sub);
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });
         // The cursor first, in an id-only block: a client reconnecting before any event resumes from here.
-        res.write(`retry: 2000\nid: ${cursor}\n\n`);
-        let paused = false;
-        const pump = () => {
-          if (paused || res.destroyed) return;
-          for (;;) {
-            const rows = ownerEvents.all(ctx.user, cursor, 500) as { id: number; job_id: number; at: number; from_state: JobState | null; to_state: JobState; reason: string | null }[];
-            for (const r of rows) {
-              cursor = r.id;
-              const ev = eventView({ id: r.id, jobId: r.job_id, at: r.at, from: r.from_state, to: r.to_state, reason: r.reason });
-              if (!res.write(`id: ${r.id}\nevent: job\ndata: ${JSON.stringify(ev)}\n\n`)) {
-                // A slow reader: stop here; the cursor remembers where to continue after 'drain'.
-                paused = true;
-                res.once('drain', () => {
-                  paused = false;
-                  pump();
-                });
-                return;
-              }
-            }
-            if (rows.length < 500) return;
-          }
-        };
-        const unsubscribe = hub.subscribe({ owner: ctx.user, poke: pump });
+        res.write(`retry: 2000\nid: ${cursor0}\n\n`);
+        handle.resume();
         const keepalive = setInterval(() => res.write(': keepalive\n\n'), keepaliveMs);
         keepalive.unref();
         streams.add(res);
         res.on('close', () => {
           clearInterval(keepalive);
-          unsubscribe();
+          handle.unsubscribe();
           streams.delete(res);
         });
-        pump();
       },
     },
     {
