@@ -26,11 +26,14 @@ export interface Listening {
  * it would cut idle kept-alive connections first.
  */
 export const KEEP_ALIVE_MS = 65_000;
-export const HEADERS_TIMEOUT_MS = 66_000;
+/** What the server tells clients (Keep-Alive: timeout=N): less than it really waits, so a client that honours the hint still closes first. */
+const HINT_MARGIN_MS = 5_000;
 /** At shutdown, requests still running after this long are cut (their clients retry). */
 const DRAIN_MS = 10_000;
 
-export async function listen(app: App, cfg: DaemonConfig['listen']): Promise<Listening> {
+export async function listen(app: App, cfg: DaemonConfig['listen'], opts: { keepAliveMs?: number } = {}): Promise<Listening> {
+  const keepAliveMs = opts.keepAliveMs ?? KEEP_ALIVE_MS;
+  const hint = `timeout=${Math.max(1, Math.floor((keepAliveMs - HINT_MARGIN_MS) / 1000))}`;
   let closing = false;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     if (closing) {
@@ -41,6 +44,8 @@ export async function listen(app: App, cfg: DaemonConfig['listen']): Promise<Lis
       res.end(body);
       return;
     }
+    // Setting it here also keeps Node from sending its own hint, which equals the real timeout.
+    res.setHeader('keep-alive', hint);
     app.handle(req, res);
   };
   const server: Server = cfg.tls
@@ -49,8 +54,8 @@ export async function listen(app: App, cfg: DaemonConfig['listen']): Promise<Lis
   // Long-polls last up to maxWaitSeconds; the default 5 s keep-alive and 300 s request timeouts
   // must not cut them or idle event streams.
   server.requestTimeout = 0;
-  server.keepAliveTimeout = KEEP_ALIVE_MS;
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.keepAliveTimeout = keepAliveMs;
+  server.headersTimeout = keepAliveMs + 1_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if (cfg.socket) {
