@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer as createHttp, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { DaemonConfig } from '../settings/schema.js';
 import type { App } from './app.js';
 
@@ -35,7 +35,19 @@ export async function listen(app: App, cfg: DaemonConfig['listen'], opts: { keep
   const keepAliveMs = opts.keepAliveMs ?? KEEP_ALIVE_MS;
   const hint = `timeout=${Math.max(1, Math.floor((keepAliveMs - HINT_MARGIN_MS) / 1000))}`;
   let closing = false;
+  // Open connections and how many requests each has in progress. At shutdown the idle ones
+  // (kept alive, or never used: Node's own idle sweep leaves those) are closed at once, and a
+  // busy one as soon as its last answer is out.
+  const sockets = new Map<Socket, number>();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const sock = req.socket;
+    sockets.set(sock, (sockets.get(sock) ?? 0) + 1);
+    res.once('close', () => {
+      if (!sockets.has(sock)) return;
+      const left = sockets.get(sock)! - 1;
+      sockets.set(sock, left);
+      if (closing && left === 0) sock.end();
+    });
     if (closing) {
       // A request on a kept-alive connection after close() began: refused with a status the
       // SDK retries, and the connection closed, so the client reconnects to the next daemon.
@@ -53,6 +65,10 @@ export async function listen(app: App, cfg: DaemonConfig['listen'], opts: { keep
     : createHttp(handler);
   // Long-polls last up to maxWaitSeconds; the default 5 s keep-alive and 300 s request timeouts
   // must not cut them or idle event streams.
+  server.on(cfg.tls ? 'secureConnection' : 'connection', (sock: Socket) => {
+    if (!sockets.has(sock)) sockets.set(sock, 0);
+    sock.once('close', () => sockets.delete(sock));
+  });
   server.requestTimeout = 0;
   server.keepAliveTimeout = keepAliveMs;
   server.headersTimeout = keepAliveMs + 1_000;
@@ -80,17 +96,19 @@ export async function listen(app: App, cfg: DaemonConfig['listen'], opts: { keep
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
-        // Connections that finish their answer become idle and are closed at once, so clients
-        // in a loop (wait(), log following) move to the next daemon instead of keeping this one.
-        const sweep = setInterval(() => server.closeIdleConnections(), 50);
-        const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+        // Clients in a loop (wait(), log following) must move to the next daemon instead of
+        // keeping this one: idle connections close now, busy ones after their answer.
+        for (const [sock, busy] of sockets) if (busy === 0) sock.end();
+        const cut = setTimeout(() => {
+          server.closeAllConnections();
+          for (const sock of sockets.keys()) sock.destroy();
+        }, DRAIN_MS);
         server.close(() => {
-          clearInterval(sweep);
           clearTimeout(cut);
           resolve();
         });
+        // Event streams end and long-polls answer now.
         app.close();
-        server.closeIdleConnections();
       }),
   };
 }
