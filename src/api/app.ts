@@ -642,7 +642,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
       query: StreamQuery,
       headers: { 'Last-Event-ID': { schema: z.string().regex(/^\d+$/), description: 'resume after this event id' } },
       produces: 'text/event-stream',
-      responses: { 200: 'an endless text/event-stream; each event is `event: job`, `id: <event id>`, `data: JobEvent`' },
+      responses: { 200: 'an endless text/event-stream; it opens with an id-only block naming the cursor, then each event is `event: job`, `id: <event id>`, `data: JobEvent`', 429: 'too many open streams: TOO_MANY_STREAMS_PER_USER or TOO_MANY_STREAMS (the message names the limit)' },
       handler: (ctx) => {
         const q = ctx.query as z.infer<typeof StreamQuery>;
         const lastHeader = header(ctx.req, 'last-event-id');
