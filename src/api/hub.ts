@@ -66,6 +66,8 @@ export class EventHub {
   private openStreams = 0;
   /** Event rows read from the database for streams (a measure of the cost per change). */
   reads = 0;
+  /** Of those, reads made for one stream alone (resumed from an old id, or a slow reader catching up). */
+  catchUpReads = 0;
   private readonly onTransition = (e: TransitionEvent) => this.dispatch(e);
 
   constructor(
@@ -148,6 +150,7 @@ export class EventHub {
     while (s.cursor < f.cursor) {
       const rows = src.ownerEvents(s.owner, s.cursor, PAGE).filter((r) => r.id <= f.cursor);
       this.reads++;
+      this.catchUpReads++;
       if (rows.length === 0) {
         s.cursor = f.cursor;
         break;
