@@ -5,7 +5,7 @@
  *
  *   npm run bench                          everything (the published table)
  *   npm run bench -- --quick               small sizes, for development (not comparable)
- *   npm run bench -- --only=submit,poll    some groups: submit sweep poll api login transport staging wait
+ *   npm run bench -- --only=submit,poll    some groups: submit sweep poll api login transport staging wait direct streams waiters
  *
  * A `--quick` or `--only` run writes bench/results.local.json instead, so the published
  * results are only replaced by a full run.
@@ -22,11 +22,13 @@ import { runPollBench } from './poll.js';
 import { runStagingBench } from './staging.js';
 import { runSubmitBench } from './submit.js';
 import { runSweepBench } from './sweep.js';
-import { runWaitBench } from './wait.js';
+import { runConcurrentWaitBench, runWaitBench } from './wait.js';
+import { runDirectBench } from './direct.js';
+import { runStreamsBench } from './streams.js';
 import { benchTable, runTransportBench, type BenchRow } from './transport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['submit', 'sweep', 'poll', 'api', 'login', 'transport', 'staging', 'wait'] as const;
+const GROUPS = ['submit', 'sweep', 'poll', 'api', 'login', 'transport', 'staging', 'wait', 'direct', 'streams', 'waiters'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** First line of a command's version output, from stdout or stderr (`ssh -V` prints to stderr). */
@@ -93,6 +95,9 @@ async function main(): Promise<void> {
   await run('transport', () => runTransportBench(env, quick ? { execCount: 100, freshCount: 5, fileBytes: 64 << 20 } : {}));
   await run('wait', () => runWaitBench(quick ? { jobs: 50 } : {}));
   await run('staging', () => runStagingBench(quick ? { fileBytes: 64 << 20 } : {}));
+  await run('direct', () => runDirectBench(quick ? { jobs: 100 } : {}));
+  await run('streams', () => runStreamsBench(quick ? { jobs: 50 } : {}));
+  await run('waiters', () => runConcurrentWaitBench(quick ? { waiters: 100 } : {}));
   machine.loadAverageEnd = load();
   const durationSeconds = Math.round((Date.now() - started) / 1000);
   const table = benchTable(rows);

@@ -168,8 +168,11 @@ export class Bridge {
    * transaction. On a cluster whose adapter runs arrays natively (`SchedulerAdapter.arrays`:
    * Slurm, PBS Pro), a factory job's instances get one carrier row: one submission for all of
    * them. Elsewhere (direct, Torque by default) each instance is its own submission.
+   *
+   * With an idempotency key this owner already used, nothing is created: the earlier workflow
+   * is returned (`created` false), or CONFLICT when the definition differs.
    */
-  submitWorkflow(owner: string, definition: unknown): WorkflowView {
+  submitWorkflow(owner: string, definition: unknown, opts: { idempotencyKey?: string } = {}): WorkflowView & { created?: boolean } {
     const plan = parseWorkflow(definition);
     const rows: NewWorkflowRow[] = [];
     for (const name of plan.order) {
@@ -198,9 +201,13 @@ export class Bridge {
         rows.push({ ref: `${name}#${i.index}`, kind: 'job', cluster, spec: i.spec, wfJob: name, wfIndex: i.index, wfParams: i.factory ? i.params : null, ...(native ? { carrierRef: `array:${name}` } : {}) });
       }
     }
-    const wf = this.store.createWorkflow({ owner, name: plan.spec.name, spec: plan.spec, labels: plan.spec.labels, rows });
+    const { workflow: wf, created } = this.store.createWorkflow({ owner, name: plan.spec.name, spec: plan.spec, labels: plan.spec.labels, rows, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
+    if (!created && JSON.stringify(wf.spec) !== JSON.stringify(plan.spec)) {
+      throw new BridgeError('CONFLICT', `Idempotency-Key "${opts.idempotencyKey}" was already used for workflow ${wf.id} with a different definition`, { context: { field: 'Idempotency-Key' } });
+    }
     for (const r of this.reconcilers.values()) r.kick();
-    return this.getWorkflow(wf.id)!;
+    const view = this.getWorkflow(wf.id)!;
+    return opts.idempotencyKey ? Object.defineProperty(view, 'created', { value: created, enumerable: false }) : view;
   }
 
   getWorkflow(id: number, owner?: string): WorkflowView | undefined {

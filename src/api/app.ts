@@ -58,6 +58,10 @@ export interface AppOptions {
    * requests (long-polls, event streams) are not affected.
    */
   bodyIdleTimeoutMs?: number;
+  /** Open event streams one user may hold (default 128); one more is answered 429 TOO_MANY_STREAMS_PER_USER. */
+  maxStreamsPerUser?: number;
+  /** Open event streams of the whole daemon (default 1024); one more is answered 429 TOO_MANY_STREAMS. */
+  maxStreams?: number;
   /** Prometheus metrics served at /metrics (src/ops/metrics.ts); one is made when not given. */
   metrics?: Metrics;
 }
@@ -75,7 +79,11 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   const log = opts.logger ?? silentLogger();
   const tokens = opts.tokens ?? new TokenStore(bridge.store.tokens);
   const bodyIdleMs = opts.bodyIdleTimeoutMs ?? 60_000;
-  const hub = new EventHub(bridge.store);
+  const hub = new EventHub(
+    bridge.store,
+    { ownerEvents: (owner, after, limit) => bridge.store.ownerEventsAfter(owner, after, limit), maxEventId: () => bridge.store.lastEventId() },
+    { perUser: opts.maxStreamsPerUser ?? 128, total: opts.maxStreams ?? 1024 },
+  );
   const metrics = opts.metrics ?? new Metrics();
   const streams = new Set<ServerResponse>();
   const api: ApiContext = {

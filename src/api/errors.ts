@@ -6,7 +6,7 @@
 import { BridgeError, type ErrorCode } from '../domain/errors.js';
 import type { ErrorBody } from '../client/types.js';
 
-export type HttpOnlyCode = 'INVALID_REQUEST' | 'METHOD_NOT_ALLOWED' | 'RANGE_NOT_SATISFIABLE' | 'UNAVAILABLE';
+export type HttpOnlyCode = 'INVALID_REQUEST' | 'METHOD_NOT_ALLOWED' | 'RANGE_NOT_SATISFIABLE' | 'UNAVAILABLE' | 'TOO_MANY_STREAMS_PER_USER' | 'TOO_MANY_STREAMS';
 export type ApiErrorCode = ErrorCode | HttpOnlyCode;
 
 /** The single place that decides statuses. */
@@ -20,6 +20,8 @@ export const HTTP_STATUS: Record<ApiErrorCode, number> = {
   STALE_STATE: 409,
   TOO_LARGE: 413,
   RANGE_NOT_SATISFIABLE: 416,
+  TOO_MANY_STREAMS_PER_USER: 429, // open event streams of one user at the cap
+  TOO_MANY_STREAMS: 429, // open event streams of the whole daemon at the cap
   SUBMIT_REJECTED: 422, // the scheduler refused this definition; retrying the same one will not help
   INVALID_CONFIG: 500,
   INTERNAL: 500,

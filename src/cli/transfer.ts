@@ -23,22 +23,12 @@ export async function downloadWithProgress(client: Client, id: number, name: str
 }
 
 export async function follow(client: Client, id: number, which: 'stdout' | 'stderr', o: { task?: string; offset?: string; follow?: boolean }): Promise<void> {
-  let offset = Number(o.offset ?? 0);
+  const offset = Number(o.offset ?? 0);
   const task = o.task === undefined ? undefined : Number(o.task);
-  for (;;) {
-    const chunk = await client.readLog(id, which, { offset, ...(task !== undefined ? { task } : {}) });
-    process.stdout.write(chunk.data);
-    offset = chunk.nextOffset;
-    if (!o.follow || chunk.complete) return;
-    if (chunk.data.length === 0) {
-      // Nothing new: a one-second long-poll on the job, which also returns at once when it ends.
-      const j = await client.waitJob(id, 1);
-      if (['completed', 'failed', 'killed', 'deleted'].includes(j.status)) {
-        const last = await client.readLog(id, which, { offset, ...(task !== undefined ? { task } : {}) });
-        process.stdout.write(last.data);
-        if (last.complete || last.data.length === 0) return;
-        offset = last.nextOffset;
-      }
-    }
+  if (!o.follow) {
+    process.stdout.write((await client.readLog(id, which, { offset, ...(task !== undefined ? { task } : {}) })).data);
+    return;
   }
+  // The SDK's follower resumes at the byte offset it reached, through daemon restarts.
+  for await (const chunk of client.followLog(id, which, { offset, ...(task !== undefined ? { task } : {}) })) process.stdout.write(chunk.data);
 }

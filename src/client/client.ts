@@ -6,9 +6,9 @@
  * Every failure is thrown as an `HpcBridgeError` with the daemon's code, message and field;
  * no method returns `false` or an empty value to signal an error.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type {
@@ -23,25 +23,14 @@ import type {
   RenderView,
 } from './types.js';
 import { TERMINAL_STATUSES } from './types.js';
+import { HpcBridgeError } from './errors.js';
+import { Backoff, retryDefaults, type RetryOptions } from './retry.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8742';
 
-export class HpcBridgeError extends Error {
-  override readonly name = 'HpcBridgeError';
-  constructor(
-    /** The daemon's error code (NOT_FOUND, INVALID_DEFINITION, ...), or UNREACHABLE / BAD_RESPONSE from the client itself. */
-    readonly code: string,
-    message: string,
-    /** HTTP status, 0 when the daemon could not be reached. */
-    readonly status: number,
-    readonly field?: string,
-    readonly problems?: { field: string; message: string }[],
-  ) {
-    super(message);
-  }
-}
+export { HpcBridgeError };
 
-export interface ClientOptions {
+export interface ClientOptions extends RetryOptions {
   /** Daemon URL; default $HPC_BRIDGE_URL, then http://127.0.0.1:8742. */
   url?: string;
   /** Bearer token; default $HPC_BRIDGE_TOKEN. */
@@ -58,13 +47,23 @@ export interface LogChunk {
   complete: boolean;
 }
 
-interface RequestOptions {
+export interface RequestOptions {
   query?: Record<string, string | number | boolean | string[] | undefined>;
   json?: unknown;
-  body?: ReadableStream | Buffer;
+  /** A stream body is sent once; pass a function making a fresh one to let the request be retried. */
+  body?: ReadableStream | Buffer | (() => ReadableStream);
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** false: one attempt only, whatever the method. */
+  retry?: boolean;
+  /** Stop retrying at this time (ms since the epoch), e.g. a wait()'s own timeout. */
+  deadline?: number;
 }
+
+/** POSTs that create something: each call gets its own Idempotency-Key, so a retry never makes a second one. */
+const CREATES = /^\/(?:jobs|jobs\/\d+\/clone|workflows)$/;
+/** POSTs that change nothing, safe to repeat. */
+const PURE_POSTS = /^\/jobs\/render$/;
 
 function countingStream(total: number | undefined, onProgress: Progress | undefined): Transform {
   let done = 0;
@@ -80,14 +79,61 @@ function countingStream(total: number | undefined, onProgress: Progress | undefi
 export class Client {
   readonly url: string;
   private readonly token: string | undefined;
+  /** The retry policy of this client (see retry.ts); `retryFor: 0` turns retries off. */
+  readonly retry: Required<RetryOptions>;
 
   constructor(opts: ClientOptions = {}) {
     this.url = (opts.url ?? process.env.HPC_BRIDGE_URL ?? DEFAULT_URL).replace(/\/+$/, '');
     this.token = opts.token ?? process.env.HPC_BRIDGE_TOKEN;
+    this.retry = retryDefaults(opts);
   }
 
-  /** Send a request; throws HpcBridgeError for any non-2xx answer. */
+  /**
+   * Send a request; throws HpcBridgeError for any non-2xx answer. Requests that are safe to
+   * repeat (GET, DELETE, PUT, and POSTs carrying an Idempotency-Key) are retried through
+   * transient failures for `retryFor` seconds; the answer's body is the caller's to read.
+   */
   async request(method: string, path: string, opts: RequestOptions = {}): Promise<Response> {
+    const o = this.withKey(method, path, opts);
+    return this.attempts(method, path, o, () => this.send(method, path, o));
+  }
+
+  /** A request whose JSON answer is read inside the retried attempt (a cut-off body is retried too). */
+  async call<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const o = this.withKey(method, path, opts);
+    return this.attempts(method, path, o, async () => {
+      const res = await this.send(method, path, o);
+      return (await readBody(res, (r) => r.json(), this.url)) as T;
+    });
+  }
+
+  private withKey(method: string, path: string, opts: RequestOptions): RequestOptions {
+    if (method !== 'POST' || !CREATES.test(path)) return opts;
+    const headers = { ...(opts.headers ?? {}) };
+    if (!Object.keys(headers).some((k) => k.toLowerCase() === 'idempotency-key')) headers['idempotency-key'] = randomUUID();
+    return { ...opts, headers };
+  }
+
+  private retryable(method: string, path: string, opts: RequestOptions): boolean {
+    if (opts.retry === false || opts.body instanceof ReadableStream) return false;
+    if (method === 'POST') return PURE_POSTS.test(path) || Object.keys(opts.headers ?? {}).some((k) => k.toLowerCase() === 'idempotency-key');
+    return true;
+  }
+
+  private async attempts<T>(method: string, path: string, opts: RequestOptions, once: () => Promise<T>): Promise<T> {
+    if (!this.retryable(method, path, opts)) return once();
+    const backoff = new Backoff(this.retry, `${method} ${path}`, opts.deadline);
+    for (;;) {
+      try {
+        return await once();
+      } catch (e) {
+        await backoff.failed(e, opts.signal);
+      }
+    }
+  }
+
+  /** One attempt. */
+  private async send(method: string, path: string, opts: RequestOptions): Promise<Response> {
     const u = new URL(`${this.url}/api/v1${path}`);
     for (const [k, v] of Object.entries(opts.query ?? {})) {
       if (v === undefined) continue;
@@ -101,7 +147,7 @@ export class Client {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(opts.json);
     } else if (opts.body !== undefined) {
-      body = opts.body;
+      body = typeof opts.body === 'function' ? opts.body() : opts.body;
     }
     let res: Response;
     try {
@@ -109,16 +155,15 @@ export class Client {
         method,
         headers,
         ...(body !== undefined ? { body } : {}),
-        ...(opts.body instanceof ReadableStream ? { duplex: 'half' } : {}),
+        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
       } as RequestInit);
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
-      const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
-      throw new HpcBridgeError('UNREACHABLE', `cannot reach the hpc-bridge daemon at ${this.url}: ${cause}`, 0);
+      throw unreachable(this.url, e);
     }
     if (res.ok) return res;
-    const text = await res.text();
+    const text = await readBody(res, (r) => r.text(), this.url);
     let parsed: ErrorBody | undefined;
     try {
       parsed = JSON.parse(text) as ErrorBody;
@@ -130,13 +175,16 @@ export class Client {
     throw new HpcBridgeError('BAD_RESPONSE', `HTTP ${res.status} from ${u.pathname}: ${text.slice(0, 200)}`, res.status);
   }
 
-  private async json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    const res = await this.request(method, path, opts);
-    return (await res.json()) as T;
+  private json<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    return this.call<T>(method, path, opts);
   }
 
-  createJob(definition: JobDefinition, opts: { idempotencyKey?: string } = {}): Promise<{ id: number }> {
-    return this.json('POST', '/jobs', { json: definition, ...(opts.idempotencyKey ? { headers: { 'idempotency-key': opts.idempotencyKey } } : {}) });
+  /**
+   * Create a job. An Idempotency-Key is generated for the call when none is given, so the
+   * retries after a lost answer return the job created the first time instead of a second one.
+   */
+  createJob(definition: JobDefinition, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<{ id: number }> {
+    return this.json('POST', '/jobs', { json: definition, ...keyed(opts) });
   }
 
   renderJob(definition: JobDefinition): Promise<RenderView> {
@@ -159,8 +207,14 @@ export class Client {
     return this.json('DELETE', `/jobs/${id}`);
   }
 
-  cloneJob(id: number, opts: { idempotencyKey?: string } = {}): Promise<{ id: number }> {
-    return this.json('POST', `/jobs/${id}/clone`, opts.idempotencyKey ? { headers: { 'idempotency-key': opts.idempotencyKey } } : {});
+  /** A new job from job `id`'s definition; keyed like createJob. */
+  cloneJob(id: number, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<{ id: number }> {
+    return this.json('POST', `/jobs/${id}/clone`, keyed(opts));
+  }
+
+  /** Create a workflow from its JSON document; keyed like createJob. */
+  createWorkflow<T = unknown>(document: unknown, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<T> {
+    return this.json('POST', '/workflows', { json: document, ...keyed(opts) });
   }
 
   async jobEvents(id: number, after = 0): Promise<JobEventView[]> {
@@ -170,29 +224,67 @@ export class Client {
   /**
    * Wait until the job is terminal, by long-polling the daemon (each request is answered the
    * moment the daemon records the terminal state). `timeoutSeconds` undefined waits forever;
-   * otherwise the job is returned as it is when the time is up (check `status`).
+   * otherwise the job is returned as it is when the time is up (check `status`). A daemon
+   * restart or a dropped connection in between is retried (see `retry`); if the daemon is still
+   * unreachable when `timeoutSeconds` is up, that error is thrown.
    */
   async waitJob(id: number, timeoutSeconds?: number, signal?: AbortSignal): Promise<JobView> {
+    return this.longPoll<JobView>(`/jobs/${id}/wait`, (j) => TERMINAL_STATUSES.includes(j.status), timeoutSeconds, signal);
+  }
+
+  /** The long-poll loop behind waitJob and Workflow.wait. */
+  async longPoll<T>(path: string, done: (v: T) => boolean, timeoutSeconds?: number, signal?: AbortSignal): Promise<T> {
     const deadline = timeoutSeconds === undefined ? Infinity : Date.now() + timeoutSeconds * 1000;
     for (;;) {
       const left = deadline - Date.now();
       // One request waits at most a minute: well under fetch's own 300 s headers timeout and
       // any proxy's idle timeout; the loop makes up longer waits.
       const chunk = Math.max(0, Math.min(left, 60_000)) / 1000;
-      const job = await this.json<JobView>('GET', `/jobs/${id}/wait`, { query: { timeout: chunk }, ...(signal ? { signal } : {}) });
-      if (TERMINAL_STATUSES.includes(job.status) || Date.now() >= deadline) return job;
+      const v = await this.json<T>('GET', path, { query: { timeout: chunk }, deadline, ...(signal ? { signal } : {}) });
+      if (done(v) || Date.now() >= deadline) return v;
     }
   }
 
-  async readLog(id: number, which: 'stdout' | 'stderr', opts: { offset?: number; task?: number; maxBytes?: number } = {}): Promise<LogChunk> {
-    const res = await this.request('GET', `/jobs/${id}/${which}`, { query: { offset: opts.offset, task: opts.task, maxBytes: opts.maxBytes } });
-    const data = Buffer.from(await res.arrayBuffer());
-    return {
-      data,
-      text: data.toString('utf8'),
-      nextOffset: Number(res.headers.get('x-next-offset') ?? (opts.offset ?? 0) + data.length),
-      complete: res.headers.get('x-log-complete') === 'true',
-    };
+  async readLog(id: number, which: 'stdout' | 'stderr', opts: { offset?: number; task?: number; maxBytes?: number; signal?: AbortSignal } = {}): Promise<LogChunk> {
+    const o: RequestOptions = { query: { offset: opts.offset, task: opts.task, maxBytes: opts.maxBytes }, ...(opts.signal ? { signal: opts.signal } : {}) };
+    const path = `/jobs/${id}/${which}`;
+    return this.attempts('GET', path, o, async () => {
+      const res = await this.send('GET', path, o);
+      const data = Buffer.from(await readBody(res, (r) => r.arrayBuffer(), this.url));
+      return {
+        data,
+        text: data.toString('utf8'),
+        nextOffset: Number(res.headers.get('x-next-offset') ?? (opts.offset ?? 0) + data.length),
+        complete: res.headers.get('x-log-complete') === 'true',
+      };
+    });
+  }
+
+  /**
+   * A task's log as it grows, chunk by chunk from `offset`, until the job has ended and the
+   * whole log was read. Each read resumes at the byte offset the previous one ended at, so a
+   * daemon restart or a dropped connection neither repeats nor skips bytes.
+   */
+  async *followLog(id: number, which: 'stdout' | 'stderr', opts: { offset?: number; task?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogChunk> {
+    let offset = opts.offset ?? 0;
+    const base = { ...(opts.task !== undefined ? { task: opts.task } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+    for (;;) {
+      const chunk = await this.readLog(id, which, { ...base, offset });
+      offset = chunk.nextOffset;
+      if (chunk.data.length) yield chunk;
+      if (chunk.complete) return;
+      if (chunk.data.length === 0) {
+        // Nothing new: a one-second long-poll on the job, which also returns at once when it ends.
+        // No deadline on this pause: a restart in the middle is retried for the whole budget.
+        const j = await this.json<JobView>('GET', `/jobs/${id}/wait`, { query: { timeout: 1 }, ...(opts.signal ? { signal: opts.signal } : {}) });
+        if (TERMINAL_STATUSES.includes(j.status)) {
+          const last = await this.readLog(id, which, { ...base, offset });
+          offset = last.nextOffset;
+          if (last.data.length) yield last;
+          if (last.complete || last.data.length === 0) return;
+        }
+      }
+    }
   }
 
   listOutputs(id: number): Promise<OutputsView> {
@@ -205,37 +297,107 @@ export class Client {
 
   /** One output's bytes, whole (verified against the daemon's SHA-256) or a range. */
   async downloadOutput(id: number, name: string, opts: { range?: { start: number; end?: number } } = {}): Promise<Buffer> {
-    const headers: Record<string, string> = opts.range ? { range: `bytes=${opts.range.start}-${opts.range.end ?? ''}` } : {};
-    const res = await this.request('GET', this.outputPath(id, name), { headers });
-    const data = Buffer.from(await res.arrayBuffer());
-    if (res.status === 200) verifySha(res, createHash('sha256').update(data).digest('hex'), name);
-    return data;
+    if (opts.range) {
+      const headers = { range: `bytes=${opts.range.start}-${opts.range.end ?? ''}` };
+      const path = this.outputPath(id, name);
+      return this.attempts('GET', path, { headers }, async () => Buffer.from(await readBody(await this.send('GET', path, { headers }), (r) => r.arrayBuffer(), this.url)));
+    }
+    const parts: Buffer[] = [];
+    await this.resumableGet(this.outputPath(id, name), name, {
+      write: (b) => void parts.push(b),
+      restart: () => void (parts.length = 0),
+    });
+    return Buffer.concat(parts);
   }
 
-  /** Stream one output to `path` (temporary name, checksum verified, then renamed). */
+  /** Stream one output to `path` (temporary name, resumed after a break, checksum verified, then renamed). */
   async downloadOutputTo(id: number, name: string, path: string, opts: { onProgress?: Progress } = {}): Promise<string> {
-    const res = await this.request('GET', this.outputPath(id, name));
-    const total = Number(res.headers.get('content-length') ?? NaN);
     const tmp = `${path}.part-${process.pid}`;
-    const hash = createHash('sha256');
-    const hasher = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
+    const fh = await open(tmp, 'w');
     try {
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), countingStream(Number.isFinite(total) ? total : undefined, opts.onProgress), hasher, createWriteStream(tmp));
-      verifySha(res, hash.digest('hex'), name);
+      await this.resumableGet(
+        this.outputPath(id, name),
+        name,
+        {
+          write: async (b) => void (await fh.write(b)),
+          restart: async () => fh.truncate(0),
+        },
+        opts.onProgress,
+      );
+      await fh.close();
       await rename(tmp, path);
     } catch (e) {
+      await fh.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
       throw e;
     }
     return path;
   }
 
-  /** Upload a local file as an artifact, streamed; its SHA-256 is sent so the daemon verifies it. */
+  /**
+   * GET a file whose answer carries its SHA-256, into `sink`. A broken transfer is resumed
+   * with `Range: bytes=<received>-`, as long as the daemon still has the same bytes (same
+   * SHA-256); otherwise it starts over. The whole is checked against the SHA-256 at the end.
+   */
+  private async resumableGet(path: string, name: string, sink: { write(b: Buffer): unknown; restart(): unknown }, onProgress?: Progress): Promise<void> {
+    let received = 0;
+    let hash = createHash('sha256');
+    let expected: string | null = null;
+    let total: number | undefined;
+    const backoff = new Backoff(this.retry, `GET ${path}`);
+    for (;;) {
+      try {
+        const headers: Record<string, string> = received > 0 ? { range: `bytes=${received}-` } : {};
+        let res: Response;
+        try {
+          res = await this.send('GET', path, { headers });
+        } catch (e) {
+          // Everything arrived but the end of the answer did not: the daemon has nothing past it.
+          if (e instanceof HpcBridgeError && e.status === 416 && received > 0 && received === total) break;
+          throw e;
+        }
+        const sha = res.headers.get('x-checksum-sha256')?.toLowerCase() ?? null;
+        if (received > 0 && (res.status !== 206 || sha !== expected)) {
+          // The range was ignored, or the output changed: what was received is no longer a prefix.
+          await sink.restart();
+          received = 0;
+          hash = createHash('sha256');
+          if (res.status === 206) {
+            await res.body?.cancel();
+            expected = null;
+            continue;
+          }
+        }
+        if (received === 0) {
+          expected = sha;
+          const len = Number(res.headers.get('content-length') ?? NaN);
+          total = Number.isFinite(len) ? len : undefined;
+        }
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            const b = Buffer.from(chunk);
+            await sink.write(b);
+            hash.update(b);
+            received += b.length;
+            onProgress?.(received, total);
+            backoff.reset();
+          }
+        } catch (e) {
+          throw unreachable(this.url, e, 'while reading the answer');
+        }
+        if (total !== undefined && received < total) throw new HpcBridgeError('UNREACHABLE', `the answer from ${this.url} ended after ${received} of ${total} bytes`, 0);
+        break;
+      } catch (e) {
+        await backoff.failed(e);
+      }
+    }
+    const actual = hash.digest('hex');
+    if (expected && expected !== actual) {
+      throw new HpcBridgeError('CHECKSUM_MISMATCH', `output "${name}" arrived with SHA-256 ${actual}, the daemon has ${expected}`, 200);
+    }
+  }
+
+  /** Upload a local file as an artifact, streamed; its SHA-256 is sent so the daemon verifies it. Retried whole (a PUT of the same bytes is idempotent). */
   async uploadArtifact(name: string, path: string, opts: { onProgress?: Progress; checksum?: boolean } = {}): Promise<ArtifactView> {
     const size = (await stat(path)).size;
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
@@ -244,8 +406,7 @@ export class Client {
       await pipeline(createReadStream(path), h);
       headers['x-checksum-sha256'] = h.digest('hex');
     }
-    const source = createReadStream(path).pipe(countingStream(size, opts.onProgress));
-    const body = Readable.toWeb(source) as unknown as ReadableStream;
+    const body = () => Readable.toWeb(createReadStream(path).pipe(countingStream(size, opts.onProgress))) as unknown as ReadableStream;
     return this.json('PUT', `/artifacts/${encodeURIComponent(name)}`, { body, headers });
   }
 
@@ -271,36 +432,79 @@ export class Client {
 
   /**
    * The caller's job state changes as they happen (server-sent events). Pass the last seen
-   * event id to resume without gaps. Ends when `signal` aborts or the daemon closes the stream.
+   * event id to resume without gaps. When the stream breaks (a daemon restart, a dropped
+   * connection) it reconnects with backoff from the last event id it saw, so no event is lost
+   * or repeated; it ends when `signal` aborts, or throws once reconnecting has failed for
+   * `retryFor` seconds.
    */
   async *events(opts: { lastEventId?: number; signal?: AbortSignal } = {}): AsyncGenerator<JobEventView> {
-    const res = await this.request('GET', '/events', {
-      headers: { accept: 'text/event-stream', ...(opts.lastEventId !== undefined ? { 'last-event-id': String(opts.lastEventId) } : {}) },
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    const decoder = new TextDecoder();
-    let buf = '';
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buf += decoder.decode(chunk, { stream: true });
-        let sep: number;
-        while ((sep = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, sep);
-          buf = buf.slice(sep + 2);
-          const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
-          if (data) yield JSON.parse(data) as JobEventView;
+    let last = opts.lastEventId;
+    const backoff = new Backoff(this.retry, 'GET /events');
+    const signal = opts.signal;
+    for (;;) {
+      let failure: unknown;
+      try {
+        const res = await this.send('GET', '/events', {
+          headers: { accept: 'text/event-stream', ...(last !== undefined ? { 'last-event-id': String(last) } : {}) },
+          ...(signal ? { signal } : {}),
+        });
+        backoff.reset();
+        const decoder = new TextDecoder();
+        let buf = '';
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            buf += decoder.decode(chunk, { stream: true });
+            let sep: number;
+            while ((sep = buf.indexOf('\n\n')) >= 0) {
+              const block = buf.slice(0, sep);
+              buf = buf.slice(sep + 2);
+              let data = '';
+              for (const line of block.split('\n')) {
+                // The daemon names its cursor in an id-only block first, so a reconnect before
+                // the first event still resumes from the moment the stream was opened.
+                if (line.startsWith('id:')) last = Number(line.slice(3).trim());
+                else if (line.startsWith('data:')) data += (data ? '\n' : '') + line.slice(5).trimStart();
+              }
+              if (data) yield JSON.parse(data) as JobEventView;
+            }
+          }
+          failure = new HpcBridgeError('UNREACHABLE', `the daemon at ${this.url} closed the event stream`, 0);
+        } catch (e) {
+          failure = unreachable(this.url, e, 'while following events');
         }
+      } catch (e) {
+        failure = e;
       }
-    } catch (e) {
-      if ((e as Error).name !== 'AbortError') throw e;
+      if (signal?.aborted) return;
+      try {
+        await backoff.failed(failure, signal);
+      } catch (e) {
+        if (signal?.aborted) return;
+        throw e;
+      }
     }
   }
 }
 
-function verifySha(res: Response, actual: string, name: string): void {
-  const expected = res.headers.get('x-checksum-sha256');
-  if (expected && expected.toLowerCase() !== actual) {
-    throw new HpcBridgeError('CHECKSUM_MISMATCH', `output "${name}" arrived with SHA-256 ${actual}, the daemon has ${expected}`, res.status);
+function keyed(opts: { idempotencyKey?: string; signal?: AbortSignal }): RequestOptions {
+  return { ...(opts.idempotencyKey ? { headers: { 'idempotency-key': opts.idempotencyKey } } : {}), ...(opts.signal ? { signal: opts.signal } : {}) };
+}
+
+/** A failure to connect or a connection that broke, as the SDK's transient error. */
+function unreachable(url: string, e: unknown, when = ''): unknown {
+  if ((e as Error).name === 'AbortError' || e instanceof HpcBridgeError) return e;
+  const c = (e as { cause?: { message?: string; code?: string } }).cause;
+  const cause = c?.code && c.message && !c.message.includes(c.code) ? `${c.code} ${c.message}` : (c?.message ?? (e as Error).message);
+  return new HpcBridgeError('UNREACHABLE', `cannot reach the hpc-bridge daemon at ${url}${when ? ` ${when}` : ''}: ${cause}`, 0);
+}
+
+/** Read an answer's body; a connection that breaks meanwhile is a transient UNREACHABLE. */
+async function readBody<T>(res: Response, read: (r: Response) => Promise<T>, url: string): Promise<T> {
+  try {
+    return await read(res);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new HpcBridgeError('BAD_RESPONSE', `the answer from ${url} is not JSON: ${e.message}`, res.status);
+    throw unreachable(url, e, 'while reading the answer');
   }
 }
 

@@ -222,7 +222,11 @@ export class Job {
     });
   }
 
-  /** Submit this definition; sets `id`. With an idempotency key a retry returns the same job. */
+  /**
+   * Submit this definition; sets `id`. The call carries an idempotency key (generated when none
+   * is given) and is retried through transient failures with it, so a lost answer never makes
+   * a second job.
+   */
   async create(opts: { idempotencyKey?: string } = {}): Promise<this> {
     if (this.id !== undefined) throw new HpcBridgeError('CONFLICT', `this Job object is already job ${this.id}`, 0);
     const { id } = await this.client.createJob(this.toJSON(), opts);
@@ -266,6 +270,11 @@ export class Job {
     return (await this.client.readLog(this.requireId(), 'stderr', opts)).text;
   }
 
+  /** stdout (or stderr) as it grows, until the job has ended; resumes by byte offset across daemon restarts. */
+  follow(which: 'stdout' | 'stderr' = 'stdout', opts: { offset?: number; task?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogChunk> {
+    return this.client.followLog(this.requireId(), which, opts);
+  }
+
   /** A log chunk with the offset to continue from (for following a running job). */
   readLog(which: 'stdout' | 'stderr', opts: { offset?: number; task?: number } = {}): Promise<LogChunk> {
     return this.client.readLog(this.requireId(), which, opts);
@@ -303,9 +312,9 @@ export class Job {
     return (this.info = await this.client.deleteJob(this.requireId()));
   }
 
-  /** A new job from this one's definition. */
-  async clone(): Promise<Job> {
-    const { id } = await this.client.cloneJob(this.requireId());
+  /** A new job from this one's definition (keyed and retried like create()). */
+  async clone(opts: { idempotencyKey?: string } = {}): Promise<Job> {
+    const { id } = await this.client.cloneJob(this.requireId(), opts);
     return Job.get(id, this.client);
   }
 

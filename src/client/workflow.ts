@@ -10,7 +10,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { getDefaultClient, HpcBridgeError, type Client } from './client.js';
+import { getDefaultClient, HpcBridgeError, type Client, type RequestOptions } from './client.js';
 import { Job } from './job.js';
 import type { JobDefinition, JobStatus } from './types.js';
 
@@ -135,13 +135,14 @@ export class Workflow {
     };
   }
 
-  private async call(method: string, path: string, opts: Parameters<Client['request']>[2] = {}): Promise<WorkflowView> {
-    return (await (await this.client.request(method, path, opts)).json()) as WorkflowView;
+  private call(method: string, path: string, opts: RequestOptions = {}): Promise<WorkflowView> {
+    return this.client.call<WorkflowView>(method, path, opts);
   }
 
-  async create(): Promise<this> {
+  /** Create the workflow; keyed and retried like Job.create(), so a lost answer never makes a second one. */
+  async create(opts: { idempotencyKey?: string } = {}): Promise<this> {
     if (this.id !== undefined) throw new HpcBridgeError('CONFLICT', `this Workflow object is already workflow ${this.id}`, 0);
-    this.info = await this.call('POST', '/workflows', { json: this.toJSON() });
+    this.info = await this.client.createWorkflow<WorkflowView>(this.toJSON(), opts);
     this.id = this.info.id;
     return this;
   }
@@ -155,8 +156,7 @@ export class Workflow {
   }
 
   static async list(client?: Client): Promise<WorkflowView[]> {
-    const res = await (client ?? getDefaultClient()).request('GET', '/workflows');
-    return ((await res.json()) as { workflows: WorkflowView[] }).workflows;
+    return (await (client ?? getDefaultClient()).call<{ workflows: WorkflowView[] }>('GET', '/workflows')).workflows;
   }
 
   get status(): WorkflowStatus | undefined {
@@ -172,12 +172,7 @@ export class Workflow {
    * which answers the moment the last job's terminal state is recorded. Returns the view.
    */
   async wait(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<WorkflowView> {
-    const deadline = opts.timeout === undefined ? Infinity : Date.now() + opts.timeout * 1000;
-    for (;;) {
-      const chunk = Math.max(0, Math.min(deadline - Date.now(), 60_000)) / 1000;
-      this.info = await this.call('GET', `/workflows/${this.requireId()}/wait`, { query: { timeout: chunk }, ...(opts.signal ? { signal: opts.signal } : {}) });
-      if (TERMINAL.includes(this.info.status) || Date.now() >= deadline) return this.info;
-    }
+    return (this.info = await this.client.longPoll<WorkflowView>(`/workflows/${this.requireId()}/wait`, (v) => TERMINAL.includes(v.status), opts.timeout, opts.signal));
   }
 
   async delete(): Promise<WorkflowView> {

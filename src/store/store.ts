@@ -249,8 +249,9 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
          VALUES (@owner, @cluster, @name, @spec, 'accepted', @workflowId, @kind, @wfJob, @wfIndex, @wfParams, @arrayJobId, @arraySize, @arrayParallel, @now, @now)`,
       ),
       insertWorkflow: db.prepare(
-        `INSERT INTO workflows (owner, name, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+        `INSERT INTO workflows (owner, name, spec, created_at, updated_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)`,
       ),
+      workflowByIdem: db.prepare('SELECT id FROM workflows WHERE owner = ? AND idempotency_key = ?'),
       getWorkflow: db.prepare('SELECT * FROM workflows WHERE id = ?'),
       workflowIds: db.prepare('SELECT id FROM workflows WHERE owner = ? ORDER BY id DESC LIMIT ?'),
       workflowDeleted: db.prepare('UPDATE workflows SET deleted_at = COALESCE(deleted_at, ?), updated_at = ? WHERE id = ?'),
@@ -539,14 +540,20 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
    * Persist a workflow and all its rows (carriers first, so instances can point at them) in one
    * transaction: a bad request never leaves half a workflow behind.
    */
-  createWorkflow(input: { owner: string; name: string; spec: unknown; labels: Record<string, string>; rows: NewWorkflowRow[] }): WorkflowRecord {
-    const tx = this.db.transaction((): number => {
+  /** Persist a workflow and its rows. With an idempotency key already used by this owner, the earlier workflow is returned instead (`created` false). */
+  createWorkflow(input: { owner: string; name: string; spec: unknown; labels: Record<string, string>; rows: NewWorkflowRow[]; idempotencyKey?: string }): { workflow: WorkflowRecord; created: boolean } {
+    const tx = this.db.transaction((): { id: number; created: boolean } => {
+      if (input.idempotencyKey) {
+        const existing = this.stmts.workflowByIdem.get(input.owner, input.idempotencyKey) as { id: number } | undefined;
+        if (existing) return { id: existing.id, created: false };
+      }
       const now = this.now();
-      const wf = Number(this.stmts.insertWorkflow.run(input.owner, input.name, JSON.stringify(input.spec), now, now).lastInsertRowid);
+      const wf = Number(this.stmts.insertWorkflow.run(input.owner, input.name, JSON.stringify(input.spec), now, now, input.idempotencyKey ?? null).lastInsertRowid);
       this.insertRows(wf, input.owner, input.rows, now);
-      return wf;
+      return { id: wf, created: true };
     });
-    return this.getWorkflow(tx.immediate())!;
+    const { id, created } = tx.immediate();
+    return { workflow: this.getWorkflow(id)!, created };
   }
 
   private insertRows(workflowId: number, owner: string, rows: NewWorkflowRow[], now: number): number[] {

@@ -4,9 +4,9 @@
  */
 import type { z } from 'zod';
 import { ownedWorkflow as findOwnedWorkflow, type ApiContext } from '../context.js';
-import { readJson, sendJson } from '../http.js';
+import { header, parseWith, readJson, sendJson } from '../http.js';
 import type { Ctx, Router } from '../router.js';
-import { WaitQuery } from '../schemas.js';
+import { IdempotencyKey, WaitQuery } from '../schemas.js';
 import { WorkflowSpecSchema } from '../../domain/workflowSpec.js';
 
 export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
@@ -21,8 +21,14 @@ export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
       summary: 'Create a workflow (jobs, dependencies by exact name, factories, policies)',
       auth: true,
       body: WorkflowSpecSchema,
-      responses: { 201: 'Workflow', 400: 'invalid definition (names the field: unknown job, cycle, unequal zip, ...)', 413: 'body too large' },
-      handler: async (ctx) => sendJson(ctx.res, 201, bridge.submitWorkflow(ctx.user, await readJson(ctx.req, maxJson))),
+      headers: { 'Idempotency-Key': { schema: IdempotencyKey, description: 'makes a retried create return the same workflow' } },
+      responses: { 201: 'Workflow', 200: 'the workflow created earlier with this Idempotency-Key', 400: 'invalid definition (names the field: unknown job, cycle, unequal zip, ...)', 409: 'Idempotency-Key reused with another definition', 413: 'body too large' },
+      handler: async (ctx) => {
+        const rawKey = header(ctx.req, 'idempotency-key');
+        const key = rawKey === undefined ? undefined : parseWith(IdempotencyKey, rawKey, 'Idempotency-Key');
+        const wf = bridge.submitWorkflow(ctx.user, await readJson(ctx.req, maxJson), key ? { idempotencyKey: key } : {});
+        sendJson(ctx.res, wf.created === false ? 200 : 201, wf);
+      },
     },
     {
       method: 'GET',
