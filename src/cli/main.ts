@@ -13,7 +13,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { basename, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { Client, HpcBridgeError, Workflow, type JobDefinition, type JobView, type Progress, type WorkflowView } from '../client/index.js';
+import { Client, HpcBridgeError, Workflow, type JobDefinition, type JobSummaryView, type JobView, type Progress, type WorkflowView } from '../client/index.js';
 import { EXIT, exitCodeFor, EXIT_CODES_HELP } from './exitCodes.js';
 import { formatTable, progressBar } from './output.js';
 
@@ -49,7 +49,7 @@ function parseKv(list: string[] | undefined, what: string): Record<string, strin
   return r;
 }
 
-function jobsTable(jobs: JobView[]): string {
+function jobsTable(jobs: JobSummaryView[]): string {
   return formatTable(
     ['ID', 'NAME', 'CLUSTER', 'STATUS', 'CREATED', 'REASON'],
     jobs.map((j) => [String(j.id), j.name, j.cluster, j.status, j.createdAt.replace('T', ' ').slice(0, 19), j.statusReason ?? '']),
@@ -112,10 +112,19 @@ const num = (v: string | undefined, what: string): number | undefined => {
   return n;
 };
 
+/**
+ * A job or workflow file. JSON is YAML too, but the YAML parser takes seconds per 10 MB where
+ * JSON.parse takes milliseconds, so a .json file is read as JSON.
+ */
+function readDefinitionFile(file: string): unknown {
+  const text = readFileSync(file, 'utf8');
+  return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+}
+
 /** The job definition of `run`: from a JSON/YAML file, or from flags and the command after `--`. */
 async function definitionFor(o: RunOpts, command: string[], client: Client, dryRun: boolean): Promise<JobDefinition> {
   if (o.file) {
-    const doc = parseYaml(readFileSync(o.file, 'utf8')) as Record<string, unknown>;
+    const doc = readDefinitionFile(o.file) as Record<string, unknown>;
     return doc as unknown as JobDefinition;
   }
   if (command.length === 0) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give a job file with --file, or a command after --');
@@ -228,25 +237,41 @@ async function serve(config: string | undefined): Promise<void> {
     server = await listen(app, settings.daemon.listen);
   } catch (e) {
     await bridge.close();
+    const l = settings.daemon.listen;
+    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new CommanderError(EXIT.ERROR, 'hpcb.error', `a daemon is already listening on ${l.socket ?? `${l.host}:${l.port}`} (or another program is): stop it, or choose another listen address in the configuration`);
+    }
     throw e;
   }
+  const dashboard = await startDashboard(app, settings.daemon.dashboard, bridge.log);
   maintenance.start();
   bridge.log.info(
-    { clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon, url: server.url },
+    { clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon, url: server.url, dashboard: dashboard?.url ?? null },
     'hpc-bridge started',
   );
   const stop = (sig: string) => {
     bridge.log.info({ signal: sig }, 'stopping: jobs on the clusters keep running and resume at the next start');
     // Stop accepting requests first, answer pending long-polls, then close SSH and the database.
     // A maintenance task in progress (a backup, a scratch clean-up) finishes before the database closes.
-    void server
-      .close()
+    void Promise.all([server.close(), dashboard?.close()])
       .then(() => maintenance.stop())
       .then(() => bridge.close())
       .then(() => process.exit(0));
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+}
+
+/** The dashboard beside the API; a port it cannot have is logged, and the daemon runs without it. */
+async function startDashboard(app: import('../api/app.js').App, cfg: { enabled: boolean; host: string; port: number }, log: { warn(o: object, m: string): void }) {
+  if (!cfg.enabled) return undefined;
+  const { listenDashboard } = await import('../api/dashboard.js');
+  try {
+    return await listenDashboard(app, cfg);
+  } catch (e) {
+    log.warn({ host: cfg.host, port: cfg.port, err: (e as Error).message }, 'dashboard not started');
+    return undefined;
+  }
 }
 
 /** `status.exit` carries an action's exit code (wait, run --wait) back to `main`. */
@@ -287,11 +312,11 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
     .option('--account <name>')
     .option('--dry-run', 'print the definition and the batch script it becomes; submit nothing')
     .option('--wait', 'wait for the job and exit like `wait`')
-    .option('--json', 'print {id} as JSON')
+    .option('--json', 'print {id} as JSON; with --wait, the final job')
     .action(async (command: string[], o: RunOpts & { json?: boolean }, cmd: Command) => {
       const client = clientFrom(cmd);
       // A file with "jobs" is a workflow (a job definition has "tasks", never "jobs").
-      const doc = o.file ? (parseYaml(readFileSync(o.file, 'utf8')) as unknown) : undefined;
+      const doc = o.file ? readDefinitionFile(o.file) : undefined;
       if (doc && typeof doc === 'object' && 'jobs' in doc) {
         if (o.dryRun) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', '--dry-run shows one job\'s batch script; it does not apply to a workflow file');
         // Sent as written, so the daemon's strict validation sees every field (a typo is an error).
@@ -316,12 +341,13 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
         return;
       }
       const { id } = await client.createJob(def);
-      if (o.json) json({ id });
-      else out(`Job created with id ${id}`);
-      if (o.wait) {
-        const j = await client.waitJob(id);
-        status.exit = exitForStatus(j);
-      }
+      if (!o.wait) return o.json ? json({ id }) : out(`Job created with id ${id}`);
+      // With --wait the outcome is what the user waits for: the final job (JSON) or its status line.
+      if (!o.json) out(`Job created with id ${id}`);
+      const j = await client.waitJob(id);
+      if (o.json) json(j);
+      else out(jobStatusLine(j));
+      status.exit = exitForStatus(j);
     });
 
   program
@@ -357,8 +383,10 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
         ...(labels ? { labels } : {}),
         ...(o.limit ? { limit: Number(o.limit) } : {}),
       });
-      if (o.json) json(jobs);
-      else out(jobsTable(jobs));
+      if (o.json) return json(jobs);
+      out(jobsTable(jobs));
+      // An empty default list hides every ended job; say how to see them (on stderr: the table stays parseable).
+      if (jobs.length === 0 && !o.all && !o.completed && !o.status) process.stderr.write('no active jobs; `hpc-bridge list --all` shows ended jobs too\n');
     });
 
   program
@@ -376,6 +404,17 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
       if (wfId !== undefined) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `describe takes one job id (or: describe workflow <id>), got "${id} ${wfId}"`);
       const j = await clientFrom(cmd).getJob(jobId(id));
       json(o.input ? j.definition : j);
+    });
+
+  program
+    .command('status')
+    .description("a job's status line (status, reason, native id and state); --json for the whole job")
+    .argument('<id>')
+    .option('--json', 'the job as JSON (same as describe)')
+    .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+      const j = await clientFrom(cmd).getJob(jobId(id));
+      if (o.json) return json(j);
+      out(`${jobStatusLine(j)}${j.nativeId ? `  native ${j.nativeId}${j.nativeState ? ` ${j.nativeState}` : ''}` : ''}`);
     });
 
   program
@@ -397,7 +436,7 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
       if (wfId !== undefined) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `wait takes one job id (or: wait workflow <id>)`);
       const j = await clientFrom(cmd).waitJob(jobId(id), o.timeout === undefined ? undefined : Number(o.timeout));
       if (o.json) json(j);
-      else out(`job ${j.id}: ${j.status}${j.statusReason ? ` (${j.statusReason})` : ''}`);
+      else out(jobStatusLine(j));
       status.exit = exitForStatus(j);
     });
 
@@ -556,6 +595,9 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
     .option('--label <text>', 'what the token is for')
     .option('--config <file>', 'daemon configuration (for its data directory)')
     .action(async (o: { user: string; label?: string; config?: string }) => {
+      // An unset shell variable ($USER) arrives as "": refuse it here, before any database work,
+      // so `X=$(hpc-bridge token create ...)` under set -e stops instead of exporting nothing.
+      if (o.user.trim() === '') throw new CommanderError(EXIT.USAGE, 'hpcb.usage', '--user: must name a user (it was empty; is $USER unset?)');
       const t = await tokenStore(o.config);
       try {
         const { token: secret, info } = t.tokens.create(o.user, o.label);
@@ -620,6 +662,10 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
   return program;
 }
 
+function jobStatusLine(j: JobView): string {
+  return `job ${j.id}: ${j.status}${j.statusReason ? ` (${j.statusReason})` : ''}`;
+}
+
 function exitForStatus(j: JobView): number {
   if (j.status === 'completed') return EXIT.OK;
   if (['failed', 'killed', 'deleted'].includes(j.status)) return EXIT.JOB_NOT_COMPLETED;
@@ -635,8 +681,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      if (e.code === 'hpcb.usage') process.stderr.write(`error: ${e.message}\n`);
-      return EXIT.USAGE;
+      if (e.code === 'hpcb.usage' || e.code === 'hpcb.error') process.stderr.write(`error: ${e.message}\n`);
+      // hpcb.error: a plain failure with its own exit code, told in one line (no stack trace).
+      return e.code === 'hpcb.error' ? e.exitCode : EXIT.USAGE;
     }
     const { BridgeError } = await import('../domain/errors.js');
     if (e instanceof HpcBridgeError) process.stderr.write(`error: ${e.code}: ${e.message}${e.field ? ` (field ${e.field})` : ''}\n`);
