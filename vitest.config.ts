@@ -21,7 +21,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts', 'test/api/**/*.test.ts', 'test/security/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts', 'test/api/**/*.test.ts', 'test/security/**/*.test.ts', 'test/dashboard/**/*.test.ts'],
           testTimeout: 30_000,
           sequence: { groupOrder: 0 },
         },
