@@ -166,14 +166,16 @@ describe.skipIf(!present)('dashboard in Chromium (direct)', { timeout: 180_000 }
       'every cell completed',
       async () => {
         const now = await cells();
-        if (now.some((c) => c.includes(':completed:')) && now.some((c) => !c.includes(':completed:'))) midway = now;
+        if (!midway.length && now.some((c) => c.includes(':completed:')) && now.some((c) => !c.includes(':completed:'))) {
+          midway = now;
+          await shot(w.page, 'sweep-midway');
+        }
         return now.every((c) => c.endsWith('f-completed')) ? now : undefined;
       },
       120_000,
     );
     const changed = before.map((c) => c.split(':')[0]).filter((id) => last.some((c) => c.startsWith(`${id}:completed:`)));
     expect(changed.length).toBe(before.length);
-    if (midway.length) await shot(w.page, 'sweep-midway');
     await w.page.waitForSelector('#dag [data-node=sim][data-status=completed]');
     expect(await w.page.$('#wf-timeline svg rect')).not.toBeNull();
     expect(await w.page.$('#wait-run svg rect.f-run')).not.toBeNull();
