@@ -26,7 +26,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['test/unit/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts', 'test/api/**/*.test.ts', 'test/security/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/adapters/**/*.test.ts', 'test/contract/**/*.local.test.ts', 'test/api/**/*.test.ts', 'test/security/**/*.test.ts', 'test/dashboard/**/*.test.ts'],
           exclude: [COVERAGE_FILES],
           globalSetup: ['test/helpers/fixtures-registry.ts'],
           testTimeout: 30_000,

@@ -7,7 +7,7 @@
  * running. Each failure is logged with the step it came from, and the process exits non-zero
  * so the service manager records that the stop was not clean.
  */
-import { buildApp } from './api/app.js';
+import { buildApp, type App } from './api/app.js';
 import { listen } from './api/listen.js';
 import { Bridge } from './bridge.js';
 import { BridgeError } from './domain/errors.js';
@@ -74,9 +74,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions = {}):
     await bridge.close();
     throw e;
   }
+  const dashboard = await startDashboard(app, settings.daemon.dashboard, bridge.log);
   maintenance.start();
   bridge.log.info(
-    { clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon, url: server.url },
+    { clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon, url: server.url, dashboard: dashboard?.url ?? null },
     'hpc-bridge started',
   );
   const listening = server;
@@ -89,6 +90,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions = {}):
       const failures = await runCleanups(
         [
           { name: 'close the API server', run: () => listening.close() },
+          { name: 'close the dashboard server', run: async () => dashboard?.close() },
           { name: 'stop maintenance', run: () => maintenance.stop() },
           { name: 'close the bridge (engine, SSH, database)', run: () => bridge.close() },
         ],
@@ -97,6 +99,18 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions = {}):
       return failures.length === 0 ? 0 : SHUTDOWN_FAILED_EXIT;
     },
   };
+}
+
+/** The dashboard beside the API; a port it cannot have is logged, and the daemon runs without it. */
+async function startDashboard(app: App, cfg: { enabled: boolean; host: string; port: number }, log: Logger) {
+  if (!cfg.enabled) return undefined;
+  const { listenDashboard } = await import('./api/dashboard.js');
+  try {
+    return await listenDashboard(app, cfg);
+  } catch (e) {
+    log.warn({ host: cfg.host, port: cfg.port, err: (e as Error).message }, 'dashboard not started');
+    return undefined;
+  }
 }
 
 /** Start the daemon and stop it on SIGTERM or SIGINT, exiting with the stop's status. */

@@ -13,18 +13,79 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** Read a whole (small) body, refusing early when it is, or turns out to be, over `limit`. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Read a whole (small) body, refusing when it is, or turns out to be, over `limit`.
+ *
+ * A refused body is still read (and thrown away) up to `drainLimit(limit)` before the 413 is
+ * sent: answering and closing while the client is still writing makes its socket fail with
+ * EPIPE or ECONNRESET, and most clients (Node's fetch among them) then report that error
+ * instead of the answer. Only a body larger than that bound is cut off unread.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const tooLarge = (msg: string) => new HttpError('TOO_LARGE', msg, undefined, { connection: 'close' });
+  const bound = drainLimit(limit);
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) throw new HttpError('TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${limit}`, undefined, { connection: 'close' });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError('TOO_LARGE', `request body exceeds the limit of ${limit} bytes`, undefined, { connection: 'close' });
-    chunks.push(chunk);
+  if (Number.isFinite(declared) && declared > limit) {
+    const err = tooLarge(`request body of ${declared} bytes exceeds the limit of ${limit}`);
+    return declared <= bound ? discard(req, bound).then(() => Promise.reject(err)) : Promise.reject(err);
   }
-  return Buffer.concat(chunks);
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      stop();
+      chunks.length = 0;
+      void discard(req, bound - size).then(() => reject(tooLarge(`request body exceeds the limit of ${limit} bytes`)));
+    };
+    const onEnd = () => {
+      stop();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (e: Error) => {
+      stop();
+      reject(e);
+    };
+    const onClose = () => {
+      stop();
+      reject(new Error('the request was aborted before its body ended'));
+    };
+    req.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose);
+  });
+}
+
+/** How much of a refused body is read before answering (see readBody). */
+export const drainLimit = (limit: number) => Math.max(limit * 4, 64 << 20);
+
+/** Read and drop the rest of a body, up to `budget` more bytes; resolves when it ended, failed, or went over. */
+function discard(req: IncomingMessage, budget: number): Promise<void> {
+  if (req.complete) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', done);
+      req.off('error', done);
+      req.off('close', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > budget) {
+        req.pause();
+        done();
+      }
+    };
+    req.on('data', onData).once('end', done).once('error', done).once('close', done);
+    req.resume();
+  });
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -24,6 +24,12 @@ export const ListJobsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(10000).optional(),
   before: z.coerce.number().int().min(1).optional().describe('only ids below this (paging, newest first)'),
   workflow: z.coerce.number().int().min(1).optional().describe('only jobs of this workflow'),
+  cluster: z.string().max(256).optional().describe('only jobs on this cluster'),
+});
+
+export const ListArtifactsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(10000).optional().describe('at most this many (default 1000)'),
+  after: z.string().max(1024).optional().describe('only names sorting after this one (paging)'),
 });
 
 export const WaitQuery = z.strictObject({

@@ -1,12 +1,17 @@
 /**
  * The public shapes of jobs, artifacts and events (src/client/types.ts), built from store records.
  */
-import type { ArtifactView, JobEventView, JobView } from '../client/types.js';
+import type { ArtifactView, JobEventView, JobSummaryView, JobView } from '../client/types.js';
 import { publicStatus, type JobState } from '../domain/state.js';
 import type { ArtifactInfo } from '../staging/service.js';
 import type { JobRecord } from '../store/store.js';
 
 export function jobView(j: JobRecord): JobView {
+  return { ...jobSummaryView(j), definition: j.spec };
+}
+
+/** What lists show: everything but the definition, which can be large (inline input files). */
+export function jobSummaryView(j: JobRecord): JobSummaryView {
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   return {
     id: j.id,
@@ -30,7 +35,6 @@ export function jobView(j: JobRecord): JobView {
     startedAt: iso(j.startedAt),
     endedAt: iso(j.endedAt),
     updatedAt: new Date(j.updatedAt).toISOString(),
-    definition: j.spec,
   };
 }
 

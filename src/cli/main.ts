@@ -58,8 +58,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.OK;
-      if (e.code === 'hpcb.usage') process.stderr.write(`error: ${e.message}\n`);
-      return EXIT.USAGE;
+      if (e.code === 'hpcb.usage' || e.code === 'hpcb.error') process.stderr.write(`error: ${e.message}\n`);
+      // hpcb.error: a plain failure with its own exit code, told in one line (no stack trace).
+      return e.code === 'hpcb.error' ? e.exitCode : EXIT.USAGE;
     }
     const { BridgeError } = await import('../domain/errors.js');
     if (e instanceof HpcBridgeError) process.stderr.write(`error: ${e.code}: ${e.message}${e.field ? ` (field ${e.field})` : ''}\n`);

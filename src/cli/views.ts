@@ -1,11 +1,11 @@
 /**
  * How jobs and workflows are shown on a terminal, and the exit code each outcome gives.
  */
-import type { JobView, WorkflowView } from '../client/index.js';
+import type { JobSummaryView, JobView, WorkflowView } from '../client/index.js';
 import { EXIT } from './exitCodes.js';
 import { formatTable } from './output.js';
 
-export function jobsTable(jobs: JobView[]): string {
+export function jobsTable(jobs: JobSummaryView[]): string {
   return formatTable(
     ['ID', 'NAME', 'CLUSTER', 'STATUS', 'CREATED', 'REASON'],
     jobs.map((j) => [String(j.id), j.name, j.cluster, j.status, j.createdAt.replace('T', ' ').slice(0, 19), j.statusReason ?? '']),
@@ -30,6 +30,10 @@ export function workflowText(v: WorkflowView): string {
 }
 
 export const exitForWorkflow = (v: WorkflowView): number => (v.status === 'completed' ? EXIT.OK : v.status === 'failed' || v.status === 'deleted' ? EXIT.JOB_NOT_COMPLETED : EXIT.TIMEOUT);
+
+export function jobStatusLine(j: JobView): string {
+  return `job ${j.id}: ${j.status}${j.statusReason ? ` (${j.statusReason})` : ''}`;
+}
 
 export function exitForStatus(j: JobView): number {
   if (j.status === 'completed') return EXIT.OK;

@@ -17,6 +17,8 @@ import type {
   ErrorBody,
   JobDefinition,
   JobEventView,
+  JobCountsView,
+  JobSummaryView,
   JobView,
   ListJobsFilter,
   OutputsView,
@@ -191,12 +193,17 @@ export class Client {
     return this.json('POST', '/jobs/render', { json: definition });
   }
 
-  async listJobs(filter: ListJobsFilter = {}): Promise<JobView[]> {
+  /** Summaries (no definition: getJob has it), newest first. */
+  async listJobs(filter: ListJobsFilter = {}): Promise<JobSummaryView[]> {
     const labels = Object.entries(filter.labels ?? {}).map(([k, v]) => `${k}=${v}`);
-    const r = await this.json<{ jobs: JobView[] }>('GET', '/jobs', {
-      query: { completed: filter.completed, all: filter.all, status: filter.status, name: filter.name, label: labels.length ? labels : undefined, limit: filter.limit, workflow: filter.workflowId },
+    const r = await this.json<{ jobs: JobSummaryView[] }>('GET', '/jobs', {
+      query: { completed: filter.completed, all: filter.all, status: filter.status, name: filter.name, label: labels.length ? labels : undefined, limit: filter.limit, workflow: filter.workflowId, cluster: filter.cluster, before: filter.before },
     });
     return r.jobs;
+  }
+
+  jobCounts(): Promise<JobCountsView> {
+    return this.json('GET', '/jobs/counts');
   }
 
   getJob(id: number): Promise<JobView> {
@@ -410,8 +417,9 @@ export class Client {
     return this.json('PUT', `/artifacts/${encodeURIComponent(name)}`, { body, headers });
   }
 
-  async listArtifacts(): Promise<ArtifactView[]> {
-    return (await this.json<{ artifacts: ArtifactView[] }>('GET', '/artifacts')).artifacts;
+  /** By name; page with `after` (the last name of the previous page). */
+  async listArtifacts(opts: { limit?: number; after?: string } = {}): Promise<ArtifactView[]> {
+    return (await this.json<{ artifacts: ArtifactView[] }>('GET', '/artifacts', { query: { limit: opts.limit, after: opts.after } })).artifacts;
   }
 
   getArtifact(name: string): Promise<ArtifactView> {

@@ -108,6 +108,15 @@ export interface JobView {
   definition: JobDefinition;
 }
 
+/** A row of `GET /jobs`: a job without its definition (which may inline input files). */
+export type JobSummaryView = Omit<JobView, 'definition'>;
+
+/** `GET /jobs/counts`: the caller's jobs per status. */
+export interface JobCountsView {
+  counts: Partial<Record<JobStatus, number>>;
+  total: number;
+}
+
 export interface JobEventView {
   id: number;
   jobId: number;
@@ -123,6 +132,8 @@ export interface ArtifactView {
   size: number;
   sha256: string;
   createdAt: string;
+  /** In lists: the newest of the caller's jobs that staged these bytes. */
+  usedBy?: number[];
 }
 
 export interface OutputView {
@@ -168,4 +179,7 @@ export interface ListJobsFilter {
   labels?: Record<string, string>;
   limit?: number;
   workflowId?: number;
+  cluster?: string;
+  /** Only ids below this: the last id of the previous page (newest first). */
+  before?: number;
 }

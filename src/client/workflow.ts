@@ -37,6 +37,8 @@ export interface WorkflowView {
   deletedAt: number | null;
   reruns: number;
   jobs: WorkflowJobView[];
+  /** GET /workflows/{id} only: parent job name -> names of the jobs that wait for it. */
+  dependencies?: Record<string, string[]>;
 }
 
 type JobRef = Job | string;

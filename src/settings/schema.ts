@@ -207,6 +207,18 @@ export const DaemonSchema = z.strictObject({
       tls: z.strictObject({ cert: z.string(), key: z.string() }).optional(),
     })
     .default({ host: '127.0.0.1', port: 8742 }),
+  /**
+   * The web dashboard (docs/DASHBOARD.md): its own port, loopback by default like the API, and
+   * it answers /api/v1 itself (same origin: no CORS). A busy port is logged, not fatal: the
+   * API is what scripts depend on.
+   */
+  dashboard: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      host: z.string().default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8743),
+    })
+    .default({ enabled: true, host: '127.0.0.1', port: 8743 }),
   /** Where the database, artifact store and outputs live. */
   dataDir: z.string().min(1).default('/var/lib/hpc-bridge'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -415,6 +415,29 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     return this.toRecords(this.db.prepare(sql).all(...params) as Row[]);
   }
 
+  // ---- Summaries for lists and the dashboard (issue 17) ---------------------------------------
+
+  /** How many of an owner's jobs are in each public status (carriers of native arrays excluded). */
+  statusCounts(owner: string): Partial<Record<PublicStatus, number>> {
+    const rows = this.db.prepare("SELECT state, COUNT(*) AS n FROM jobs WHERE owner = ? AND kind = 'job' GROUP BY state").all(owner) as { state: JobState; n: number }[];
+    const out: Partial<Record<PublicStatus, number>> = {};
+    for (const r of rows) {
+      const s = publicStatus(r.state);
+      out[s] = (out[s] ?? 0) + r.n;
+    }
+    return out;
+  }
+
+  /** The owner's jobs that resolved an artifact to these bytes (newest first, at most `limit`). */
+  jobsUsingArtifact(owner: string, sha256: string, limit = 20): number[] {
+    const rows = this.db
+      .prepare("SELECT DISTINCT j.id FROM job_artifacts a JOIN jobs j ON j.id = a.job_id WHERE a.sha256 = ? AND j.owner = ? AND j.kind = 'job' ORDER BY j.id DESC LIMIT ?")
+      .all(sha256, owner, limit) as { id: number }[];
+    return rows.map((r) => r.id);
+  }
+
+  // ---- end of summaries ------------------------------------------------------------------------
+
   /**
    * Move a job from one of `from` to `to`, apply `patch`, and append an event, atomically.
    * Throws STALE_STATE if the job is no longer in an expected state (someone else moved it),

@@ -27,8 +27,9 @@ take_lock
 
 PACKAGES=(munge slurmctld slurmd slurm-client slurm-wlm-torque slurmdbd mariadb-server mariadb-client
   openssh-server openssh-client openmpi-bin libopenmpi-dev iproute2 python3 util-linux
-  systemd    # systemd-analyze for test/unit/ops/systemd.test.ts
-  shellcheck)  # test/unit/house/shellcheck.test.ts checks every remote program and rendered script
+  systemd      # systemd-analyze for test/unit/ops/systemd.test.ts
+  shellcheck   # test/unit/house/shellcheck.test.ts checks every remote program and rendered script
+  chromium)    # the dashboard's browser tests (test/dashboard/) drive Debian's Chromium headless
 
 # ----------------------------------------------------------------------------------------------
 install_packages() {

@@ -49,7 +49,8 @@ function tutorial(name: string, open: () => Promise<Daemon>) {
       expect(art.artifact.name).toBe('table.txt');
       // Uploaded once: one artifact, used by three jobs.
       expect((await d.alice.listArtifacts()).map((a) => a.name)).toEqual(['table.txt']);
-      const users = (await d.alice.listJobs({ all: true })).filter((j) => j.definition.artifacts?.some((a) => a.url === 'table.txt'));
+      const all = await Promise.all((await d.alice.listJobs({ all: true })).map((j) => d.alice.getJob(j.id)));
+      const users = all.filter((j) => j.definition.artifacts?.some((a) => a.url === 'table.txt'));
       expect(users).toHaveLength(3);
 
       const rounds = await example(d, '04-rounds.ts');

@@ -7,7 +7,8 @@ import type { ApiContext } from '../context.js';
 import { HttpError } from '../errors.js';
 import { header, parseWith, sendJson } from '../http.js';
 import { API_PREFIX, type Router } from '../router.js';
-import { ArtifactName, Sha256Header } from '../schemas.js';
+import type { z } from 'zod';
+import { ArtifactName, ListArtifactsQuery, Sha256Header } from '../schemas.js';
 import { artifactView } from '../views.js';
 
 export function registerArtifactRoutes(r: Router, api: ApiContext): void {
@@ -36,10 +37,19 @@ export function registerArtifactRoutes(r: Router, api: ApiContext): void {
     {
       method: 'GET',
       path: '/artifacts',
-      summary: "The caller's artifacts",
+      summary: "The caller's artifacts by name, each with the newest jobs that staged it; paged with limit and after=<last name>",
       auth: true,
-      responses: { 200: '{artifacts: Artifact[]}' },
-      handler: (ctx) => sendJson(ctx.res, 200, { artifacts: staging().listArtifacts(ctx.user).map(artifactView) }),
+      query: ListArtifactsQuery,
+      responses: { 200: '{artifacts: Artifact[]}', 400: 'bad paging parameter' },
+      handler: (ctx) => {
+        const q = ctx.query as z.infer<typeof ListArtifactsQuery>;
+        const sorted = staging()
+          .listArtifacts(ctx.user)
+          .filter((a) => q.after === undefined || a.name > q.after)
+          .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        const page = sorted.slice(0, q.limit ?? 1000);
+        sendJson(ctx.res, 200, { artifacts: page.map((a) => ({ ...artifactView(a), usedBy: api.bridge.store.jobsUsingArtifact(ctx.user, a.sha256) })) });
+      },
     },
     {
       method: 'GET',

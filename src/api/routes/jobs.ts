@@ -12,7 +12,7 @@ import { HttpError } from '../errors.js';
 import { header, parseWith, readJson, sendJson } from '../http.js';
 import { API_PREFIX, type Ctx, type Router } from '../router.js';
 import { EventsQuery, IdempotencyKey, JobBody, ListJobsQuery, WaitQuery } from '../schemas.js';
-import { eventView, jobView } from '../views.js';
+import { eventView, jobSummaryView, jobView } from '../views.js';
 
 export function registerJobRoutes(r: Router, api: ApiContext): void {
   const { bridge, hub } = api;
@@ -67,7 +67,7 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
       summary: "The caller's jobs, newest first: active ones by default",
       auth: true,
       query: ListJobsQuery,
-      responses: { 200: '{jobs: Job[]}', 400: 'bad filter (names the parameter)' },
+      responses: { 200: '{jobs: JobSummary[]} (a Job without its definition; GET /jobs/{id} has it)', 400: 'bad filter (names the parameter)' },
       handler: (ctx) => {
         const q = ctx.query as z.infer<typeof ListJobsQuery>;
         const labels: Record<string, string> = {};
@@ -84,8 +84,28 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
           ...(q.limit ? { limit: q.limit } : {}),
           ...(q.before ? { beforeId: q.before } : {}),
           ...(q.workflow ? { workflowId: q.workflow } : {}),
+          ...(q.cluster ? { cluster: q.cluster } : {}),
         });
-        sendJson(ctx.res, 200, { jobs: jobs.map(jobView) });
+        sendJson(ctx.res, 200, { jobs: jobs.map(jobSummaryView) });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/me',
+      summary: 'The user the token belongs to (the dashboard shows who is signed in)',
+      auth: true,
+      responses: { 200: '{user}' },
+      handler: (ctx) => sendJson(ctx.res, 200, { user: ctx.user }),
+    },
+    {
+      method: 'GET',
+      path: '/jobs/counts',
+      summary: "How many of the caller's jobs are in each status",
+      auth: true,
+      responses: { 200: '{counts: {status: n}, total}' },
+      handler: (ctx) => {
+        const counts = bridge.store.statusCounts(ctx.user);
+        sendJson(ctx.res, 200, { counts, total: Object.values(counts).reduce((a, b) => a + b, 0) });
       },
     },
     {

@@ -44,7 +44,12 @@ export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
       summary: 'Describe a workflow: status, progress and every instance (name, index, parameters, job id)',
       auth: true,
       responses: { 200: 'Workflow', 404: "unknown workflow, or another user's" },
-      handler: (ctx) => sendJson(ctx.res, 200, ownedWorkflow(ctx)),
+      handler: (ctx) => {
+        const wf = ownedWorkflow(ctx);
+        // The edges of the DAG, as written (parent name -> child names), for pictures of it.
+        const spec = bridge.store.getWorkflow(wf.id)?.spec as { dependencies?: Record<string, string[]> } | undefined;
+        sendJson(ctx.res, 200, { ...wf, dependencies: spec?.dependencies ?? {} });
+      },
     },
     {
       method: 'GET',

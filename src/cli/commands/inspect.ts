@@ -5,7 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { Workflow, type JobView } from '../../client/index.js';
 import { EXIT } from '../exitCodes.js';
 import { clientFrom, collect, isWorkflowWord, jobId, json, out, parseKv, workflowId, type CliStatus } from '../common.js';
-import { exitForStatus, exitForWorkflow, jobsTable, progressText, workflowsTable, workflowText } from '../views.js';
+import { exitForStatus, exitForWorkflow, jobStatusLine, jobsTable, progressText, workflowsTable, workflowText } from '../views.js';
 
 export function registerInspect(program: Command, status: CliStatus): void {
   program
@@ -41,8 +41,10 @@ export function registerInspect(program: Command, status: CliStatus): void {
         ...(labels ? { labels } : {}),
         ...(o.limit ? { limit: Number(o.limit) } : {}),
       });
-      if (o.json) json(jobs);
-      else out(jobsTable(jobs));
+      if (o.json) return json(jobs);
+      out(jobsTable(jobs));
+      // An empty default list hides every ended job; say how to see them (on stderr: the table stays parseable).
+      if (jobs.length === 0 && !o.all && !o.completed && !o.status) process.stderr.write('no active jobs; `hpc-bridge list --all` shows ended jobs too\n');
     });
 
   program
@@ -60,6 +62,17 @@ export function registerInspect(program: Command, status: CliStatus): void {
       if (wfId !== undefined) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `describe takes one job id (or: describe workflow <id>), got "${id} ${wfId}"`);
       const j = await clientFrom(cmd).getJob(jobId(id));
       json(o.input ? j.definition : j);
+    });
+
+  program
+    .command('status')
+    .description("a job's status line (status, reason, native id and state); --json for the whole job")
+    .argument('<id>')
+    .option('--json', 'the job as JSON (same as describe)')
+    .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+      const j = await clientFrom(cmd).getJob(jobId(id));
+      if (o.json) return json(j);
+      out(`${jobStatusLine(j)}${j.nativeId ? `  native ${j.nativeId}${j.nativeState ? ` ${j.nativeState}` : ''}` : ''}`);
     });
 
   program
@@ -81,7 +94,7 @@ export function registerInspect(program: Command, status: CliStatus): void {
       if (wfId !== undefined) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `wait takes one job id (or: wait workflow <id>)`);
       const j = await clientFrom(cmd).waitJob(jobId(id), o.timeout === undefined ? undefined : Number(o.timeout));
       if (o.json) json(j);
-      else out(`job ${j.id}: ${j.status}${j.statusReason ? ` (${j.statusReason})` : ''}`);
+      else out(jobStatusLine(j));
       status.exit = exitForStatus(j);
     });
 }

@@ -1,7 +1,8 @@
 /**
  * `serve`: run the daemon (src/daemon.ts) in this process.
  */
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
+import { EXIT } from '../exitCodes.js';
 
 export function registerServe(program: Command): void {
   program
@@ -13,6 +14,14 @@ export function registerServe(program: Command): void {
       const { openDaemonSettings } = await import('../local.js');
       const settings = await openDaemonSettings(o.config);
       const { runDaemon } = await import('../../daemon.js');
-      await runDaemon(settings);
+      try {
+        await runDaemon(settings);
+      } catch (e) {
+        const l = settings.daemon.listen;
+        if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw new CommanderError(EXIT.ERROR, 'hpcb.error', `a daemon is already listening on ${l.socket ?? `${l.host}:${l.port}`} (or another program is): stop it, or choose another listen address in the configuration`);
+        }
+        throw e;
+      }
     });
 }

@@ -1,7 +1,8 @@
 /**
  * `token create|list|revoke`: admin commands on the daemon's database (src/cli/local.ts).
  */
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
+import { EXIT } from '../exitCodes.js';
 import { HpcBridgeError } from '../../client/index.js';
 import { json, out } from '../common.js';
 import { tokenStore } from '../local.js';
@@ -16,6 +17,9 @@ export function registerToken(program: Command): void {
     .option('--label <text>', 'what the token is for')
     .option('--config <file>', 'daemon configuration (for its data directory)')
     .action(async (o: { user: string; label?: string; config?: string }) => {
+      // An unset shell variable ($USER) arrives as "": refuse it here, before any database work,
+      // so `X=$(hpc-bridge token create ...)` under set -e stops instead of exporting nothing.
+      if (o.user.trim() === '') throw new CommanderError(EXIT.USAGE, 'hpcb.usage', '--user: must name a user (it was empty; is $USER unset?)');
       const t = await tokenStore(o.config);
       try {
         const { token: secret, info } = t.tokens.create(o.user, o.label);
