@@ -225,9 +225,8 @@ describe('ssh: connection loss and reconnection', () => {
       }),
     );
     await started;
-    let sentAtRestart = 0;
+    const sentAtRestart = sent;
     try {
-      sentAtRestart = sent;
       await clusterCtl('sshd-restart');
       const e = await inFlight;
       expect(e.transient).toBe(true);

@@ -9,6 +9,7 @@ import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppete
 import { buildDashboard } from '../../web/build.mjs';
 
 // Browser globals, used only inside page.evaluate callbacks (which run in Chromium, not here).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-unused-vars -- their types are the browser's, not Node's
 declare const window: any, document: any, sessionStorage: any, localStorage: any, location: any;
 
 export const CHROMIUM = '/usr/bin/chromium';

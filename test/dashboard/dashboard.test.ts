@@ -16,6 +16,7 @@ import { startDaemon, type Daemon } from '../api/helpers.js';
 import { builtAssets, haveChromium, launch, shot, signIn, textOf, watchedPage } from './browser.js';
 
 // Browser globals, used only inside page.evaluate callbacks (which run in Chromium, not here).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- their types are the browser's, not Node's
 declare const window: any, document: any, sessionStorage: any, localStorage: any, location: any;
 
 const present = haveChromium();
@@ -226,6 +227,7 @@ describe.skipIf(!present)('dashboard in Chromium (direct)', { timeout: 180_000 }
       pwned: window.__pwned ?? null,
       scripts: document.querySelectorAll('script').length,
       imgs: document.querySelectorAll('img').length,
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- DOM elements, typed only in the browser
       handlers: [...document.querySelectorAll('*')].filter((e: any) => [...e.attributes].some((a: any) => a.name.startsWith('on'))).length,
     }));
     expect(found).toEqual({ pwned: null, scripts: 1, imgs: 0, handlers: 0 });

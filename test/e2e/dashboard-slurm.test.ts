@@ -121,4 +121,5 @@ describe.skipIf(!present)('dashboard in Chromium on Slurm', () => {
 });
 
 // Browser globals, used only inside page callbacks (which run in Chromium).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the browser's document, used only inside page.evaluate
 declare const document: any;

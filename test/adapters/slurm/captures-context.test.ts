@@ -11,7 +11,7 @@ import { finalInfoFromSacct, observationsFromSqueueRow, parseSacctRecords, parse
 import { mapSlurmState } from '../../../adapters/slurm/states.js';
 import { renderDirective, slurmDirectives } from '../../../adapters/slurm/render.js';
 import { execFileSync } from 'node:child_process';
-import { parseQdelResult, finalFromRecord, parseDuration, parseQstatFullText, refusedStatusOption } from '../../../adapters/pbs/parse.js';
+import { finalFromRecord, parseDuration, parseQstatFullText, refusedStatusOption } from '../../../adapters/pbs/parse.js';
 import { createPbsAdapter } from '../../../adapters/pbs/index.js';
 import { parsePbsnodes, parseQstatTable, parseQueueTables } from '../../../adapters/pbs/tables.js';
 import { slurmAdapter } from '../../../adapters/slurm/index.js';

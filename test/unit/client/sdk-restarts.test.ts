@@ -149,7 +149,9 @@ describe('the SDK through daemon restarts and dropped connections', { timeout: 1
     it(`finishes a script with the right results while the daemon is restarted with ${signal}`, async () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-sdk-restart-'));
       const port = await freePort();
-      let { child, token } = await startChild(dataDir, port, true);
+      const first = await startChild(dataDir, port, true);
+      let child = first.child;
+      const token = first.token;
       const client = new Client({ url: `http://127.0.0.1:${port}`, token: token!, retryFor: 60 });
       let restarts = 0;
       const faults = (async () => {
@@ -177,9 +179,8 @@ describe('the SDK through daemon restarts and dropped connections', { timeout: 1
     // the run always ends.
     let nextCut = rng() * (8 << 20);
     let down = 0;
-    let proxy: Proxy | undefined;
-    proxy = await startProxy({ host: '127.0.0.1', port }, (dir, bytes) => {
-      if (proxy!.drops >= 60) return false;
+    const proxy: Proxy = await startProxy({ host: '127.0.0.1', port }, (dir, bytes) => {
+      if (proxy.drops >= 60) return false;
       if (dir === 'up') return rng() < 0.12;
       down += bytes;
       if (down < nextCut) return false;
@@ -194,7 +195,7 @@ describe('the SDK through daemon restarts and dropped connections', { timeout: 1
     const cuts = (async () => {
       for (let i = 0; i < 3; i++) {
         await sleep(500 + rng() * 1500);
-        proxy!.cutAll();
+        proxy.cutAll();
       }
     })();
     try {
