@@ -2,7 +2,7 @@
  * A tolerant reader for the JSON that PBS Pro/OpenPBS `qstat -F json` prints.
  *
  * qstat builds its JSON by string concatenation and several releases emit documents that
- * JSON.parse rejects (PEERS.md §3 lesson 15):
+ * JSON.parse rejects (captures in test/fixtures/peers):
  *   - double quotes inside values are not escaped (openpbs PR #830: comments and environment
  *     values containing `"`; BASH_FUNC_* bodies from `qsub -V`, openpbs#2541);
  *   - backslashes are copied through, giving invalid escapes such as `\'`, `\,` (PBS's own comma

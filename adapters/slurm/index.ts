@@ -1,6 +1,6 @@
 /**
  * The Slurm adapter (tested against Slurm 22.05.8 on Debian 12; see
- * ../shared/research/SLURM-ON-THIS-MACHINE.md and test/fixtures/slurm-22.05).
+ * test/cluster/README.md and the captures in test/fixtures/slurm-22.05).
  *
  *   submit      sbatch --parsable -- <script>          (all options are #SBATCH lines)
  *   status      squeue --noheader --array --states=all --user=<u> --format=%i|%A|%F|%K|%T|%r|%j

@@ -127,7 +127,7 @@ export function expandArrayJobId(text: string): string[] {
 
 /**
  * Split one line of delimited output into exactly `count` fields. Job names and comments may
- * contain any printable delimiter (PEERS §3.20; the OSC fixture has a name containing 0x1F):
+ * contain any printable delimiter (the OSC fixture in test/fixtures/peers has a name containing 0x1F):
  * when a line has more fields than expected, the extra ones are joined back into the field at
  * `freeIndex` (fields left of it are counted from the left, those right of it from the right).
  * Missing trailing fields are ''.
@@ -148,7 +148,7 @@ export function splitFields(line: string, delimiter: string, count: number, free
 
 /**
  * stderr of a Slurm client that says "try again later". Anything else from a failed sbatch is a
- * rejection of this job. Sources: Slurm's error strings (slurm_errno.c), PEERS §3.4, and
+ * rejection of this job. Sources: Slurm's error strings and
  * test/fixtures/peers/scheduler_stderr_messages.txt.
  */
 const TRANSIENT_MESSAGES: readonly RegExp[] = [
@@ -355,7 +355,7 @@ export function parseSqueueTable(text: string, delimiter: string | RegExp = '|',
 /**
  * The status poll's result. A failed squeue is a failed poll (transient SCHEDULER_ERROR), never
  * "no jobs"; so is an empty output with an error on stderr (Slurm clients sometimes exit 0 after
- * an error, PEERS §3.4). Exit 0 with no output and a clean stderr means the user has no jobs.
+ * an error; see test/fixtures/peers). Exit 0 with no output and a clean stderr means the user has no jobs.
  */
 export function parseSqueueStatus(r: ExecResult): Observation[] {
   if (r.exitCode !== 0) {

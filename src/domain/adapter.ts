@@ -2,7 +2,7 @@
  * The contract between the engine and a scheduler adapter (adapters/slurm, adapters/pbs,
  * adapters/direct). Adapters are pure: they turn values into argv and scripts, and command
  * output back into values. They never hold a transport, so their tests need nothing but the
- * real captured outputs under test/fixtures and ../shared/fixtures.
+ * real captured outputs under test/fixtures.
  *
  * The engine owns when commands run, batching (one status command per cluster per poll),
  * exactly-once submission (src/jobdir/submit.ts) and the meaning of a job that left the

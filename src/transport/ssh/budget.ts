@@ -6,7 +6,7 @@
  * limit (mscdex/ssh2#1190), so without this a burst of execs fails with "Channel open
  * failure". A budget equal to MaxSessions is still not enough: ssh2 emits `close` before sshd
  * has released the slot, and a semaphore of 10 against MaxSessions 10 lost 5-9 of 40 opens in
- * measurements (research/SSH-AND-DEPS.md, P2). Hence a default of 6, and a retry on top.
+ * measurements against the test cluster's sshd. Hence a default of 6, and a retry on top.
  *
  * Waiters are served in FIFO order so a steady stream of execs cannot starve the SFTP open.
  */

@@ -2,7 +2,7 @@
  * SshTransport: one long-lived ssh2 connection per cluster identity, shared by every command
  * and file operation of that cluster.
  *
- * What it adds to ssh2, and why (measurements in research/SSH-AND-DEPS.md):
+ * What it adds to ssh2, and why (each measured against the test cluster's sshd):
  *   - setNoDelay(true) on every hop: Nagle + delayed ACK otherwise cost ~40 ms per exec (P1);
  *   - a channel budget (./budget.ts) plus a retry of "Channel open failure", because sshd's
  *     MaxSessions is enforced late (P2);
