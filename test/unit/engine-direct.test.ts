@@ -46,6 +46,18 @@ function jobFile(b: Bridge, id: number, rel: string): string {
 }
 
 describe('engine with the direct adapter', () => {
+  it('a job that starts and ends between two polls still records when it started', async () => {
+    const b = open({ pollIntervalSeconds: 5 });
+    const before = Date.now();
+    const { job } = b.submit('alice', { tasks: [{ cmd: 'true' }] });
+    const done = await b.wait(job.id, 30_000);
+    expect(done.status).toBe('completed');
+    // The runner's own stamp (whole seconds) from .hpcb/started, not the time the engine noticed.
+    expect(done.startedAt).not.toBeNull();
+    expect(done.startedAt!).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(done.startedAt!).toBeLessThanOrEqual(done.endedAt!);
+  });
+
   it('runs tasks in order with inline inputs and reports completed / failed truthfully', async () => {
     const b = open();
     const ok = b.submit('alice', {

@@ -95,7 +95,13 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
       );
       continue;
     }
-    move(ctx, job, ['finishing'], 'staging_out', { outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final }, `outcome: ${outcome.status} (${outcome.reason})`);
+    // A job that started and ended between two polls was never seen running: its own start
+    // stamp says when it started, and the final record what the scheduler last called it.
+    const unseen = {
+      ...(job.startedAt === null && ev.startedEpoch != null ? { startedAt: ev.startedEpoch * 1000 } : {}),
+      ...(job.nativeState === null && final?.nativeState ? { nativeState: final.nativeState } : {}),
+    };
+    move(ctx, job, ['finishing'], 'staging_out', { ...unseen, outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final }, `outcome: ${outcome.status} (${outcome.reason})`);
   }
   return true;
 }
