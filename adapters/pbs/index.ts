@@ -74,14 +74,23 @@ export interface PbsAdapterOptions {
   sidecarGraceSeconds?: number;
   /** Runtime for container tasks that name none (default apptainer). */
   containerRuntime?: 'apptainer' | 'singularity';
+  /**
+   * Absolute directory of the PBS client commands (e.g. /opt/pbs/bin), for a login node where
+   * another `qsub` comes first on the PATH (options.ts says why). Unset: commands by name.
+   */
+  commandDir?: string;
 }
 
-/** PBS Pro: the user's jobs, history included, as JSON (see the header comment). `$1` is the user. */
+/**
+ * PBS Pro: the user's jobs, history included, as JSON (see the header comment). `$1` is the user,
+ * `$2` (optional) the directory of the PBS commands (`commandDir`).
+ */
 export const PBSPRO_STATUS_PROGRAM = [
   'set -f', // job ids such as 123[4].server must not be globbed
-  'ids=$(qselect -x -u "$1") || exit',
+  'b=${2:+$2/}',
+  'ids=$("${b}qselect" -x -u "$1") || exit',
   '[ -n "$ids" ] || exit 0',
-  "printf '%s\\n' $ids | xargs qstat -f -F json -x -t",
+  "printf '%s\\n' $ids | xargs \"${b}qstat\" -f -F json -x -t",
 ].join('\n');
 
 /**
@@ -109,6 +118,11 @@ export const PBS_ARRAYS: NativeArrays = {
   minElements: 2,
 };
 
+/** A PBS command by name, or under `commandDir` when one is configured. */
+export function pbsCommand(commandDir: string | undefined): (name: string) => string {
+  return (name) => (commandDir ? `${commandDir}/${name}` : name);
+}
+
 function checkUser(user: string): string {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(user)) {
     throw new BridgeError('INVALID_CONFIG', `"${user}" is not a valid cluster user name`, { context: { field: 'user' } });
@@ -126,12 +140,16 @@ function checkIds(ids: readonly string[]): readonly string[] {
 export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
   const { flavor } = options;
   const torqueFormat = options.torqueStatusFormat ?? 'auto';
+  const dir = options.commandDir?.replace(/\/+$/, '');
+  const cmd = pbsCommand(dir);
 
   const statusArgv = (user: string): string[] => {
     const u = checkUser(user);
-    if (flavor === 'pbspro') return ['bash', '-c', PBSPRO_STATUS_PROGRAM, 'hpcb-pbs-status', u];
-    if (torqueFormat === 'xml') return ['qstat', '-x', '-t'];
-    if (torqueFormat === 'text') return ['qstat', '-f', '-1'];
+    if (flavor === 'pbspro') return ['bash', '-c', PBSPRO_STATUS_PROGRAM, 'hpcb-pbs-status', u, ...(dir ? [dir] : [])];
+    if (torqueFormat === 'xml') return [cmd('qstat'), '-x', '-t'];
+    if (torqueFormat === 'text') return [cmd('qstat'), '-f', '-1'];
+    // The Torque fallback program names qstat by name; with a commandDir it runs with that first on PATH.
+    if (dir) return ['env', `PATH=${dir}:/usr/local/bin:/usr/bin:/bin`, 'bash', '-c', TORQUE_AUTO_STATUS_PROGRAM, 'hpcb-pbs-status'];
     return ['bash', '-c', TORQUE_AUTO_STATUS_PROGRAM, 'hpcb-pbs-status'];
   };
 
@@ -153,7 +171,7 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
       // instead so it can never be read as an option.
       const script = scriptPath.startsWith('-') ? `./${scriptPath}` : scriptPath;
       // Torque: the scheduler log paths again on the command line, for the wrappers (render.ts).
-      return flavor === 'torque' ? ['qsub', ...torqueSubmitLogArgs(ctx), script] : ['qsub', script];
+      return flavor === 'torque' ? [cmd('qsub'), ...torqueSubmitLogArgs(ctx), script] : [cmd('qsub'), script];
     },
 
     parseSubmit(r: ExecResult): string {
@@ -170,20 +188,20 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
 
     cancelCommand(nativeIds: readonly string[]): string[] {
       if (nativeIds.length === 0) throw new BridgeError('INTERNAL', 'cancelCommand needs at least one id');
-      return ['qdel', ...checkIds(nativeIds)];
+      return [cmd('qdel'), ...checkIds(nativeIds)];
     },
 
     parseCancel(r: ExecResult): void {
-      parseQdelResult(r, flavor, ['qdel']);
+      parseQdelResult(r, flavor, [cmd('qdel')]);
     },
   };
 
   if (flavor === 'pbspro') {
     adapter.accountingCommand = (nativeIds: readonly string[], _user: string): string[] => {
       if (nativeIds.length === 0) throw new BridgeError('INTERNAL', 'accountingCommand needs at least one id');
-      return ['qstat', '-f', '-F', 'json', '-x', ...checkIds(nativeIds)];
+      return [cmd('qstat'), '-f', '-F', 'json', '-x', ...checkIds(nativeIds)];
     };
-    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseAccountingResult(r, flavor, ['qstat', '-f', '-F', 'json', '-x']);
+    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseAccountingResult(r, flavor, [cmd('qstat'), '-f', '-F', 'json', '-x']);
   }
   return adapter;
 }
