@@ -4,9 +4,9 @@
  *
  *   submit      qsub <script>                               (all options are #PBS lines, render.ts;
  *               Torque repeats -o/-e on the command line for the wrappers: torqueSubmitLogArgs)
- *   status      PBS Pro: qselect -x -u <user> | xargs qstat -f -F json -x -t     (see below)
+ *   status      PBS Pro: qselect -x -u <user> | xargs qstat -f -x -t     (text; see below)
  *               Torque:  qstat -x -t (XML), falling back to qstat -f -1 (text)  (see below)
- *   accounting  PBS Pro: qstat -f -F json -x <ids>; Torque: none (no history after keep_completed,
+ *   accounting  PBS Pro: qstat -f -x <ids>; Torque: none (no history after keep_completed,
  *               and the wrappers forget a job MinJobAge seconds after it ends)
  *   cancel      qdel <ids>
  *
@@ -15,11 +15,14 @@
  * (openpbs PR #2675; balsam PR #216 works around the same thing). `qstat -f -F json -x` without an
  * operand lists every user's jobs and two weeks of history, which on a large site is hundreds of
  * megabytes per poll. So the status command is a short bash program: `qselect -x -u <user>` lists
- * the user's job ids (history included), and xargs hands them to `qstat -f -F json -x -t` (-t
- * expands arrays into subjobs). xargs may run qstat more than once; the JSON reader accepts a
- * sequence of documents. A history job that expires between qselect and qstat makes qstat print
- * "Unknown Job Id" and exit non-zero, which parseStatus accepts. Known risk: openpbs#2672 (a build
- * from main that returned only the first of several ids with -F json; 23.06.06 is not affected).
+ * the user's job ids (history included), and xargs hands them to `qstat -f -x -t` (-t expands
+ * arrays into subjobs). A history job that expires between qselect and qstat makes qstat print
+ * "Unknown Job Id" and exit non-zero, which parseStatus accepts.
+ *
+ * Text, not `-F json`: the OpenPBS 23.06.06 the test cluster builds answers `qstat -f -F json`
+ * with several ids with the FIRST job only (checked there: two ids, one job_state), so every other
+ * job looked gone and ended "lost"; the text format lists them all. parseStatus still reads JSON
+ * (and a sequence of documents) wherever it meets it.
  *
  * Status on Torque, and the fallback for the wrappers. Torque's `qstat -x` is XML (not history as
  * on PBS Pro); the slurm-wlm-torque qstat refuses it: "Unknown option: x", exit 2
@@ -90,7 +93,7 @@ export const PBSPRO_STATUS_PROGRAM = [
   'b=${2:+$2/}',
   'ids=$("${b}qselect" -x -u "$1") || exit',
   '[ -n "$ids" ] || exit 0',
-  "printf '%s\\n' $ids | xargs \"${b}qstat\" -f -F json -x -t",
+  "printf '%s\\n' $ids | xargs \"${b}qstat\" -f -x -t",
 ].join('\n');
 
 /**
@@ -199,9 +202,9 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
   if (flavor === 'pbspro') {
     adapter.accountingCommand = (nativeIds: readonly string[], _user: string): string[] => {
       if (nativeIds.length === 0) throw new BridgeError('INTERNAL', 'accountingCommand needs at least one id');
-      return [cmd('qstat'), '-f', '-F', 'json', '-x', ...checkIds(nativeIds)];
+      return [cmd('qstat'), '-f', '-x', ...checkIds(nativeIds)];
     };
-    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseAccountingResult(r, flavor, [cmd('qstat'), '-f', '-F', 'json', '-x']);
+    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseAccountingResult(r, flavor, [cmd('qstat'), '-f', '-x']);
   }
   return adapter;
 }

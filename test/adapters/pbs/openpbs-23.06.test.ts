@@ -105,6 +105,16 @@ describe('OpenPBS 23.06 status (qstat -f -F json [-x] [-t])', () => {
     expect(parseStatusResult(fromFixture(`openpbs-23.06/36_qstat_f_F_json_no_jobs.txt`), 'pbspro').observations).toEqual([]);
   });
 
+  it('with several ids, -F json answers with the first job only; the text format the status program uses lists them all', () => {
+    // The reason PBSPRO_STATUS_PROGRAM reads text: with JSON every job after the first looked gone.
+    expect(observe('openpbs-23.06/39_qstat_f_F_json_x_two_ids_first_only.txt').map((o) => o.nativeId)).toEqual(['2.vm']);
+    const text = observe('openpbs-23.06/38_qstat_f_x_t_text_two_ids.txt');
+    expect(text.map((o) => [o.nativeId, o.state, o.nativeState])).toEqual([['2.vm', 'done', 'F'], ['10.vm', 'pending', 'Q']]);
+    // Wrapped values are joined, so the walltime kill reads as from JSON.
+    expect(text[0]!.final).toMatchObject({ kind: 'timeout', exitCode: null });
+    expect(text[1]!.reason).toBe('Not Running: Queue not started.');
+  });
+
   it('an unknown id (rc 153) and a finished one (qdel rc 35) are not failures', () => {
     expect(parseStatusResult(openpbsResult('openpbs-23.06/35_qstat_unknown_job.txt'), 'pbspro').observations).toEqual([]);
     expect(() => parseQdelResult(openpbsResult('openpbs-23.06/34_qdel_finished_job.txt'), 'pbspro')).not.toThrow();
