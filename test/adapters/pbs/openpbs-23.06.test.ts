@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { createPbsAdapter } from '../../../adapters/pbs/index.js';
 import { parseFlavorProbe } from '../../../adapters/pbs/flavor.js';
 import { parseQdelResult, parseQsubOutput, parseStatusResult } from '../../../adapters/pbs/parse.js';
+import { renderPbsDirectives } from '../../../adapters/pbs/render.js';
+import { parseJobSpec } from '../../../src/domain/jobSpec.js';
 import { fixture, fixtureSource } from '../../helpers/fixtures.js';
 import { fromFixture, result } from './helpers.js';
 
@@ -40,6 +42,19 @@ describe('OpenPBS 23.06 qsub and ids', () => {
 
   it('qselect lists one id per line (the status program hands them to qstat)', () => {
     expect(openpbsResult('openpbs-23.06/21_qselect.txt').stdout.trim().split('\n')).toEqual(['6.vm', '7.vm']);
+  });
+});
+
+describe('OpenPBS 23.06 refuses a non-rerunnable array', () => {
+  it('qsub -r n -J is a rejection, so arrays are rendered without -r n (single jobs keep it)', () => {
+    expect(() => parseQsubOutput(openpbsResult('openpbs-23.06/40_qsub_non_rerunnable_array_refused.txt'))).toThrow(/cannot submit non-rerunable Array Job/);
+    const spec = parseJobSpec({ tasks: [{ cmd: 'true' }] });
+    const base = { jobDir: '/home/u/j', tag: 'hbx-1-0', bridgeJobId: 1, attempt: 0, defaults: {} };
+    expect(renderPbsDirectives(spec, base, { flavor: 'pbspro' })).toContain('#PBS -r n');
+    const array = renderPbsDirectives(spec, { ...base, array: { size: 24, parallel: 8 } }, { flavor: 'pbspro' });
+    expect(array).toContain('#PBS -J 0-23%8');
+    expect(array.some((l) => l.startsWith('#PBS -r'))).toBe(false);
+    expect(renderPbsDirectives(spec, { ...base, array: { size: 24 } }, { flavor: 'torque' })).toContain('#PBS -r n');
   });
 });
 

@@ -27,15 +27,16 @@ export interface PbsServerJob {
 }
 
 /**
- * Every job of the cluster user the server still knows (history included), read with qselect +
+ * Every job of the cluster user the server still knows (history included), read with
  * `qstat -x -f -F json` and plain JSON.parse: the harness's view, independent of the adapter's
- * parser. Array subjobs are not expanded (no -t): one record per submission.
+ * parser. No operand (every user's jobs, filtered here): with several ids this server's -F json
+ * answers with the first job only. Array subjobs are not expanded (no -t): one record per submission.
  */
 export async function pbsServerJobs(env: ClusterEnv): Promise<PbsServerJob[]> {
-  const out = await onLogin(env, `ids=$(${PBS_BIN}/qselect -x -u ${env.user}); [ -z "$ids" ] || ${PBS_BIN}/qstat -x -f -F json $ids`);
-  if (out.trim() === '') return [];
+  const out = await onLogin(env, `${PBS_BIN}/qstat -x -f -F json`);
   const doc = JSON.parse(out) as { Jobs?: Record<string, Record<string, unknown>> };
-  return Object.entries(doc.Jobs ?? {}).map(([nativeId, j]) => ({
+  const mine = Object.entries(doc.Jobs ?? {}).filter(([, j]) => String(j['Job_Owner']).startsWith(`${env.user}@`));
+  return mine.map(([nativeId, j]) => ({
     nativeId,
     name: String(j['Job_Name']),
     state: String(j['job_state']),
