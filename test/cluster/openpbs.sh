@@ -39,7 +39,8 @@ PBS_NETNS_HOSTS=/etc/netns/$NETNS/hosts
 PBS_BUILD_PACKAGES=(gcc g++ make libtool autoconf automake perl swig libhwloc-dev libx11-dev
   libxt-dev libedit-dev libical-dev libncurses-dev postgresql-server-dev-all python3-dev tcl-dev
   tk-dev libexpat1-dev libssl-dev libxext-dev libxft-dev libcjson-dev)
-PBS_RUN_PACKAGES=(expat libedit2 postgresql postgresql-contrib python3 sudo tcl tk libical3 libcjson1)
+# libmunge-dev: PBS loads "libmunge.so" by that name for munge authentication.
+PBS_RUN_PACKAGES=(expat libedit2 postgresql postgresql-contrib python3 sudo tcl tk libical3 libcjson1 libmunge-dev)
 
 pbs_stamp_text() {
   printf 'openpbs %s sha256 %s configure %s\n' "$PBS_VERSION" "$PBS_TARBALL_SHA256" "${PBS_CONFIGURE_FLAGS[*]}"
@@ -110,6 +111,11 @@ pbs_query() {
   else timeout 10 "$@"; fi
 }
 
+# Authentication is munge (the cluster's munged, whose socket the login node shares), not the
+# default reserved-port method: every client connection then takes a port below 1024, and a
+# bridge polling every second with qselect + qstat used them all up within minutes (TIME_WAIT):
+# "pbs_iff: all reserved ports in use", and every PBS command failed.
+#
 # Sets CHANGED_PBS when the daemons must restart, CHANGED_SSHD when the login node must (its
 # hosts file is bind-mounted when its sshd starts).
 pbs_write_conf() {
@@ -129,6 +135,8 @@ PBS_START_COMM=1
 PBS_START_MOM=1
 PBS_EXEC=$PBS_EXEC
 PBS_HOME=$PBS_HOME
+PBS_AUTH_METHOD=munge
+PBS_SUPPORTED_AUTH_METHODS=munge
 PBS_CORE_LIMIT=unlimited
 PBS_SCP=/usr/bin/scp" && CHANGED_PBS=1
   return 0
