@@ -24,7 +24,7 @@ function fakeLogin(which: 'openpbs' | 'wrappers', seen: string[][]): Transport {
     exec: async (argv: readonly string[]) => {
       seen.push([...argv]);
       if (argv[0] === 'id') return ok('hpcuser\n');
-      if (argv.at(-1) === '--version') return which === 'openpbs' ? ok(pbsVersion) : ok('', wrappers.exitCode, wrappers.body);
+      if (argv.at(-1) === '--version') return which === 'openpbs' ? ok(pbsVersion) : ok('', wrappers.exitCode ?? 2, wrappers.body);
       if (String(argv[2] ?? '').includes('command -v')) return ok('');
       return ok('/dev/vda 1000 10 9000000 1% /scratch\n');
     },
