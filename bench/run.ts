@@ -5,7 +5,7 @@
  *
  *   npm run bench                          everything (the published table)
  *   npm run bench -- --quick               small sizes, for development (not comparable)
- *   npm run bench -- --only=submit,poll    some groups: submit sweep poll api login transport staging wait direct streams waiters
+ *   npm run bench -- --only=submit,poll    some groups: submit sweep pbs poll api login transport staging wait direct streams waiters
  *
  * A `--quick` or `--only` run writes bench/results.local.json instead, so the published
  * results are only replaced by a full run.
@@ -22,13 +22,14 @@ import { runPollBench } from './poll.js';
 import { runStagingBench } from './staging.js';
 import { runSubmitBench } from './submit.js';
 import { runSweepBench } from './sweep.js';
+import { runPbsBench } from './pbs.js';
 import { runConcurrentWaitBench, runWaitBench } from './wait.js';
 import { runDirectBench } from './direct.js';
 import { runStreamsBench } from './streams.js';
 import { benchTable, runTransportBench, type BenchRow } from './transport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['submit', 'sweep', 'poll', 'api', 'login', 'transport', 'staging', 'wait', 'direct', 'streams', 'waiters'] as const;
+const GROUPS = ['submit', 'sweep', 'pbs', 'poll', 'api', 'login', 'transport', 'staging', 'wait', 'direct', 'streams', 'waiters'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** First line of a command's version output, from stdout or stderr (`ssh -V` prints to stderr). */
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
   };
   await run('submit', () => runSubmitBench(env, opts));
   await run('sweep', () => runSweepBench(opts));
+  await run('pbs', () => runPbsBench(opts));
   await run('poll', () => runPollBench(opts));
   await run('api', () => runApiBench(opts));
   await run('login', () => runLoginBench(opts));

@@ -4,9 +4,9 @@
  *
  *   submit      qsub <script>                               (all options are #PBS lines, render.ts;
  *               Torque repeats -o/-e on the command line for the wrappers: torqueSubmitLogArgs)
- *   status      PBS Pro: qselect -x -u <user> | xargs qstat -f -F json -x -t     (see below)
+ *   status      PBS Pro: qselect -x -u <user> | xargs qstat -f -x -t     (text; see below)
  *               Torque:  qstat -x -t (XML), falling back to qstat -f -1 (text)  (see below)
- *   accounting  PBS Pro: qstat -f -F json -x <ids>; Torque: none (no history after keep_completed,
+ *   accounting  PBS Pro: qstat -f -x <ids>; Torque: none (no history after keep_completed,
  *               and the wrappers forget a job MinJobAge seconds after it ends)
  *   cancel      qdel <ids>
  *
@@ -15,11 +15,14 @@
  * (openpbs PR #2675; balsam PR #216 works around the same thing). `qstat -f -F json -x` without an
  * operand lists every user's jobs and two weeks of history, which on a large site is hundreds of
  * megabytes per poll. So the status command is a short bash program: `qselect -x -u <user>` lists
- * the user's job ids (history included), and xargs hands them to `qstat -f -F json -x -t` (-t
- * expands arrays into subjobs). xargs may run qstat more than once; the JSON reader accepts a
- * sequence of documents. A history job that expires between qselect and qstat makes qstat print
- * "Unknown Job Id" and exit non-zero, which parseStatus accepts. Known risk: openpbs#2672 (a build
- * from main that returned only the first of several ids with -F json; 23.06.06 is not affected).
+ * the user's job ids (history included), and xargs hands them to `qstat -f -x -t` (-t expands
+ * arrays into subjobs). A history job that expires between qselect and qstat makes qstat print
+ * "Unknown Job Id" and exit non-zero, which parseStatus accepts.
+ *
+ * Text, not `-F json`: the OpenPBS 23.06.06 the test cluster builds answers `qstat -f -F json`
+ * with several ids with the FIRST job only (checked there: two ids, one job_state), so every other
+ * job looked gone and ended "lost"; the text format lists them all. parseStatus still reads JSON
+ * (and a sequence of documents) wherever it meets it.
  *
  * Status on Torque, and the fallback for the wrappers. Torque's `qstat -x` is XML (not history as
  * on PBS Pro); the slurm-wlm-torque qstat refuses it: "Unknown option: x", exit 2
@@ -73,14 +76,23 @@ export interface PbsAdapterOptions {
   sidecarGraceSeconds?: number;
   /** Runtime for container tasks that name none (default apptainer). */
   containerRuntime?: 'apptainer' | 'singularity';
+  /**
+   * Absolute directory of the PBS client commands (e.g. /opt/pbs/bin), for a login node where
+   * another `qsub` comes first on the PATH (options.ts says why). Unset: commands by name.
+   */
+  commandDir?: string;
 }
 
-/** PBS Pro: the user's jobs, history included, as JSON (see the header comment). `$1` is the user. */
+/**
+ * PBS Pro: the user's jobs, history included, as JSON (see the header comment). `$1` is the user,
+ * `$2` (optional) the directory of the PBS commands (`commandDir`).
+ */
 export const PBSPRO_STATUS_PROGRAM = [
-  'ids=$(qselect -x -u "$1") || exit',
+  'b=${2:+$2/}',
+  'ids=$("${b}qselect" -x -u "$1") || exit',
   '[ -n "$ids" ] || exit 0',
   // Quoted: ids such as 123[4].server must not be globbed; xargs splits the lines itself.
-  "printf '%s\\n' \"$ids\" | xargs qstat -f -F json -x -t",
+  "printf '%s\\n' \"$ids\" | xargs \"${b}qstat\" -f -x -t",
 ].join('\n');
 
 /**
@@ -108,6 +120,11 @@ export const PBS_ARRAYS: NativeArrays = {
   minElements: 2,
 };
 
+/** A PBS command by name, or under `commandDir` when one is configured. */
+export function pbsCommand(commandDir: string | undefined): (name: string) => string {
+  return (name) => (commandDir ? `${commandDir}/${name}` : name);
+}
+
 function checkUser(user: string): string {
   if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(user)) {
     throw new BridgeError('INVALID_CONFIG', `"${user}" is not a valid cluster user name`, { context: { field: 'user' } });
@@ -125,12 +142,16 @@ function checkIds(ids: readonly string[]): readonly string[] {
 export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
   const { flavor } = options;
   const torqueFormat = options.torqueStatusFormat ?? 'auto';
+  const dir = options.commandDir?.replace(/\/+$/, '');
+  const cmd = pbsCommand(dir);
 
   const statusArgv = (user: string): string[] => {
     const u = checkUser(user);
-    if (flavor === 'pbspro') return ['bash', '-c', PBSPRO_STATUS_PROGRAM, 'hpcb-pbs-status', u];
-    if (torqueFormat === 'xml') return ['qstat', '-x', '-t'];
-    if (torqueFormat === 'text') return ['qstat', '-f', '-1'];
+    if (flavor === 'pbspro') return ['bash', '-c', PBSPRO_STATUS_PROGRAM, 'hpcb-pbs-status', u, ...(dir ? [dir] : [])];
+    if (torqueFormat === 'xml') return [cmd('qstat'), '-x', '-t'];
+    if (torqueFormat === 'text') return [cmd('qstat'), '-f', '-1'];
+    // The Torque fallback program names qstat by name; with a commandDir it runs with that first on PATH.
+    if (dir) return ['env', `PATH=${dir}:/usr/local/bin:/usr/bin:/bin`, 'bash', '-c', TORQUE_AUTO_STATUS_PROGRAM, 'hpcb-pbs-status'];
     return ['bash', '-c', TORQUE_AUTO_STATUS_PROGRAM, 'hpcb-pbs-status'];
   };
 
@@ -152,7 +173,7 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
       // instead so it can never be read as an option.
       const script = scriptPath.startsWith('-') ? `./${scriptPath}` : scriptPath;
       // Torque: the scheduler log paths again on the command line, for the wrappers (render.ts).
-      return flavor === 'torque' ? ['qsub', ...torqueSubmitLogArgs(ctx), script] : ['qsub', script];
+      return flavor === 'torque' ? [cmd('qsub'), ...torqueSubmitLogArgs(ctx), script] : [cmd('qsub'), script];
     },
 
     parseSubmit(r: ExecResult): string {
@@ -169,20 +190,20 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
 
     cancelCommand(nativeIds: readonly string[]): string[] {
       if (nativeIds.length === 0) throw new BridgeError('INTERNAL', 'cancelCommand needs at least one id');
-      return ['qdel', ...checkIds(nativeIds)];
+      return [cmd('qdel'), ...checkIds(nativeIds)];
     },
 
     parseCancel(r: ExecResult): void {
-      parseQdelResult(r, flavor, ['qdel']);
+      parseQdelResult(r, flavor, [cmd('qdel')]);
     },
   };
 
   if (flavor === 'pbspro') {
     adapter.accountingCommand = (nativeIds: readonly string[], _user: string): string[] => {
       if (nativeIds.length === 0) throw new BridgeError('INTERNAL', 'accountingCommand needs at least one id');
-      return ['qstat', '-f', '-F', 'json', '-x', ...checkIds(nativeIds)];
+      return [cmd('qstat'), '-f', '-x', ...checkIds(nativeIds)];
     };
-    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseAccountingResult(r, flavor, ['qstat', '-f', '-F', 'json', '-x']);
+    adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseAccountingResult(r, flavor, [cmd('qstat'), '-f', '-x']);
   }
   return adapter;
 }

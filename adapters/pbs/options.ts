@@ -21,6 +21,14 @@ export const pbsOptions = z.strictObject({
   nativeArrays: z.boolean().optional(),
   /** Hand same-cluster workflow dependencies to the scheduler (default: true on pbspro, false on torque). */
   nativeDependencies: z.boolean().optional(),
+  /**
+   * Absolute directory of the PBS client commands, e.g. /opt/pbs/bin. Needed where another qsub
+   * comes first on the non-interactive PATH the bridge's commands run with: Debian's Slurm
+   * Torque wrappers install qsub/qstat/qdel in /usr/bin, and OpenPBS's own profile script only
+   * appends /opt/pbs/bin (and is read by login shells only). A directory is explicit where a PATH
+   * edit in a login profile would change every user's qsub, Torque flavor included.
+   */
+  commandDir: z.string().regex(/^\/[A-Za-z0-9_./+-]*$/, 'must be an absolute directory (letters, digits and _ . / + - only)').optional(),
   ...runnerOptionShape,
 });
 export type PbsConfigOptions = z.infer<typeof pbsOptions>;

@@ -515,6 +515,14 @@ function observationReason(a: Record<string, string>, letter: string): string | 
 }
 
 /**
+ * PBS Pro substates of a finished (F) job, as OpenPBS 23.06 set them (test/fixtures/openpbs-23.06):
+ * 91 deleted (qdel, queued or running), 92 finished (ran to its end, or deleted by the server
+ * for a dependency), 93 failed (non-zero exit, limit kill).
+ */
+const PBSPRO_SUBSTATE_TERMINATED = 91;
+const PBSPRO_SUBSTATE_FINISHED = 92;
+
+/**
  * How a finished job ended, from its record. `letter` is its job_state (F, X or C).
  *
  *  - With an exit status: interpretExitStatus, then, when the job shell or a command was killed
@@ -541,10 +549,21 @@ export function finalFromRecord(rec: PbsJobRecord, flavor: PbsFlavor): FinalInfo
   if (end) info.endTime = end;
 
   const raw = a['Exit_status'] ?? a['exit_status'];
+  const substate = flavor === 'pbspro' && letter === 'F' ? Number(a['substate']) : Number.NaN;
   if (raw === undefined || raw.trim() === '') {
     const comment = a['comment'] ?? '';
     if (/depend/i.test(comment) && /delet|abort|never/i.test(comment)) {
       return { ...info, kind: 'dependency', exitCode: null, reason: comment };
+    }
+    // OpenPBS 23.06 deletes a job whose afterok parent failed and keeps it in history as F,
+    // substate 92, with no Exit_status, no comment and no stime: only its `depend` says why
+    // (test/fixtures/openpbs-23.06/17_*). Without that the job would look lost.
+    if (substate === PBSPRO_SUBSTATE_FINISHED && a['depend'] && start === undefined) {
+      return { ...info, kind: 'dependency', exitCode: null, reason: `deleted by the server: dependency ${a['depend']} can no longer be met` };
+    }
+    // qdel of a queued job: F, substate 91, no Exit_status (29_*).
+    if (substate === PBSPRO_SUBSTATE_TERMINATED) {
+      return { ...info, kind: 'cancelled', exitCode: null, reason: `deleted before it ran${comment ? ` (${comment})` : ''}` };
     }
     info.exitCode = null;
     info.reason =
@@ -570,6 +589,11 @@ export function finalFromRecord(rec: PbsJobRecord, flavor: PbsFlavor): FinalInfo
     return { ...info, kind, exitCode: null, signal: null, reason };
   }
   const ex = interpretExitStatus(raw, flavor);
+  // qdel of a running job: 271 (SIGTERM + 256) with substate 91 and "terminated by <user>" in the
+  // comment (31_*). The signal alone is also what a limit kill sends; the substate is not.
+  if (substate === PBSPRO_SUBSTATE_TERMINATED && ex.signal !== null) {
+    return { ...info, kind: 'cancelled', exitCode: null, signal: ex.signal, reason: `deleted while running (${ex.reason})` };
+  }
   let kind: FinalKind = ex.kind;
   let reason = ex.reason;
   const killed = ex.signal !== null || ex.childSignal !== undefined || ex.pbsCode === 'JOB_EXEC_OVERLIMIT_MEM';

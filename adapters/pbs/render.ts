@@ -13,7 +13,8 @@
  *    the slurm-wlm-torque qsub always adds `-o <script>.o%A -e <script>.e%A` on the command line,
  *    which overrides `#PBS -o/-e` (12a-qsub-sbatchline.txt, 12f-scontrol-of-qsub-job.txt).
  *    `-j` is left at its default (n, not joined) so the two stay apart where they are honoured.
- *  - `-r n`: not rerunnable. A rerun silently executes the user's commands a second time in the
+ *  - `-r n`: not rerunnable (except PBS Pro arrays, which OpenPBS refuses to take that way). A
+ *    rerun silently executes the user's commands a second time in the
  *    same job directory; retries are the engine's decision (policies.maximumRetries), and a node
  *    failure is reported to it as node_fail (JOB_EXEC_RERUN_* exit statuses) instead.
  *  - No `-v`/`-V`: the runner exports the job's environment itself. With the wrappers, `-v` on the
@@ -196,7 +197,10 @@ export function renderPbsDirectives(spec: JobSpec, ctx: ScriptContext, opts: Pbs
     d(`-o ${dir}/${HPCB_DIR}/`);
     d(`-e ${dir}/${HPCB_DIR}/`);
   }
-  d('-r n');
+  // OpenPBS refuses a non-rerunnable array ("qsub: cannot submit non-rerunable Array Job", seen
+  // on the real 23.06 server, 40_*), so an array's elements stay rerunnable: after a MoM restart
+  // the server may run an element again (docs/SCHEDULERS.md).
+  if (!(ctx.array && flavor === 'pbspro')) d('-r n');
 
   if (ctx.array) {
     const { size, parallel } = ctx.array;

@@ -6,6 +6,8 @@
  * Each cluster gets its own transport, built from the same options the daemon uses; the checks
  * run in order and stop at the first failure (nothing after a failed login can be learned).
  */
+import { flavorProbeCommand, parseFlavorProbe } from '../../adapters/pbs/flavor.js';
+import { pbsCommand } from '../../adapters/pbs/index.js';
 import { transportOptions } from '../bridge.js';
 import { BridgeError } from '../domain/errors.js';
 import { shellQuote } from '../domain/quote.js';
@@ -15,7 +17,7 @@ import type { Transport } from '../transport/transport.js';
 
 export interface CheckStep {
   cluster: string;
-  check: 'login' | 'scheduler' | 'scratch';
+  check: 'login' | 'scheduler' | 'flavor' | 'scratch';
   ok: boolean;
   detail: string;
 }
@@ -26,8 +28,11 @@ function commandsFor(c: ClusterConfig): string[] {
     case 'slurm':
       // A cluster without accounting storage is configured with `accounting: none`: sacct is never run.
       return c.adapter?.['accounting'] === 'none' ? ['sbatch', 'squeue', 'scancel'] : ['sbatch', 'squeue', 'sacct', 'scancel'];
-    case 'pbs':
-      return ['qsub', 'qstat', 'qdel'];
+    case 'pbs': {
+      const dir = typeof c.adapter?.['commandDir'] === 'string' ? c.adapter['commandDir'] : undefined;
+      // PBS Pro's status program lists the user's jobs with qselect.
+      return (c.flavor === 'torque' ? ['qsub', 'qstat', 'qdel'] : ['qsub', 'qstat', 'qselect', 'qdel']).map(pbsCommand(dir));
+    }
     case 'direct':
       return ['bash', 'setsid', 'kill'];
   }
@@ -55,6 +60,22 @@ export async function checkCluster(c: ClusterConfig, make: (c: ClusterConfig) =>
     const hint = c.ssh && !c.ssh.loginShell ? ' (if they are on the login PATH only, set ssh.loginShell: true)' : '';
     if (!step('scheduler', found.exitCode === 0 && missing.length === 0, missing.length === 0 ? `found ${cmds.join(', ')}` : `not found: ${missing.join(', ')}${hint}`)) return steps;
 
+    if (c.scheduler === 'pbs') {
+      // The configured flavor against what the login node's qstat says it is: the wrong one
+      // renders scripts and reads states in the wrong dialect.
+      const dir = typeof c.adapter?.['commandDir'] === 'string' ? c.adapter['commandDir'] : undefined;
+      const configured = c.flavor ?? 'pbspro';
+      const seen = parseFlavorProbe(await t.exec(flavorProbeCommand(dir), { timeoutMs: c.commandTimeoutSeconds * 1000 }));
+      const what = `${seen.implementation}${seen.version ? ` ${seen.version}` : ''} ("${seen.evidence}")`;
+      const ok = seen.flavor === configured;
+      const detail = ok
+        ? `flavor ${configured} matches the qstat found: ${what}`
+        : seen.flavor === 'unknown'
+          ? `flavor ${configured} is configured, but qstat --version names no PBS flavor: ${what}`
+          : `flavor ${configured} is configured, but qstat is ${what}: set flavor: ${seen.flavor}${configured === 'pbspro' && !dir ? ', or adapter.commandDir to where the PBS Pro commands are' : ''}`;
+      if (!step('flavor', ok, detail)) return steps;
+    }
+
     // Create the job directory root and a file in it, then remove the file: what stage-in does first.
     const jobs = `${c.scratchRoot.replace(/\/+$/, '')}/jobs`;
     const script = `set -e; mkdir -p -- ${shellQuote(jobs)}; f=$(mktemp ${shellQuote(`${jobs}/.hpcb-check.XXXXXX`)}); echo ok > "$f"; rm -f -- "$f"; df -Pk ${shellQuote(jobs)} | tail -n 1`;
@@ -63,7 +84,8 @@ export async function checkCluster(c: ClusterConfig, make: (c: ClusterConfig) =>
     step('scratch', w.exitCode === 0, w.exitCode === 0 ? `${jobs} is writable${Number.isFinite(free) ? ` (${(free / 1024 ** 2).toFixed(1)} GiB free)` : ''}` : `${jobs} is not writable: ${w.stderr.trim()}`);
   } catch (e) {
     const msg = e instanceof BridgeError || e instanceof Error ? e.message : String(e);
-    step(steps.length === 0 ? 'login' : steps.length === 1 ? 'scheduler' : 'scratch', false, `${where}: ${msg}`);
+    const next: CheckStep['check'][] = c.scheduler === 'pbs' ? ['login', 'scheduler', 'flavor', 'scratch'] : ['login', 'scheduler', 'scratch'];
+    step(next[Math.min(steps.length, next.length - 1)]!, false, `${where}: ${msg}`);
   } finally {
     await t?.close().catch(() => undefined);
   }

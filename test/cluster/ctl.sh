@@ -10,11 +10,15 @@
 #                       sshd is stopped, when the link is up)
 #   slurmctld-stop      controller down: clients get "Unable to contact slurm controller"
 #   slurmctld-start     controller up; returns when it answers and the node is usable
+#   pbs-server-stop     OpenPBS server down (qterm -t quick: running jobs go on under MoM)
+#   pbs-server-start    OpenPBS server up; returns when it answers and its node is free
 #   status              JSON of what is up (exit 0 even if something is down; see "healthy")
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=openpbs.sh
+source "$HERE/openpbs.sh"
 
 action=${1:-}
 usage() { sed -n '2,/^set /{/^#/p}' "$0" >&2; exit 2; }
@@ -28,6 +32,13 @@ status() {
     v=$(json_bool is_up "$d"); [[ $v == true ]] || healthy=false
     daemons+=("\"$d\": $v")
   done
+  for d in "${PBS_DAEMONS[@]}"; do
+    v=$(json_bool pbs_daemon_up "$d"); [[ $v == true ]] || healthy=false
+    daemons+=("\"${d%.bin}\": $v")
+  done
+  local pbs=false
+  pbs_all_up && pbs=$(json_bool pbs_ready)
+  [[ $pbs == true ]] || healthy=false
   local netns link port_host port_ns ctld dbd node st
   netns=$(json_bool netns_exists); link=$(json_bool link_is_up)
   port_ns=$(json_bool ssh_port_answers ns)
@@ -42,8 +53,8 @@ status() {
   for v in "$netns" "$link" "$port_host" "$ctld" "$dbd" "$node"; do [[ $v == true ]] || healthy=false; done
   [[ -s $ENV_JSON ]] || healthy=false
   local IFS=,
-  printf '{"healthy": %s, "daemons": {%s}, "netns": %s, "linkUp": %s, "sshFromHost": %s, "sshInNetns": %s, "slurmctldAnswers": %s, "slurmdbdAnswers": %s, "nodeReady": %s, "nodeState": "%s", "envJson": "%s"}\n' \
-    "$healthy" "${daemons[*]}" "$netns" "$link" "$port_host" "$port_ns" "$ctld" "$dbd" "$node" "$st" "$ENV_JSON"
+  printf '{"healthy": %s, "daemons": {%s}, "netns": %s, "linkUp": %s, "sshFromHost": %s, "sshInNetns": %s, "slurmctldAnswers": %s, "slurmdbdAnswers": %s, "nodeReady": %s, "nodeState": "%s", "pbsReady": %s, "envJson": "%s"}\n' \
+    "$healthy" "${daemons[*]}" "$netns" "$link" "$port_host" "$port_ns" "$ctld" "$dbd" "$node" "$st" "$pbs" "$ENV_JSON"
 }
 
 if [[ $action == status ]]; then status; exit 0; fi
@@ -89,6 +100,13 @@ case $action in
     if ! is_up slurmctld; then spawn "$LOG_DIR/slurmctld.out" /usr/sbin/slurmctld; fi
     wait_until 30 "slurmctld (scontrol ping)" ctld_answers
     wait_until 30 "node ready" node_ready
+    ;;
+  pbs-server-stop)
+    pbs_server_stop
+    pbs_server_answers && die "pbs_server still answers after stop"
+    ;;
+  pbs-server-start)
+    pbs_server_start
     ;;
   *)
     echo "unknown action: $action" >&2; usage ;;

@@ -8,6 +8,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=openpbs.sh
+source "$HERE/openpbs.sh"
 
 purge=0
 for a in "$@"; do
@@ -31,6 +33,17 @@ if is_up slurmctld && ctld_answers; then
     while [[ -n $(squeue -h -o %A 2>/dev/null) ]] && (( $(now_ms) < deadline )); do sleep 0.2; done
   fi
 fi
+
+# OpenPBS: its jobs go first, for the same reason; it must stop before the namespace goes, since
+# its daemons listen on the veth address.
+if pbs_all_up && pbs_server_answers; then
+  mapfile -t pbs_jobs < <(pbs_ns "$PBS_EXEC/bin/qselect" 2>/dev/null || true)
+  if ((${#pbs_jobs[@]})); then
+    log "deleting ${#pbs_jobs[@]} OpenPBS job(s)"
+    pbs_ns "$PBS_EXEC/bin/qdel" -W force "${pbs_jobs[@]}" >/dev/null 2>&1 || true
+  fi
+fi
+pbs_stop
 
 login_stop
 for d in slurmd slurmctld slurmdbd; do stop_daemon "$d"; done

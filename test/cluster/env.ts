@@ -73,7 +73,7 @@ export interface ClusterEnv {
   clusterName: string;
   account: string;
   labDir: string;
-  /** sha256 of lib.sh, up.sh and templates/*.in that built the running cluster. */
+  /** sha256 of lib.sh, up.sh, openpbs.sh and templates/*.in that built the running cluster. */
   configHash: string;
 }
 
@@ -120,7 +120,9 @@ export type ClusterCtlAction =
   | 'link-down'
   | 'link-up'
   | 'slurmctld-stop'
-  | 'slurmctld-start';
+  | 'slurmctld-start'
+  | 'pbs-server-stop'
+  | 'pbs-server-start';
 
 interface RunResult {
   stdout: string;
@@ -152,7 +154,7 @@ export async function clusterCtl(action: ClusterCtlAction, timeoutMs = 120_000):
 export interface ClusterStatus {
   /** Everything below true and env.json present. */
   healthy: boolean;
-  daemons: Record<'munged' | 'mariadbd' | 'slurmdbd' | 'slurmctld' | 'slurmd' | 'sshd', boolean>;
+  daemons: Record<'munged' | 'mariadbd' | 'slurmdbd' | 'slurmctld' | 'slurmd' | 'sshd' | 'pbs_server' | 'pbs_sched' | 'pbs_comm' | 'pbs_mom', boolean>;
   netns: boolean;
   linkUp: boolean;
   /** The login port answers with an SSH banner from the host (across the veth). */
@@ -163,6 +165,8 @@ export interface ClusterStatus {
   slurmdbdAnswers: boolean;
   nodeReady: boolean;
   nodeState: string;
+  /** The OpenPBS server answers and its node is free (openpbs.sh). */
+  pbsReady: boolean;
   envJson: string;
 }
 
@@ -180,7 +184,7 @@ export async function clusterStatus(timeoutMs = 30_000): Promise<ClusterStatus> 
 export function clusterConfigHash(): string {
   const templates = readdirSync(`${CLUSTER_SCRIPTS_DIR}templates`).filter((f) => f.endsWith('.in')).sort();
   const hash = createHash('sha256');
-  for (const f of ['lib.sh', 'up.sh', ...templates.map((t) => `templates/${t}`)]) {
+  for (const f of ['lib.sh', 'up.sh', 'openpbs.sh', ...templates.map((t) => `templates/${t}`)]) {
     hash.update(readFileSync(`${CLUSTER_SCRIPTS_DIR}${f}`));
   }
   return hash.digest('hex');

@@ -35,6 +35,7 @@ function describeDown(s: ClusterStatus): string {
   const checks: Array<[string, boolean]> = [
     ['netns', s.netns], ['link', s.linkUp], ['ssh from host', s.sshFromHost],
     ['slurmctld answers', s.slurmctldAnswers], ['slurmdbd answers', s.slurmdbdAnswers], ['node ready', s.nodeReady],
+    ['OpenPBS ready', s.pbsReady],
   ];
   return [...down.map((d) => `${d} down`), ...checks.filter(([, ok]) => !ok).map(([n]) => `${n}: no`)].join(', ') || 'env.json missing';
 }

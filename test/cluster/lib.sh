@@ -156,6 +156,55 @@ wait_until() {
   done
 }
 
+# ensure_packages PKG...: install the missing ones (quietly, no recommends, no service starts).
+ensure_packages() {
+  # One dpkg-query for all (one per package costs ~40 ms each). Unknown packages print nothing.
+  local missing=() p
+  local -A state=()
+  while read -r p st; do state[$p]=$st; done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "$@" 2>/dev/null || true)
+  for p in "$@"; do [[ ${state[$p]:-} == installed ]] || missing+=("$p"); done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing: ${missing[*]}"
+  # postinst scripts would start munge, ssh and MariaDB on their default ports and paths; a
+  # policy-rc.d that exits 101 forbids that. Keep one that exists, remove only the one we made.
+  local made_policy=0 rc=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# hpcb-cluster: no service starts during package installation\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 0755 /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  # The man-db trigger rebuilds the whole manual page index after the install (seconds, for pages
+  # no test reads). It runs only while this flag file exists (Debian's man-db/auto-update);
+  # hide it for the duration and put it back.
+  local mandb_flag=/var/lib/man-db/auto-update made_mandb=0
+  if [[ -e $mandb_flag ]]; then mv "$mandb_flag" "$mandb_flag.hpcb-off"; made_mandb=1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  # A fresh machine has no (or stale) package lists: update once, then install. No recommends:
+  # the slurm-wlm metapackage would otherwise pull in ~50 packages (hdf5, rrd, influxdb...).
+  # unsafe-io: no fsync per unpacked file; a crash mid-install is not a concern for a test box.
+  { apt-get update -q && apt-get install -y -q --no-install-recommends \
+      -o Dpkg::Options::=--force-unsafe-io "${missing[@]}"; } >"$LOG_DIR/apt.log" 2>&1 || rc=$?
+  ((made_mandb)) && mv "$mandb_flag.hpcb-off" "$mandb_flag"
+  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
+  ((rc == 0)) || { tail -n 30 "$LOG_DIR/apt.log" >&2; die "apt-get failed (see $LOG_DIR/apt.log)"; }
+  log "packages installed ($(elapsed)s)"
+}
+
+# write_if_changed FILE MODE [OWNER]: stdin -> FILE, replaced atomically; returns 0 if the content
+# changed, 1 if not. Forks only when it writes: a fork+exec costs ~20 ms on this VM, and the
+# already-up path runs this for every file.
+write_if_changed() {
+  local dst=$1 mode=$2 owner=${3:-root:root} new='' old='' tmp
+  IFS= read -r -d '' new || true
+  if [[ -f $dst ]]; then IFS= read -r -d '' old <"$dst" || true; fi
+  [[ -f $dst && $new == "$old" ]] && return 1
+  tmp=$dst.tmp.$$
+  printf '%s' "$new" >"$tmp"
+  chmod "$mode" "$tmp"; chown "$owner" "$tmp"
+  mv -f "$tmp" "$dst"
+  return 0
+}
+
 # --- network namespace -----------------------------------------------------------------------
 
 netns_exists() { [[ -e /run/netns/$NETNS ]]; }

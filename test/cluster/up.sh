@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start (installing if needed) the hpc-bridge test cluster: a real single-node Slurm 22.05 with
-# munge, MariaDB + slurmdbd accounting, the Torque/PBS wrappers, and a key-only sshd "login node"
-# in its own network namespace at 10.99.0.2:2222. Idempotent: when everything is already up it
+# munge, MariaDB + slurmdbd accounting, the Torque/PBS wrappers, a real OpenPBS server beside it
+# (openpbs.sh; built from source once per machine), and a key-only sshd "login node" in its own
+# network namespace at 10.99.0.2:2222. Idempotent: when everything is already up it
 # only runs a health check and exits. Writes $LAB_DIR/env.json, the one file tests read.
 #
 # Must run as root on Debian 12. Environment knobs:
@@ -17,6 +18,8 @@ set -Eeuo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=openpbs.sh
+source "$HERE/openpbs.sh"
 # bash 5.2 would expand '&' in ${var//pat/repl} replacements; render() must insert values verbatim.
 shopt -u patsub_replacement 2>/dev/null || true
 
@@ -32,38 +35,7 @@ PACKAGES=(munge slurmctld slurmd slurm-client slurm-wlm-torque slurmdbd mariadb-
   chromium)    # the dashboard's browser tests (test/dashboard/) drive Debian's Chromium headless
 
 # ----------------------------------------------------------------------------------------------
-install_packages() {
-  # One dpkg-query for all (one per package costs ~40 ms each). Unknown packages print nothing.
-  local missing=() p
-  local -A state=()
-  while read -r p st; do state[$p]=$st; done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
-  for p in "${PACKAGES[@]}"; do [[ ${state[$p]:-} == installed ]] || missing+=("$p"); done
-  ((${#missing[@]} == 0)) && return 0
-  log "installing: ${missing[*]}"
-  # postinst scripts would start munge, ssh and MariaDB on their default ports and paths; a
-  # policy-rc.d that exits 101 forbids that. Keep one that exists, remove only the one we made.
-  local made_policy=0 rc=0
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\n# hpcb-cluster: no service starts during package installation\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 0755 /usr/sbin/policy-rc.d
-    made_policy=1
-  fi
-  # The man-db trigger rebuilds the whole manual page index after the install (seconds, for pages
-  # no test reads). It runs only while this flag file exists (Debian's man-db/auto-update);
-  # hide it for the duration and put it back.
-  local mandb_flag=/var/lib/man-db/auto-update made_mandb=0
-  if [[ -e $mandb_flag ]]; then mv "$mandb_flag" "$mandb_flag.hpcb-off"; made_mandb=1; fi
-  export DEBIAN_FRONTEND=noninteractive
-  # A fresh machine has no (or stale) package lists: update once, then install. No recommends:
-  # the slurm-wlm metapackage would otherwise pull in ~50 packages (hdf5, rrd, influxdb...).
-  # unsafe-io: no fsync per unpacked file; a crash mid-install is not a concern for a test box.
-  { apt-get update -q && apt-get install -y -q --no-install-recommends \
-      -o Dpkg::Options::=--force-unsafe-io "${missing[@]}"; } >"$LOG_DIR/apt.log" 2>&1 || rc=$?
-  ((made_mandb)) && mv "$mandb_flag.hpcb-off" "$mandb_flag"
-  ((made_policy)) && rm -f /usr/sbin/policy-rc.d
-  ((rc == 0)) || { tail -n 30 "$LOG_DIR/apt.log" >&2; die "apt-get failed (see $LOG_DIR/apt.log)"; }
-  log "packages installed ($(elapsed)s)"
-}
+install_packages() { ensure_packages "${PACKAGES[@]}"; }
 
 # ----------------------------------------------------------------------------------------------
 # mkd MODE OWNER DIR...: create missing directories only (each `install` is a fork, ~20 ms here).
@@ -161,20 +133,6 @@ $(first2 "$KEYS_DIR/${HPC_USER}_ed25519_enc.pub") $HPC_USER-encrypted@hpcb-test"
   write_if_changed "$SSH_DIR/known_hosts_wrong" 0644 <<<"$hostid $(first2 "$SSH_DIR/wrong_host_ed25519_key.pub")" || true
 }
 
-# write_if_changed FILE MODE [OWNER]: stdin -> FILE, replaced atomically; returns 0 if the content
-# changed, 1 if not. Forks only when it writes: a fork+exec costs ~20 ms on this VM, and the
-# already-up path runs this for every file.
-write_if_changed() {
-  local dst=$1 mode=$2 owner=${3:-root:root} new='' old='' tmp
-  IFS= read -r -d '' new || true
-  if [[ -f $dst ]]; then IFS= read -r -d '' old <"$dst" || true; fi
-  [[ -f $dst && $new == "$old" ]] && return 1
-  tmp=$dst.tmp.$$
-  printf '%s' "$new" >"$tmp"
-  chmod "$mode" "$tmp"; chown "$owner" "$tmp"
-  mv -f "$tmp" "$dst"
-  return 0
-}
 
 # render TEMPLATE: substitute @VAR@ placeholders; result in $RENDERED (no subshell, see above).
 render() {
@@ -353,17 +311,17 @@ start_sshd() {
 }
 
 # One ssh round trip that proves the login node works end to end: key auth, host key pinning,
-# Slurm controller and slurmdbd reachable from inside the namespace.
+# Slurm controller, slurmdbd and the PBS server reachable from inside the namespace.
 login_check() {
   ssh -F "$SSH_CLIENT_CONFIG" "$SSH_ALIAS" \
-    'sinfo -h -o %a >/dev/null && sacct -n -X -S now -E now >/dev/null' 2>&1
+    "sinfo -h -o %a >/dev/null && sacct -n -X -S now -E now >/dev/null && $PBS_EXEC/bin/qstat -B >/dev/null" 2>&1
 }
 
 # Fingerprint of the scripts and templates that built this cluster. globalSetup.ts computes the
 # same over its checkout and re-runs up.sh when they differ, so a healthy cluster built from older
 # templates is reconfigured rather than silently reused. Byte order (LC_ALL=C) as in globalSetup.ts.
 config_hash() {
-  local files=("$HERE/lib.sh" "$HERE/up.sh") f
+  local files=("$HERE/lib.sh" "$HERE/up.sh" "$HERE/openpbs.sh") f
   local LC_ALL=C
   for f in "$HERE"/templates/*.in; do files+=("$f"); done
   cat "${files[@]}" | sha256sum | cut -c1-64
@@ -426,11 +384,12 @@ compute_settings
 ensure_users
 ensure_keys
 write_configs
+pbs_write_conf
 
 # Fast path: nothing to (re)configure, every daemon alive, link up, and one ssh round trip works.
 if all_daemons_up && netns_exists && link_is_up && guard_route_is_hang \
-   && ((CHANGED_SLURM + CHANGED_DBD + CHANGED_DB + CHANGED_SSHD == 0)) \
-   && node_ready && out=$(login_check); then
+   && ((CHANGED_SLURM + CHANGED_DBD + CHANGED_DB + CHANGED_SSHD + CHANGED_PBS == 0)) \
+   && node_ready && pbs_ready && out=$(login_check); then
   write_env_json
   echo "cluster up in $(elapsed)s (already running)"
   exit 0
@@ -442,6 +401,7 @@ start_mariadb
 start_slurmdbd
 ensure_accounting
 start_slurm
+pbs_up
 start_sshd
 if ! out=$(login_check); then
   printf '%s\n' "$out" >&2

@@ -47,7 +47,7 @@ describe('createPbsAdapter', () => {
     const pbspro = createPbsAdapter({ flavor: 'pbspro' });
     const torque = createPbsAdapter({ flavor: 'torque' });
     expect(pbspro.name).toBe('pbs');
-    expect(pbspro.accountingCommand!(['40.pbs', '41[].pbs'], 'alice')).toEqual(['qstat', '-f', '-F', 'json', '-x', '40.pbs', '41[].pbs']);
+    expect(pbspro.accountingCommand!(['40.pbs', '41[].pbs'], 'alice')).toEqual(['qstat', '-f', '-x', '40.pbs', '41[].pbs']);
     expect(() => pbspro.accountingCommand!(['--help'], 'alice')).toThrow();
     expect(pbspro.parseAccounting!(result(fixture('peers/pbspro_qstat_xf_json_finished_job_buildtest.txt'))).get('40.pbs')!.kind).toBe('completed');
     expect(torque.accountingCommand).toBeUndefined();
@@ -85,8 +85,8 @@ describe('the PBS Pro status program (run against fake qselect/qstat)', () => {
       join(bin, 'qstat'),
       [
         '#!/bin/bash',
-        '[ "$1 $2 $3 $4 $5" = "-f -F json -x -t" ] || { echo "qstat: bad args: $*" >&2; exit 2; }',
-        'shift 5; rc=0',
+        '[ "$1 $2 $3" = "-f -x -t" ] || { echo "qstat: bad args: $*" >&2; exit 2; }',
+        'shift 3; rc=0',
         'for id in "$@"; do',
         `  case $id in 40.pbs) cat ${doc} ;; *) echo "qstat: Unknown Job Id $id" >&2; rc=153 ;; esac`,
         'done',
@@ -113,6 +113,19 @@ describe('the PBS Pro status program (run against fake qselect/qstat)', () => {
     expect(r.exitCode).toBe(123); // xargs: a qstat run failed
     expect(r.stderr).toContain('qstat: Unknown Job Id 41[2].pbs');
     expect(pbspro.parseStatus(r).map((o) => o.nativeId)).toEqual(['40.pbs']);
+  });
+
+  it('with commandDir, qselect and qstat come from that directory, not from PATH', () => {
+    const bin = pbsBin("printf '40.pbs\\n'");
+    const withDir = createPbsAdapter({ flavor: 'pbspro', commandDir: `${bin}/` });
+    const argv = withDir.statusCommand('alice');
+    expect(argv.at(-1)).toBe(bin);
+    const r = run(argv, join(bin, '..', 'nowhere'));
+    expect(r.exitCode).toBe(0);
+    expect(withDir.parseStatus(r).map((o) => o.nativeId)).toEqual(['40.pbs']);
+    expect(withDir.submitCommand('job.sh', { jobDir: '/j', tag: 't', bridgeJobId: 1, attempt: 0, defaults: {} })).toEqual([`${bin}/qsub`, 'job.sh']);
+    expect(withDir.cancelCommand(['40.pbs'])).toEqual([`${bin}/qdel`, '40.pbs']);
+    expect(withDir.accountingCommand!(['40.pbs'], 'alice')[0]).toBe(`${bin}/qstat`);
   });
 
   it('no jobs: exit 0 and no output; a failing qselect is a failed poll', () => {

@@ -7,13 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { fixtureSource, fixturesReadInThisRun, listFixtures } from '../../helpers/fixtures.js';
 
 describe('fixture coverage', () => {
-  it('every PBS/Torque capture, every wrapper capture (slurm-22.05/12*) and every PBS regression is read by a PBS test', () => {
+  it('every PBS/Torque capture, every wrapper capture (slurm-22.05/12*), every real OpenPBS capture and every PBS regression is read by a PBS test', () => {
     const read = fixturesReadInThisRun();
     const byUs = (rel: string) => [...(read.get(rel) ?? [])].some((f) => f.startsWith('test/adapters/pbs/'));
     const wanted = [
       ...listFixtures('peers').filter((f) => /\/(pbs_|pbspro_|torque_)/.test(f) || f.endsWith('scheduler_stderr_messages.txt')),
       ...listFixtures('slurm-22.05').filter((f) => /\/12[a-z]-/.test(f)),
       ...listFixtures('regressions').filter((f) => /\/(pbs|pbspro|torque)_/.test(f)),
+      ...listFixtures('openpbs-23.06'),
     ];
     expect(wanted.length).toBeGreaterThanOrEqual(8 + 18 + 8);
     expect(wanted.filter((rel) => !byUs(rel))).toEqual([]);

@@ -67,7 +67,7 @@ describe('#PBS directives', () => {
       '#PBS -l walltime=25:00:00',
       '#PBS -o /scratch/alice/hpcb/jobs/42/.hpcb/scheduler.^array_index^.out',
       '#PBS -e /scratch/alice/hpcb/jobs/42/.hpcb/scheduler.^array_index^.err',
-      '#PBS -r n',
+      // No -r n: OpenPBS refuses a non-rerunnable array (openpbs-23.06/40_*).
       '#PBS -J 0-9%3',
       '#PBS -W depend=afterok:100.pbs01:101[].pbs01',
     ]);
