@@ -84,12 +84,20 @@ take_lock() {
   flock -w 180 9 || die "could not take $LOCK_FILE within 180 s (another up/down/ctl running?)"
 }
 
-# Run a daemon detached from our stdio and lock. Without the redirections a daemon that does not
-# close inherited fds keeps the caller's pipes open, and a parent such as vitest's globalSetup
-# would wait for EOF forever.
+# Run a daemon detached from our stdio and from every other descriptor we hold. Without the
+# redirections a daemon that does not close inherited fds keeps the caller's pipes open, and a
+# parent such as vitest's globalSetup would wait for EOF forever; an inherited lock (ours on fd 9,
+# or a caller's `flock` around a test run) would be held for as long as the daemon lives.
 spawn() {
   local logfile=$1; shift
-  "$@" 9>&- </dev/null >>"$logfile" 2>&1
+  (
+    local fd
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then exec {fd}>&-; fi
+    done 2>/dev/null
+    exec "$@" </dev/null >>"$logfile" 2>&1
+  )
 }
 
 # pid_of NAME -> prints the PID if the daemon is alive (a zombie counts as dead), else fails.
