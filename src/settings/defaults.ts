@@ -18,7 +18,7 @@ export function defaultDataDir(): string {
 export function embeddedDefaultSettings(dataDir = defaultDataDir()): Settings {
   return buildSettings(
     { dataDir, defaultCluster: 'local' },
-    [{ file: '(embedded default)', raw: { name: 'local', scheduler: 'direct', transport: 'local', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 1 } }],
+    [{ file: '(embedded default)', raw: { name: 'local', scheduler: 'direct', transport: 'local', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 1, sharedAccount: true } }],
     '(embedded default)',
   );
 }
