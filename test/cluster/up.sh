@@ -117,6 +117,17 @@ ensure_users() {
   done
 }
 
+# Two ordinary local accounts that a root daemon maps bridge users to on a `direct` cluster
+# (test/security/direct-accounts.test.ts): system accounts without a login shell or a home, so
+# nothing but the daemon's switch of user ever runs as them.
+DIRECT_USERS=(hpcb-alice hpcb-bob)
+ensure_direct_users() {
+  local u
+  for u in "${DIRECT_USERS[@]}"; do
+    field /etc/passwd "$u" 1 >/dev/null || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$u"
+  done
+}
+
 gen_key() { # gen_key FILE COMMENT [PASSPHRASE]
   [[ -s $1 && -s $1.pub ]] && return 0
   rm -f "$1" "$1.pub"
@@ -423,6 +434,7 @@ install_packages
 ensure_dirs
 compute_settings
 ensure_users
+ensure_direct_users
 ensure_keys
 write_configs
 
