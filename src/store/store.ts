@@ -285,7 +285,9 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   /** Open (and migrate) the database at `path`; ':memory:' for tests. */
   static open(path: string, opts: { now?: () => number } = {}): Store {
     if (path !== ':memory:') {
-      mkdirSync(dirname(path), { recursive: true });
+      // The data directory holds the database, artifacts and every collected output: a daemon
+      // that creates it makes it its own alone (an existing one keeps the operator's mode).
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // The database holds token hashes and every job definition (environment values included):
       // owner-only from its first byte. SQLite gives the -wal and -shm files the same mode.
       if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
