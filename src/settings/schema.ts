@@ -122,6 +122,17 @@ export const ClusterSchema = z
     sharedAccount: z.boolean().default(false),
     /** An identity that sees every user's jobs: status is then one scheduler command per poll for all users. */
     monitor: MonitorSchema.optional(),
+    /**
+     * Local clusters, daemon running as root: a user without an identity runs as the Unix
+     * account of the same name when this machine has one (never root). The embedded default's
+     * mapping on a machine without configuration (src/settings/localAccount.ts).
+     */
+    sameNameAccounts: z.boolean().default(false),
+    /**
+     * Local clusters, daemon running as root: a job whose account is root runs as root. Off, such
+     * a job is refused; on, it is warned about at every start and by `config check`.
+     */
+    runJobsAsRoot: z.boolean().default(false),
     defaults: z
       .strictObject({ queue: z.string().optional(), account: z.string().optional(), qos: z.string().optional() })
       .default({}),
@@ -143,6 +154,9 @@ export const ClusterSchema = z
     adapterOptionProblems(c, ctx);
     if (c.ssh && !c.ssh.privateKey && c.ssh.agent === false) ctx.addIssue({ code: 'custom', path: ['ssh', 'privateKey'], message: 'give a privateKey or enable agent' });
     if (c.monitor) credentialProblems(c.monitor, c.transport, ['monitor'], ctx);
+    for (const k of ['sameNameAccounts', 'runJobsAsRoot'] as const) {
+      if (c[k] && c.transport !== 'local') ctx.addIssue({ code: 'custom', path: [k], message: 'only applies to clusters with transport local (over SSH a job runs as the account its identity logs in as)' });
+    }
   });
 
 /** Key fields only mean something over SSH, where one of a key or an agent is needed. */

@@ -80,3 +80,8 @@ function localTransport(o: LocalTransportOptions): LocalTransport | RunAsTranspo
   if (!account) throw new BridgeError('INVALID_CONFIG', `there is no Unix account "${o.runAs}" on this machine`, { context: { field: 'runAs', account: o.runAs } });
   return new RunAsTransport(account);
 }
+
+/** What this machine says about accounts, for the rules of src/settings/localAccount.ts. */
+export function hostAccounts(): { root: boolean; self: string; uidOf(name: string): number | undefined } {
+  return { root: daemonIsRoot(), self: daemonAccount(), uidOf: (name) => lookupAccount(name)?.uid };
+}
