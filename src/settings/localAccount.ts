@@ -85,3 +85,21 @@ export function runAsRootWarning(c: ClusterConfig, host: HostAccounts): string |
     ? `cluster "${c.name}" runs jobs as root where a user maps to root (runJobsAsRoot: true): such a job can read and change everything on this machine, the daemon's database and keys included`
     : `cluster "${c.name}" sets runJobsAsRoot, which has no effect: the daemon does not run as root`;
 }
+
+export interface LocalAccountReport {
+  /** Each with the file and key it comes from. */
+  problems: { file: string; key: string; message: string }[];
+  warnings: { file: string; key: string; message: string }[];
+}
+
+/** Every local cluster's account problems and root warnings, with file and key. */
+export function localAccountReport(settings: { daemon: DaemonConfig; clusters: readonly ClusterConfig[]; sources: { daemon: string; clusters: Record<string, string> } }, host: HostAccounts): LocalAccountReport {
+  const report: LocalAccountReport = { problems: [], warnings: [] };
+  for (const c of settings.clusters) {
+    if (c.transport !== 'local') continue;
+    for (const p of localAccountProblems(settings.daemon, c, host)) report.problems.push({ file: settings.sources.daemon, ...p });
+    const warning = runAsRootWarning(c, host);
+    if (warning) report.warnings.push({ file: settings.sources.clusters[c.name] ?? '(inline)', key: 'runJobsAsRoot', message: warning });
+  }
+  return report;
+}

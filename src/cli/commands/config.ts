@@ -19,6 +19,13 @@ export function registerConfig(program: Command, status: CliStatus): void {
       const file = o.config ?? process.env.HPCB_CONFIG;
       if (!file) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give --config FILE (or set HPCB_CONFIG)');
       const s = await openDaemonSettings(file);
+      // What the files alone cannot show: the Unix accounts local clusters map users to, on this machine.
+      const { localAccountReport } = await import('../../settings/localAccount.js');
+      const { hostAccounts } = await import('../../transport/index.js');
+      const local = localAccountReport(s, hostAccounts());
+      for (const w of local.warnings) process.stderr.write(`hpc-bridge: warning: ${w.file}: ${w.key}: ${w.message}\n`);
+      // Listed like every other problem of the files (file and key), with the same exit status.
+      if (local.problems.length > 0) throw (await import('../../settings/load.js')).configError(local.problems);
       const summary = `ok: ${file}: ${s.clusters.length} cluster(s): ${s.clusters.map((c) => `${c.name} (${c.scheduler})`).join(', ')}`;
       if (!o.connect) return o.json ? json({ valid: true, clusters: [] }) : out(summary);
       const { checkCluster, formatSteps } = await import('../../ops/check.js');
