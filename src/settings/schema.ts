@@ -143,6 +143,7 @@ export const ClusterSchema = z
     adapterOptionProblems(c, ctx);
     if (c.ssh && !c.ssh.privateKey && c.ssh.agent === false) ctx.addIssue({ code: 'custom', path: ['ssh', 'privateKey'], message: 'give a privateKey or enable agent' });
     if (c.monitor) credentialProblems(c.monitor, c.transport, ['monitor'], ctx);
+    if (c.monitor && c.scheduler !== 'slurm') ctx.addIssue({ code: 'custom', path: ['monitor'], message: 'only applies to scheduler slurm (its squeue lists every user\'s jobs in one command)' });
   });
 
 /** Key fields only mean something over SSH, where one of a key or an agent is needed. */
