@@ -13,6 +13,7 @@ export function jobView(j: JobRecord): JobView {
     name: j.name,
     user: j.owner,
     cluster: j.cluster,
+    clusterUser: j.clusterUser,
     status: j.status,
     phase: j.state,
     statusReason: j.statusReason,

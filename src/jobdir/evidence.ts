@@ -84,7 +84,7 @@ export function parseEvidenceOutput(stdout: string, items: readonly EvidenceItem
     }
     else if (field === 'terminated') ev.terminatedBy = value || 'signal';
     else if (field === 'limit') ev.limit = value || null;
-    else if (field === 'native_id') ev.nativeId = /^[A-Za-z0-9_.\[\]-]+$/.test(value) ? value : null;
+    else if (field === 'native_id') ev.nativeId = /^[A-Za-z0-9_.[\]-]+$/.test(value) ? value : null;
     else if (field === 'memkill') ev.memoryKill = true;
     else if (field === 'end') ev.complete = true;
     else if (field.startsWith('task.')) {

@@ -64,7 +64,7 @@ export function buildSettings(daemonRaw: unknown, clusterRaws: { file: string; r
   }
   // Read from the raw object too when the daemon file has other problems, so a typo in a
   // user's cluster list is reported in the same run as the rest.
-  if (!problems.some((p) => p.file !== daemonFile)) userPolicyProblems(daemonRaw, clusters, daemonFile, problems);
+  if (!problems.some((p) => p.file !== daemonFile)) userPolicyProblems(daemonRaw, clusters, daemonFile, problems, new Map(Object.entries(sources)));
   if (problems.length > 0) throw configError(problems);
   const daemon = { ...d.data!, defaultCluster: d.data!.defaultCluster ?? clusters[0]!.name };
   return deepFreeze({ daemon, clusters, sources: { daemon: daemonFile, clusters: sources } });
@@ -74,10 +74,22 @@ export function buildSettings(daemonRaw: unknown, clusterRaws: { file: string; r
  * A user policy that names a cluster nobody configured is a typo that would otherwise surface
  * only when that user submits.
  */
-function userPolicyProblems(daemonRaw: unknown, clusters: ClusterConfig[], daemonFile: string, problems: ConfigProblem[]): void {
+function userPolicyProblems(daemonRaw: unknown, clusters: ClusterConfig[], daemonFile: string, problems: ConfigProblem[], clusterFiles: Map<string, string>): void {
   const users = (daemonRaw as { users?: unknown } | undefined)?.users;
   if (!users || typeof users !== 'object') return;
   const known = new Set(clusters.map((c) => c.name));
+  const withIdentities = new Set<string>();
+  for (const policy of Object.values(users as Record<string, unknown>)) {
+    const ids = (policy as { identities?: unknown } | null)?.identities;
+    if (ids && typeof ids === 'object') for (const name of Object.keys(ids)) withIdentities.add(name);
+  }
+  for (const c of clusters) {
+    // Accounts share nothing on the cluster: each needs a tree of its own that only it can enter.
+    if (withIdentities.has(c.name) && !c.scratchRoot.includes('{user}')) {
+      const message = "must contain {user} (e.g. /scratch/{user}/hpc-bridge) on a cluster where users have identities: each account's job directories and artifact cache live under its own root";
+      problems.push({ file: clusterFiles.get(c.name) ?? '(inline)', key: 'scratchRoot', message });
+    }
+  }
   for (const [user, policy] of Object.entries(users as Record<string, unknown>)) {
     if (!policy || typeof policy !== 'object') continue;
     const { clusters: allowed, accounts, identities } = policy as { clusters?: unknown; accounts?: unknown; identities?: unknown };

@@ -157,6 +157,7 @@ export const ClusterSchema = z
     for (const k of ['sameNameAccounts', 'runJobsAsRoot'] as const) {
       if (c[k] && c.transport !== 'local') ctx.addIssue({ code: 'custom', path: [k], message: 'only applies to clusters with transport local (over SSH a job runs as the account its identity logs in as)' });
     }
+    if (c.monitor && c.scheduler !== 'slurm') ctx.addIssue({ code: 'custom', path: ['monitor'], message: 'only applies to scheduler slurm (its squeue lists every user\'s jobs in one command)' });
   });
 
 /** Key fields only mean something over SSH, where one of a key or an agent is needed. */

@@ -8,5 +8,6 @@ import m0002 from './migrations/0002_staging.js';
 import m0003 from './migrations/0003_users.js';
 import m0004 from './migrations/0004_workflows.js';
 import m0005 from './migrations/0005_scratch_removed.js';
+import m0006 from './migrations/0006_cluster_user.js';
 
-export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004, m0005];
+export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004, m0005, m0006];

@@ -12,7 +12,7 @@ import { identityFor, identityForAccount } from '../../src/settings/identity.js'
 
 const ssh = { host: 'login', user: 'svc', privateKey: '/k/svc', knownHosts: '/k/known_hosts' };
 const slurm = (extra: Record<string, unknown> = {}) => ({ file: 'hpc.yaml', raw: { name: 'hpc', scheduler: 'slurm', transport: 'ssh', ssh, scratchRoot: '/home/{user}/s', ...extra } });
-const local = { file: 'loc.yaml', raw: { name: 'loc', scheduler: 'direct', scratchRoot: '/s' } };
+const local = { file: 'loc.yaml', raw: { name: 'loc', scheduler: 'direct', scratchRoot: '/s/{user}' } };
 
 describe('identity configuration', () => {
   it('maps each user to their own account per cluster; without one, only a shared account serves', () => {
@@ -29,6 +29,12 @@ describe('identity configuration', () => {
     const shared = buildSettings({}, [slurm({ sharedAccount: true })], 'd.yaml');
     expect(identityFor(shared.daemon, shared.clusters[0]!, 'bob')).toEqual({ user: 'svc', privateKey: '/k/svc', shared: true });
     expect(Object.isFrozen(s.daemon.users.alice!.identities.hpc)).toBe(true);
+  });
+
+  it('a cluster where users have identities needs {user} in its scratch root', () => {
+    expect(() => buildSettings({ users: { alice: { identities: { loc: { user: 'alice' } } } } }, [{ file: 'loc.yaml', raw: { name: 'loc', scheduler: 'direct', scratchRoot: '/s' } }], 'd.yaml')).toThrow(
+      /loc\.yaml: scratchRoot: must contain \{user\}/,
+    );
   });
 
   it('lists every identity and monitor problem with its file and key', () => {

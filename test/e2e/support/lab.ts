@@ -46,6 +46,8 @@ export function labSettings(opts: LabOptions = {}): Lab {
     transport: 'ssh',
     ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts, ...(opts.ssh ?? {}) },
     scratchRoot,
+    // The lab's single account runs every test user's jobs unless a test maps users to identities.
+    sharedAccount: true,
     pollIntervalSeconds: opts.pollIntervalSeconds ?? 1,
     lostGraceSeconds: opts.lostGraceSeconds ?? 30,
     ...(opts.cluster ?? {}),

@@ -36,9 +36,10 @@ async function closedPort(): Promise<number> {
 describe('config check', () => {
   it('tries a direct cluster on this machine: login, commands, writable scratch', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-scratch-'));
-    const cfg = configDir({ here: `name: here\nscheduler: direct\nscratchRoot: ${dir}/s\n` });
+    const cfg = configDir({ here: `name: here\nscheduler: direct\nsharedAccount: true\nscratchRoot: ${dir}/s\n` });
     const r = cli(['config', 'check', '--config', cfg]);
-    expect(r.stderr).toBe('');
+    // The one warning: every user without an identity shares the cluster's account.
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^hpc-bridge: warning: .*here\.yaml: sharedAccount: users without an identity on cluster "here" all run as its account "[^"]+"/)]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ok +here: login: logged in to this machine/);
     expect(r.stdout).toMatch(/ok +here: scheduler: found bash, setsid, kill/);
