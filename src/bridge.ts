@@ -18,7 +18,9 @@ import type { ClusterConfig, Settings } from './settings/schema.js';
 import { Store, type JobFilter, type JobRecord, type NewWorkflowRow, type TransitionEvent } from './store/store.js';
 import type { Transport } from './transport/transport.js';
 import { adapterFor } from './adapters.js';
-import { createTransport } from './transport/index.js';
+import { createTransport, hostAccounts, lookupAccount } from './transport/index.js';
+import { ensureAccountScratch } from './jobdir/localScratch.js';
+import { localAccountFor } from './settings/localAccount.js';
 import { TransportPool } from './transport/pool.js';
 import { clusterAccount, identityFor, identityForAccount, sharedIdentity, type ClusterIdentity } from './settings/identity.js';
 import { Staging, type StagingOptions } from './staging/staging.js';
@@ -340,11 +342,17 @@ export class Bridge {
    */
   identityOf(owner: string, cluster: string, field: string, what: 'job' | 'workflow'): string {
     const c = this.settings.clusters.find((x) => x.name === cluster)!;
-    const id = identityFor(this.settings.daemon, c, owner);
-    if (!id) {
-      const message = `user "${owner}" has no identity on cluster "${cluster}" (an operator maps the user to a Unix account there: users.${owner}.identities.${cluster} in the daemon configuration)`;
-      throw new BridgeError('INVALID_DEFINITION', `invalid ${what} definition: ${field}: ${message}`, { context: { field, problems: [{ field, message }] } });
+    const refuse = (message: string) => new BridgeError('INVALID_DEFINITION', `invalid ${what} definition: ${field}: ${message}`, { context: { field, problems: [{ field, message }] } });
+    if (c.transport === 'local') {
+      // This machine: the daemon itself switches to the account (src/settings/localAccount.ts).
+      const host = hostAccounts();
+      const local = localAccountFor(this.settings.daemon, c, owner, host);
+      if ('refusal' in local) throw refuse(local.refusal);
+      if (host.root && local.user !== host.self) ensureAccountScratch(c.scratchRoot, lookupAccount(local.user)!);
+      return local.user;
     }
+    const id = identityFor(this.settings.daemon, c, owner);
+    if (!id) throw refuse(`user "${owner}" has no identity on cluster "${cluster}" (an operator maps the user to a Unix account there: users.${owner}.identities.${cluster} in the daemon configuration)`);
     return id.user;
   }
 
@@ -362,7 +370,8 @@ export class Bridge {
  * account and its credential are the identity's (the cluster's own when none is given).
  */
 export function transportOptions(c: ClusterConfig, id: Omit<ClusterIdentity, 'shared'> = sharedIdentity(c)): Parameters<typeof createTransport>[0] {
-  if (c.transport === 'local' || !c.ssh) return { kind: 'local' };
+  // A local cluster runs as the identity's account: the daemon's own, or one a root daemon switches to.
+  if (c.transport === 'local' || !c.ssh) return { kind: 'local', runAs: id.user };
   const s = c.ssh;
   const readPassphrase = (file: string | undefined) => (file ? readFileSync(file, 'utf8').replace(/\r?\n$/, '') : undefined);
   const passphrase = readPassphrase(id.passphraseFile);

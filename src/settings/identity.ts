@@ -4,6 +4,7 @@
  * account serves only where the operator declared it a shared account. There is no other
  * fallback: a user with neither is refused on that cluster.
  */
+import { daemonAccount } from '../transport/index.js';
 import type { ClusterConfig, DaemonConfig, IdentityConfig } from './schema.js';
 
 export interface ClusterIdentity {
@@ -19,7 +20,8 @@ export interface ClusterIdentity {
 
 /** The cluster's own account: ssh.user, user, or the daemon's own user on a local cluster. */
 export function clusterAccount(c: ClusterConfig): string {
-  return c.user ?? c.ssh?.user ?? process.env.USER ?? 'root';
+  // The daemon's real account, not $USER, which a service manager or sudo may leave stale.
+  return c.user ?? c.ssh?.user ?? daemonAccount();
 }
 
 /** The cluster's own credential, as an identity (the shared account, and jobs recorded before identities existed). */
@@ -57,6 +59,8 @@ export function identityFor(daemon: DaemonConfig, c: ClusterConfig, owner: strin
  * account, or for a job recorded before identities the cluster's own account).
  */
 export function identityForAccount(daemon: DaemonConfig, c: ClusterConfig, account: string): ClusterIdentity | undefined {
+  // On this machine an account needs no credential: the daemon is it, or (as root) switches to it.
+  if (c.transport === 'local') return { user: account, shared: account === clusterAccount(c) };
   for (const policy of Object.values(daemon.users)) {
     const id = policy.identities[c.name];
     if (id && id.user === account) return own(id);
