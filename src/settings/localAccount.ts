@@ -43,7 +43,7 @@ export function localAccountFor(daemon: DaemonConfig, c: ClusterConfig, owner: s
       return { refusal: `user "${owner}" is mapped to "${id.user}" on ${where}, but the daemon runs as "${host.self}" and cannot switch accounts (only a daemon started as root can)` };
     }
     if (id || c.sharedAccount || c.sameNameAccounts) return { user: host.self };
-    return { refusal: `user "${owner}" has no identity on ${where} (users.${owner}.identities.${c.name} in the daemon configuration)` };
+    return { refusal: `user "${owner}" has no identity on ${where} (an operator maps the user to a Unix account there: users.${owner}.identities.${c.name} in the daemon configuration)` };
   }
   let user: string | undefined;
   if (id) user = id.user;
@@ -51,7 +51,7 @@ export function localAccountFor(daemon: DaemonConfig, c: ClusterConfig, owner: s
   else if (c.sameNameAccounts && host.uidOf(owner) !== undefined) user = owner;
   if (user === undefined) {
     const hint = c.sameNameAccounts ? `; this machine has no Unix account "${owner}" either` : '';
-    return { refusal: `user "${owner}" has no identity on ${where} (users.${owner}.identities.${c.name} in the daemon configuration)${hint}` };
+    return { refusal: `user "${owner}" has no identity on ${where} (an operator maps the user to a Unix account there: users.${owner}.identities.${c.name} in the daemon configuration)${hint}` };
   }
   const uid = host.uidOf(user);
   if (uid === undefined) return { refusal: `user "${owner}" is mapped to the Unix account "${user}" on ${where}, which does not exist on this machine` };

@@ -49,8 +49,9 @@ describe.runIf(usable)('personal mode: the daemon runs as an ordinary user', () 
     const data = join(work, 'data');
     mkdirSync(join(etc, 'clusters.d'), { recursive: true });
     mkdirSync(join(work, 'home'));
-    writeFileSync(join(etc, 'hpc-bridge.yaml'), `listen: { host: 127.0.0.1, port: 0 }\ndataDir: ${data}\ndefaultCluster: here\nusers:\n  ${USER}:\n    identities:\n      here: { user: ${USER} }\n`, { mode: 0o600 });
-    writeFileSync(join(etc, 'clusters.d', 'here.yaml'), `name: here\nscheduler: direct\ntransport: local\nscratchRoot: ${join(work, 'scratch')}\npollIntervalSeconds: 0.3\n`, { mode: 0o600 });
+    // As DEPLOY.md shows it: the cluster's one account (the daemon's, the user's own) is shared.
+    writeFileSync(join(etc, 'hpc-bridge.yaml'), `listen: { host: 127.0.0.1, port: 0 }\ndataDir: ${data}\ndefaultCluster: here\n`, { mode: 0o600 });
+    writeFileSync(join(etc, 'clusters.d', 'here.yaml'), `name: here\nscheduler: direct\ntransport: local\nsharedAccount: true\nscratchRoot: ${join(work, 'scratch')}\npollIntervalSeconds: 0.3\n`, { mode: 0o600 });
     for (const p of [work, etc, join(etc, 'clusters.d'), join(etc, 'hpc-bridge.yaml'), join(etc, 'clusters.d', 'here.yaml'), join(work, 'home')]) chownSync(p, account!.uid, account!.gid);
     const config = join(etc, 'hpc-bridge.yaml');
 
@@ -86,6 +87,7 @@ describe.runIf(usable)('personal mode: the daemon runs as an ordinary user', () 
     expect(dirs.length).toBe(1);
     const st = statSync(join(jobsDir, dirs[0]!));
     expect(st.uid).toBe(account!.uid);
+    expect(st.mode & 0o777).toBe(0o700);
 
     // Tokens: none, a wrong one.
     await expect(new Client({ url, token: 'hpcb_wrong' }).listJobs()).rejects.toMatchObject({ status: 401 });

@@ -24,7 +24,7 @@ describe('identities at submission', () => {
   it('refuses a user without an identity on the cluster, naming the cluster; a mapped user runs as their account', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-ids-'));
     const settings = buildSettings({ dataDir, logLevel: 'silent', users: { alice: { identities: { here: { user: me } } } } }, [
-      { file: 'here.yaml', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, '{user}', 'scratch'), pollIntervalSeconds: 0.2 } },
+      { file: 'here.yaml', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, '{user}', 'scratch'), pollIntervalSeconds: 0.2, runJobsAsRoot: true } },
     ]);
     d = await startDaemon({ settings });
 

@@ -22,7 +22,7 @@ describe('a daemon running as root', () => {
   });
   it('refuses a user without an identity, naming the cluster and the user', () => {
     const r = of(settings(), 'bob', host(true));
-    expect(r).toEqual({ refusal: expect.stringMatching(/user "bob" has no identity on cluster "here" \(users\.bob\.identities\.here/) });
+    expect(r).toEqual({ refusal: expect.stringMatching(/user "bob" has no identity on cluster "here" \(an operator maps the user to a Unix account there: users\.bob\.identities\.here/) });
   });
   it('never runs a job as root by accident: a shared account that is root, or an identity mapped to root, is refused', () => {
     expect(of(settings({ sharedAccount: true }), 'bob', host(true))).toEqual({ refusal: expect.stringMatching(/cluster "here" would run user "bob"'s job as root.*runJobsAsRoot: true/) });

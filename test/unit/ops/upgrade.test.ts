@@ -12,7 +12,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,11 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const PREVIOUS_RELEASE = 'e9018bf';
 
 const work = mkdtempSync(join(tmpdir(), 'hpcb-upgrade-'));
+// Jobs of the mapped account wait on a flag file here: the tree must be enterable by it.
+chmodSync(work, 0o755);
+mkdirSync(join(work, 'flags'), { mode: 0o755 });
+/** The Unix account alice maps to once identities exist: hpcb-alice where the test can switch. */
+const ALICE_ACCOUNT = process.getuid?.() === 0 ? 'hpcb-alice' : userInfo().username;
 const running: (ChildProcess | RunningDaemon)[] = [];
 
 afterAll(async () => {
@@ -44,10 +49,10 @@ afterAll(async () => {
 }, 120_000);
 
 /** A daemon config file and one `direct` cluster file, the layout an operator has. */
-function writeConfig(dir: string, dataDir: string, scratchRoot: string): string {
+function writeConfig(dir: string, dataDir: string, scratchRoot: string, users = ''): string {
   mkdirSync(join(dir, 'clusters.d'), { recursive: true });
   const daemon = join(dir, 'hpc-bridge.yaml');
-  writeFileSync(daemon, `listen: { host: 127.0.0.1, port: 0 }\ndataDir: ${dataDir}\nlogLevel: info\ndefaultCluster: here\n`, { mode: 0o640 });
+  writeFileSync(daemon, `listen: { host: 127.0.0.1, port: 0 }\ndataDir: ${dataDir}\nlogLevel: info\ndefaultCluster: here\n${users}`, { mode: 0o640 });
   writeFileSync(join(dir, 'clusters.d', 'here.yaml'), `name: here\nscheduler: direct\ntransport: local\nscratchRoot: ${scratchRoot}\npollIntervalSeconds: 0.3\n`, { mode: 0o640 });
   return daemon;
 }
@@ -124,8 +129,6 @@ function quietLogger() {
 describe('upgrading from the previous release', () => {
   let previousMain = '';
   beforeAll(() => {
-    mkdirSync(join(work, 'flags'), { mode: 0o755 });
-    chmodSync(work, 0o755);
     previousMain = buildPreviousRelease();
   }, 300_000);
 
@@ -187,10 +190,12 @@ describe('upgrading from the previous release', () => {
     expect((await bob.downloadOutput(bobActive.id, 'out.txt')).toString()).toBe('bob-active-bytes\n');
     await expect(bob.downloadOutput(aliceActive.id, 'out.txt')).rejects.toMatchObject({ status: 404 });
 
-    // A new job after the upgrade reuses the old artifact.
-    const after = await alice.createJob({ name: 'after', tasks: [{ cmd: 'wc -c < data.bin' }], artifacts: [{ url: 'data.bin' }] } as never);
-    expect(await untilStatus(alice, after.id, (s) => ['completed', 'failed'].includes(s))).toBe('completed');
-    expect((await alice.readLog(after.id, 'stdout')).text.trim()).toBe('70000');
+    // A new job is not quietly run under the old single account: with the old files unchanged,
+    // a user without an identity is refused, naming the cluster, until the operator maps them.
+    await expect(alice.createJob({ name: 'after', tasks: [{ cmd: 'true' }] } as never)).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining('user "alice" has no identity on cluster "here"'),
+    });
     rmSync(flag);
   }, 300_000);
 });
@@ -198,9 +203,10 @@ describe('upgrading from the previous release', () => {
 describe("restoring the daemon's own online backup", () => {
   it('a job running when the backup was taken finishes after the restore into a fresh dataDir', async () => {
     const dataDir = join(work, 'backup-data');
-    const scratch = join(work, 'backup-scratch');
+    const scratch = join(work, 'backup-scratch', '{user}');
     const flag = join(work, 'flags', 'go-backup');
-    const config = writeConfig(join(work, 'backup-etc'), dataDir, scratch);
+    const users = `users:\n  alice:\n    identities:\n      here: { user: ${ALICE_ACCOUNT} }\n`;
+    const config = writeConfig(join(work, 'backup-etc'), dataDir, scratch, users);
     const settings = loadSettings(config);
     const first = await startDaemon(settings, { logger: quietLogger() });
     running.push(first);
@@ -224,7 +230,7 @@ describe("restoring the daemon's own online backup", () => {
     cpSync(report.file, join(freshData, 'hpc-bridge.db'));
     // Artifacts and collected outputs are plain files beside the database, copied as they are.
     for (const sub of ['artifacts', 'outputs']) if (existsSync(join(dataDir, sub))) cpSync(join(dataDir, sub), join(freshData, sub), { recursive: true });
-    const restoredConfig = writeConfig(join(work, 'restored-etc'), freshData, scratch);
+    const restoredConfig = writeConfig(join(work, 'restored-etc'), freshData, scratch, users);
     const second = await startDaemon(loadSettings(restoredConfig), { logger: quietLogger() });
     running.push(second);
     const again = new Client({ url: second.url, token });
@@ -234,6 +240,7 @@ describe("restoring the daemon's own online backup", () => {
     writeFileSync(flag, '');
     expect(await untilStatus(again, active.id, (s) => !['running', 'pending', 'submitting', 'queued'].includes(s))).toBe('completed');
     expect((await again.downloadOutput(active.id, 'out.txt')).toString()).toBe('restored-bytes\n');
+    expect((await again.getJob(active.id)).clusterUser).toBe(ALICE_ACCOUNT);
     expect(readFileSync(join(freshData, 'hpc-bridge.db')).length).toBeGreaterThan(0);
   }, 300_000);
 });
