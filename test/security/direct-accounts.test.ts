@@ -79,7 +79,7 @@ describe.runIf(usable)('direct with two mapped Unix accounts, daemon as root', (
     await b.staging.putArtifact('alice', 'data.bin', createReadStream(blob));
     const a = b.submit('alice', {
       name: 'a',
-      tasks: [{ cmd: `cat in.txt data.bin; while [ ! -e ${shellQuote(flag)} ]; do sleep 0.1; done; printf '%s\\n' "${SECRET}-out" > out.txt; id -un` }],
+      tasks: [{ cmd: `cat in.txt data.bin; while [ ! -e ${shellQuote(flag)} ] && [ -d ${shellQuote(join(work, 'flags'))} ]; do sleep 0.1; done; printf '%s\\n' "${SECRET}-out" > out.txt; id -un` }],
       inputs: [{ filename: 'in.txt', content: Buffer.from(`${SECRET}-input\n`).toString('base64'), executable: false }],
       artifacts: [{ url: 'data.bin' }],
       outputFiles: ['out.txt'],

@@ -13,7 +13,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -111,7 +111,8 @@ async function untilStatus(c: Client, id: number, want: (s: string) => boolean):
 
 const waitingJob = (name: string, flag: string) => ({
   name,
-  tasks: [{ cmd: `while [ ! -e ${flag} ]; do sleep 0.1; done; echo "${name} finished"; echo "${name}-bytes" > out.txt` }],
+  // Also ends when the test's directory is gone, so a failed run leaves no process behind.
+  tasks: [{ cmd: `while [ ! -e ${flag} ] && [ -d ${dirname(flag)} ]; do sleep 0.1; done; echo "${name} finished"; echo "${name}-bytes" > out.txt` }],
   outputFiles: ['out.txt'],
 });
 
