@@ -13,7 +13,6 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import { jobDirFor } from '../../src/jobdir/layout.js';
-import type { JobRecord } from '../../src/store/store.js';
 import type { TransportPool } from '../../src/transport/pool.js';
 import { labSettings, onLogin, onLoginAs, until, type Lab } from './support/lab.js';
 
