@@ -13,6 +13,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import { jobDirFor } from '../../src/jobdir/layout.js';
+import { checkIdentities } from '../../src/ops/check.js';
 import type { TransportPool } from '../../src/transport/pool.js';
 import { labSettings, onLogin, onLoginAs, until, type Lab } from './support/lab.js';
 
@@ -71,6 +72,20 @@ function attacks(a: { running: string; queued: string; cache: string; root: stri
 }
 
 describe('identities on the real cluster', () => {
+  it('config check logs in as each identity; a key that the account does not accept is named', async () => {
+    const c = lab.settings.clusters[0]!;
+    const ok = await checkIdentities(c, lab.settings.daemon);
+    expect(ok.map((s) => [s.ok, s.detail])).toEqual([
+      [true, `user alice: logged in to ${lab.env.user}@${lab.env.host}:${lab.env.port}`],
+      [true, `user bob: logged in to ${lab.env.user2.user}@${lab.env.host}:${lab.env.port}`],
+    ]);
+    // bob's account with alice's key: refused by sshd, and the check says whose and where.
+    const wrong = { ...lab.settings.daemon, users: { bob: { accounts: {}, identities: { lab: { user: lab.env.user2.user, privateKey: lab.env.privateKey } } } } };
+    const [bad] = await checkIdentities(c, wrong);
+    expect(bad!.ok).toBe(false);
+    expect(bad!.detail).toMatch(new RegExp(`^user bob: ${lab.env.user2.user}@.*(denied|authentication|auth)`, 'i'));
+  });
+
   it('a user without an identity on the cluster is refused, naming the cluster', () => {
     expect(() => bridge.submit('carol', { tasks: [{ cmd: 'true' }] })).toThrow(/cluster: user "carol" has no identity on cluster "lab"/);
   });
