@@ -5,7 +5,7 @@
  *
  *   npm run bench                          everything (the published table)
  *   npm run bench -- --quick               small sizes, for development (not comparable)
- *   npm run bench -- --only=submit,poll    some groups: submit sweep poll api login transport staging wait
+ *   npm run bench -- --only=submit,poll    some groups: submit sweep poll identities api login transport staging wait
  *
  * A `--quick` or `--only` run writes bench/results.local.json instead, so the published
  * results are only replaced by a full run.
@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadClusterEnv } from '../test/cluster/env.js';
 import { runApiBench } from './api.js';
+import { runIdentitiesBench } from './identities.js';
 import { runLoginBench } from './login.js';
 import { runPollBench } from './poll.js';
 import { runStagingBench } from './staging.js';
@@ -26,7 +27,7 @@ import { runWaitBench } from './wait.js';
 import { benchTable, runTransportBench, type BenchRow } from './transport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['submit', 'sweep', 'poll', 'api', 'login', 'transport', 'staging', 'wait'] as const;
+const GROUPS = ['submit', 'sweep', 'poll', 'identities', 'api', 'login', 'transport', 'staging', 'wait'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** First line of a command's version output, from stdout or stderr (`ssh -V` prints to stderr). */
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
   await run('submit', () => runSubmitBench(env, opts));
   await run('sweep', () => runSweepBench(opts));
   await run('poll', () => runPollBench(opts));
+  await run('identities', () => runIdentitiesBench(opts));
   await run('api', () => runApiBench(opts));
   await run('login', () => runLoginBench(opts));
   await run('transport', () => runTransportBench(env, quick ? { execCount: 100, freshCount: 5, fileBytes: 64 << 20 } : {}));
