@@ -65,9 +65,9 @@ function attacks(a: { running: string; queued: string; cache: string; root: stri
     ['list-root', `ls -la ${a.root}`],
     ['list-jobs', `ls ${a.root}/jobs`],
     ['list-scratch', `ls ${a.home}/hpcb`],
-    // Walking the file systems for anything that holds alice's secret.
-    // (The pattern is split so that the probe's own script does not hold the secret.)
-    ['search', `grep -rl "${SECRET.slice(0, 10)}""${SECRET.slice(10)}" /home /tmp /var/tmp /dev/shm 2>/dev/null | grep .`],
+    // Searching where the cluster keeps users' files for anything that holds alice's secret
+    // (the pattern is split so that the probe's own script does not hold it).
+    ['search', `grep -rl "${SECRET.slice(0, 10)}""${SECRET.slice(10)}" /home /var/tmp /dev/shm 2>/dev/null | grep .`],
   ];
 }
 

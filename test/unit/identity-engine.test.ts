@@ -47,6 +47,49 @@ describe('identities at submission', () => {
   });
 });
 
+describe('status polls with identities', () => {
+  /** A cluster of `users` simulated identities whose transports record each command as `<account>: <argv>`. */
+  async function pollRound(users: number, monitor: boolean): Promise<string[]> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-ids-poll-'));
+    const accounts = Array.from({ length: users }, (_, i) => `acct${i}`);
+    const settings = buildSettings(
+      { dataDir, logLevel: 'silent', users: Object.fromEntries(accounts.map((a) => [`u-${a}`, { identities: { sim: { user: a, agent: true } } }])) },
+      [{ file: 'sim.yaml', raw: { name: 'sim', scheduler: 'slurm', transport: 'ssh', ssh: { host: 'h', user: 'svc', agent: true, knownHosts: '/dev/null' }, scratchRoot: '/s/{user}', pollIntervalSeconds: 0.2, ...(monitor ? { monitor: { user: 'mon', agent: true } } : {}) } }],
+    );
+    const seen: string[] = [];
+    const transportFor = (_c: unknown, account: string) =>
+      ({ id: account, exec: async (argv: readonly string[]) => (seen.push(`${account}: ${argv.join(' ')}`), { exitCode: 0, signal: null, stdout: '', stderr: '', durationMs: 0 }), close: async () => undefined }) as unknown as Transport;
+    const { Bridge } = await import('../../src/bridge.js');
+    const bridge = Bridge.open(settings, { transportFor });
+    try {
+      // Queued jobs, two per account, that a poll with no answer for them does not move (submitted later than it started).
+      for (const a of accounts) {
+        for (let i = 0; i < 2; i++) {
+          const { job } = bridge.submit(`u-${a}`, { tasks: [{ cmd: 'true' }] });
+          for (const to of ['staging_in', 'submitting', 'queued'] as const) bridge.store.transition(job.id, [bridge.store.get(job.id)!.state], to, to === 'queued' ? { nativeId: String(1000 + job.id), submittedAt: Date.now() + 3600_000 } : {});
+        }
+      }
+      await bridge.reconciler('sim')!.tick();
+      return seen;
+    } finally {
+      await bridge.close();
+    }
+  }
+
+  it('one status command per identity with jobs in the queue, each as that account for its own jobs', async () => {
+    const seen = await pollRound(3, false);
+    expect(seen.filter((l) => l.includes('squeue'))).toEqual(['acct0', 'acct1', 'acct2'].map((a) => expect.stringMatching(new RegExp(`^${a}: squeue .*--user=${a} `))));
+    expect(seen).toHaveLength(3);
+  });
+
+  it('one status command for all users as the monitor identity, listing every user', async () => {
+    const seen = await pollRound(5, true);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/^mon: squeue /);
+    expect(seen[0]).not.toContain('--user');
+  });
+});
+
 describe('transport pool', () => {
   function fake(log: string[]): (key: string) => Transport {
     return (key) => {
