@@ -29,13 +29,24 @@ export interface UnixAccount {
   home: string;
 }
 
+/**
+ * Found accounts are remembered for a minute: a burst of submissions asks for the same few
+ * accounts many times, and each look-up is a process. A missing account is asked again at once.
+ */
+const FOUND_TTL_MS = 60_000;
+const found = new Map<string, { account: UnixAccount; at: number }>();
+
 /** The passwd entry of `name` through NSS (files, LDAP, ...), or undefined when there is none. */
 export function lookupAccount(name: string): UnixAccount | undefined {
+  const hit = found.get(name);
+  if (hit && Date.now() - hit.at < FOUND_TTL_MS) return hit.account;
   const r = spawnSync('getent', ['passwd', '--', name], { encoding: 'utf8' });
   if (r.status !== 0) return undefined;
   const f = r.stdout.split('\n')[0]!.split(':');
   if (f.length < 7 || f[0] !== name) return undefined;
-  return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  const account = { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+  found.set(name, { account, at: Date.now() });
+  return account;
 }
 
 /** The daemon is root: the one case in which it can (and must) switch accounts. */
