@@ -50,7 +50,7 @@ export async function runApiBench(opts: BenchOptions & { creations?: number; dbJ
   const clients = 16;
   const log = opts.log ?? ((s: string) => console.error(s));
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-api-'));
-  const cluster = { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 3600 };
+  const cluster = { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 3600 };
   const settings = buildSettings({ dataDir, logLevel: 'silent' }, [{ file: '(bench)', raw: cluster }]);
   const bridge = Bridge.open(settings, { logger: silentLogger() });
   const token = new TokenStore(bridge.store.tokens).create('bench').token;

@@ -36,7 +36,7 @@ if (args.bare) {
   const { listen } = await import('../src/api/listen.js');
   const { silentLogger } = await import('../src/logging.js');
   const { buildSettings } = await import('../src/settings/load.js');
-  const cluster = args.cluster ?? { name: 'here', scheduler: 'direct', scratchRoot: `${args.dataDir}/scratch`, pollIntervalSeconds: 5 };
+  const cluster = args.cluster ?? { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: `${args.dataDir}/scratch`, pollIntervalSeconds: 5 };
   const settings = buildSettings({ dataDir: args.dataDir, logLevel: 'silent' }, [{ file: '(bench)', raw: cluster }]);
   const bridge = Bridge.open(settings, { logger: silentLogger(), ...(args.dbPath ? { dbPath: args.dbPath } : {}) });
   const server = await listen(buildApp(bridge, { logger: silentLogger() }), { host: '127.0.0.1', port: 0 });

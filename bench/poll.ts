@@ -54,6 +54,7 @@ export async function runPollBench(opts: BenchOptions & { levels?: number[] } = 
       transport: 'ssh',
       ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
       scratchRoot: `${env.scratchRoot}/bench-poll`,
+      sharedAccount: true,
       pollIntervalSeconds: 1,
     };
     const settings = buildSettings({ dataDir, logLevel: 'silent' }, [{ file: '(bench)', raw: cluster }]);

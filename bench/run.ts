@@ -5,7 +5,7 @@
  *
  *   npm run bench                          everything (the published table)
  *   npm run bench -- --quick               small sizes, for development (not comparable)
- *   npm run bench -- --only=submit,poll    some groups: submit sweep pbs poll api login transport staging wait direct streams waiters
+ *   npm run bench -- --only=submit,poll    some groups: submit sweep pbs poll identities api login transport staging wait direct streams waiters
  *
  * A `--quick` or `--only` run writes bench/results.local.json instead, so the published
  * results are only replaced by a full run.
@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadClusterEnv } from '../test/cluster/env.js';
 import { runApiBench } from './api.js';
+import { runIdentitiesBench } from './identities.js';
 import { runLoginBench } from './login.js';
 import { runPollBench } from './poll.js';
 import { runStagingBench } from './staging.js';
@@ -29,7 +30,7 @@ import { runStreamsBench } from './streams.js';
 import { benchTable, runTransportBench, type BenchRow } from './transport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['submit', 'sweep', 'pbs', 'poll', 'api', 'login', 'transport', 'staging', 'wait', 'direct', 'streams', 'waiters'] as const;
+const GROUPS = ['submit', 'sweep', 'pbs', 'poll', 'identities', 'api', 'login', 'transport', 'staging', 'wait', 'direct', 'streams', 'waiters'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** First line of a command's version output, from stdout or stderr (`ssh -V` prints to stderr). */
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
   await run('sweep', () => runSweepBench(opts));
   await run('pbs', () => runPbsBench(opts));
   await run('poll', () => runPollBench(opts));
+  await run('identities', () => runIdentitiesBench(opts));
   await run('api', () => runApiBench(opts));
   await run('login', () => runLoginBench(opts));
   await run('transport', () => runTransportBench(env, quick ? { execCount: 100, freshCount: 5, fileBytes: 64 << 20 } : {}));

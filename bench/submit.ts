@@ -80,6 +80,7 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
           transport: 'ssh',
           ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
           scratchRoot,
+          sharedAccount: true,
           pollIntervalSeconds: 2,
           submitBatchSize: 100,
           submitRatePerSecond: 10000,

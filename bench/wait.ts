@@ -28,7 +28,7 @@ export async function runWaitBench(opts: { jobs?: number } = {}): Promise<BenchR
   const n = opts.jobs ?? 200;
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-wait-'));
   const settings = buildSettings({ dataDir, logLevel: 'silent' }, [
-    { file: '(bench)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 3600 } },
+    { file: '(bench)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 3600 } },
   ]);
   const bridge = Bridge.open(settings, { logger: silentLogger() });
   const token = new TokenStore(bridge.store.tokens).create('bench').token;

@@ -19,13 +19,20 @@ import type { ClusterConfig, Settings } from './settings/schema.js';
 import { Store, type JobFilter, type JobRecord, type NewWorkflowRow, type TransitionEvent } from './store/store.js';
 import type { Transport } from './transport/transport.js';
 import { adapterFor } from './adapters.js';
-import { createTransport } from './transport/index.js';
+import { createTransport, hostAccounts, lookupAccount } from './transport/index.js';
+import { ensureAccountScratch } from './jobdir/localScratch.js';
+import { localAccountFor } from './settings/localAccount.js';
+import { TransportPool } from './transport/pool.js';
+import { clusterAccount, identityFor, identityForAccount, sharedIdentity, type ClusterIdentity } from './settings/identity.js';
 import { Staging, type StagingOptions } from './staging/staging.js';
 
 export interface BridgeOptions {
   logger?: Logger;
-  /** Override how transports are built (tests inject faults). */
-  transportFor?: (cluster: ClusterConfig) => Transport;
+  /**
+   * Override how transports are built (tests inject faults): one per (cluster, Unix account),
+   * `account` being the cluster's own account, a user's identity or the monitor's.
+   */
+  transportFor?: (cluster: ClusterConfig, account: string) => Transport;
   adapterFor?: (cluster: ClusterConfig) => SchedulerAdapter;
   /** Replace the staging hooks the reconcilers call (bridge.staging still serves the API). */
   staging?: StagingHooks;
@@ -42,6 +49,8 @@ export class Bridge {
   /** The data half: artifacts, stage-in/out, outputs and logs (the API serves it as is). */
   readonly staging: Staging;
   private readonly reconcilers = new Map<string, Reconciler>();
+  /** Every cluster's transports, one per identity (idle ones are closed by the pool). */
+  readonly pools: TransportPool[] = [];
   private closed = false;
   private readonly waiters = new Map<number, Set<(j: JobRecord) => void>>();
   private readonly wfWaiters = new Map<number, Set<(force?: boolean) => void>>();
@@ -69,22 +78,9 @@ export class Bridge {
       bridge.onTransition(e);
     });
     for (const c of settings.clusters) {
-      const transport = opts.transportFor ? opts.transportFor(c) : createTransport(transportOptions(c));
       const adapter = opts.adapterFor ? opts.adapterFor(c) : adapterFor(c);
-      const rt: ClusterRuntime = {
-        name: c.name,
-        adapter,
-        transport,
-        user: c.user ?? c.ssh?.user ?? process.env.USER ?? 'root',
-        scratchRoot: c.scratchRoot,
-        defaults: c.defaults,
-        pollIntervalMs: c.pollIntervalSeconds * 1000,
-        lostGraceMs: c.lostGraceSeconds * 1000,
-        submitBatchSize: c.submitBatchSize,
-        submitRatePerSecond: c.submitRatePerSecond,
-        commandTimeoutMs: c.commandTimeoutSeconds * 1000,
-        submitTimeoutMs: c.submitTimeoutSeconds * 1000,
-      };
+      const rt = clusterRuntime(c, settings, adapter, opts.transportFor);
+      bridge.pools.push(rt.pool);
       const recOpts = { ...(opts.now ? { now: opts.now } : {}), staging: opts.staging ?? bridge.staging };
       bridge.reconcilers.set(c.name, new Reconciler(rt, store, log.child({ cluster: c.name }), recOpts));
     }
@@ -107,10 +103,11 @@ export class Bridge {
       });
     }
     const withAccount = this.applyUserPolicy(owner, cluster, spec, 'cluster', 'job');
+    const clusterUser = this.identityOf(owner, cluster, 'cluster', 'job');
     // Inline input sizes and artifact names are checked here, so a job that could never stage
     // in is refused with the field named instead of failing later on the cluster.
     this.staging.checkSubmission(owner, withAccount);
-    const res = this.store.createJob({ owner, cluster, spec: withAccount, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
+    const res = this.store.createJob({ owner, cluster, clusterUser, spec: withAccount, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
     rec.kick();
     return res;
   }
@@ -186,6 +183,7 @@ export class Bridge {
         });
       }
       const jobField = `jobs[${plan.spec.jobs.findIndex((j) => j.name === name)}]`;
+      const clusterUser = this.identityOf(owner, cluster, `${jobField}.cluster`, 'workflow');
       for (const i of insts) {
         i.spec = this.applyUserPolicy(owner, cluster, i.spec, `${jobField}.cluster`, 'workflow');
         this.staging.checkSubmission(owner, i.spec);
@@ -195,10 +193,10 @@ export class Bridge {
       const native = !!arrays && insts[0]!.factory && insts.length >= (arrays.minElements ?? 1);
       if (native) {
         const parallel = plan.spec.policies.maximumParallel;
-        rows.push({ ref: `array:${name}`, kind: 'array', cluster, spec: carrierSpec(insts[0]!.spec), wfJob: name, wfIndex: null, wfParams: null, arraySize: insts.length, ...(parallel ? { arrayParallel: parallel } : {}) });
+        rows.push({ ref: `array:${name}`, kind: 'array', cluster, clusterUser, spec: carrierSpec(insts[0]!.spec), wfJob: name, wfIndex: null, wfParams: null, arraySize: insts.length, ...(parallel ? { arrayParallel: parallel } : {}) });
       }
       for (const i of insts) {
-        rows.push({ ref: `${name}#${i.index}`, kind: 'job', cluster, spec: i.spec, wfJob: name, wfIndex: i.index, wfParams: i.factory ? i.params : null, ...(native ? { carrierRef: `array:${name}` } : {}) });
+        rows.push({ ref: `${name}#${i.index}`, kind: 'job', cluster, clusterUser, spec: i.spec, wfJob: name, wfIndex: i.index, wfParams: i.factory ? i.params : null, ...(native ? { carrierRef: `array:${name}` } : {}) });
       }
     }
     const { workflow: wf, created } = this.store.createWorkflow({ owner, name: plan.spec.name, spec: plan.spec, labels: plan.spec.labels, rows, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
@@ -266,7 +264,7 @@ export class Bridge {
     this.store.replaceWorkflowRows(
       id,
       redo.map((r) => r.id),
-      redo.map((r) => ({ ref: `${r.wfJob}#${r.wfIndex}`, kind: 'job', cluster: r.cluster, spec: r.spec, wfJob: r.wfJob!, wfIndex: r.wfIndex, wfParams: r.wfParams })),
+      redo.map((r) => ({ ref: `${r.wfJob}#${r.wfIndex}`, kind: 'job', cluster: r.cluster, ...(r.clusterUser !== null ? { clusterUser: r.clusterUser } : {}), spec: r.spec, wfJob: r.wfJob!, wfIndex: r.wfIndex, wfParams: r.wfParams })),
     );
     for (const r of this.reconcilers.values()) r.kick();
     return this.getWorkflow(id)!;
@@ -320,7 +318,7 @@ export class Bridge {
     for (const set of [...this.wfWaiters.values()]) for (const check of [...set]) check(true);
     const errors: unknown[] = [];
     await Promise.all([...this.reconcilers.values()].map((r) => r.stop().catch((e) => errors.push(e))));
-    await Promise.all([...this.reconcilers.values()].map((r) => r.rt.transport.close().catch((e) => errors.push(e))));
+    await Promise.all(this.pools.map((p) => p.close().catch((e) => errors.push(e))));
     try {
       this.store.close();
     } catch (e) {
@@ -345,6 +343,27 @@ export class Bridge {
     return account && spec.account === undefined ? { ...spec, account } : spec;
   }
 
+  /**
+   * The Unix account `owner`'s jobs run as on `cluster`: their identity there, or the cluster's
+   * shared account where the operator declared one. Anyone else is refused, naming the cluster;
+   * there is no fallback to another account.
+   */
+  identityOf(owner: string, cluster: string, field: string, what: 'job' | 'workflow'): string {
+    const c = this.settings.clusters.find((x) => x.name === cluster)!;
+    const refuse = (message: string) => new BridgeError('INVALID_DEFINITION', `invalid ${what} definition: ${field}: ${message}`, { context: { field, problems: [{ field, message }] } });
+    if (c.transport === 'local') {
+      // This machine: the daemon itself switches to the account (src/settings/localAccount.ts).
+      const host = hostAccounts();
+      const local = localAccountFor(this.settings.daemon, c, owner, host);
+      if ('refusal' in local) throw refuse(local.refusal);
+      if (host.root && local.user !== host.self) ensureAccountScratch(c.scratchRoot, lookupAccount(local.user)!);
+      return local.user;
+    }
+    const id = identityFor(this.settings.daemon, c, owner);
+    if (!id) throw refuse(`user "${owner}" has no identity on cluster "${cluster}" (an operator maps the user to a Unix account there: users.${owner}.identities.${cluster} in the daemon configuration)`);
+    return id.user;
+  }
+
   private logTransition(e: TransitionEvent): void {
     this.log.info(
       { jobId: e.job.id, cluster: e.job.cluster, nativeId: e.job.nativeId ?? undefined, from: e.from, to: e.to, status: e.job.status, reason: e.event.reason ?? undefined },
@@ -353,21 +372,26 @@ export class Bridge {
   }
 }
 
-/** Transport options from a cluster's config (the passphrase is read from its file here). */
-export function transportOptions(c: ClusterConfig): Parameters<typeof createTransport>[0] {
-  if (c.transport === 'local' || !c.ssh) return { kind: 'local' };
+/**
+ * Transport options for one identity on a cluster (the passphrase is read from its file here).
+ * Host, port, known hosts, jump host and the connection settings are the cluster's; the
+ * account and its credential are the identity's (the cluster's own when none is given).
+ */
+export function transportOptions(c: ClusterConfig, id: Omit<ClusterIdentity, 'shared'> = sharedIdentity(c)): Parameters<typeof createTransport>[0] {
+  // A local cluster runs as the identity's account: the daemon's own, or one a root daemon switches to.
+  if (c.transport === 'local' || !c.ssh) return { kind: 'local', runAs: id.user };
   const s = c.ssh;
   const readPassphrase = (file: string | undefined) => (file ? readFileSync(file, 'utf8').replace(/\r?\n$/, '') : undefined);
-  const passphrase = readPassphrase(s.passphraseFile);
+  const passphrase = readPassphrase(id.passphraseFile);
   const jumpPassphrase = readPassphrase(s.jump?.passphraseFile);
   return {
     kind: 'ssh',
     host: s.host,
     port: s.port,
-    user: s.user,
-    ...(s.privateKey ? { privateKeyPath: s.privateKey } : {}),
+    user: id.user,
+    ...(id.privateKey ? { privateKeyPath: id.privateKey } : {}),
     ...(passphrase !== undefined ? { passphrase } : {}),
-    ...(s.agent ? { agent: s.agent === true ? (process.env.SSH_AUTH_SOCK ?? true) : s.agent } : {}),
+    ...(id.agent ? { agent: id.agent === true ? (process.env.SSH_AUTH_SOCK ?? true) : id.agent } : {}),
     knownHostsPath: s.knownHosts,
     loginShell: s.loginShell,
     channelBudget: s.channelBudget,
@@ -386,6 +410,52 @@ export function transportOptions(c: ClusterConfig): Parameters<typeof createTran
         }
       : {}),
   } as Parameters<typeof createTransport>[0];
+}
+
+/** A cluster's scratch root for one Unix account. */
+export function scratchRootFor(c: ClusterConfig, account: string): string {
+  return c.scratchRoot.replaceAll('{user}', account);
+}
+
+/**
+ * The engine's view of a cluster: the base runtime acts as the cluster's own account; forAccount
+ * gives the same cluster as another account (its pooled transport and its scratch root); the
+ * monitor, when configured, polls for every account.
+ */
+export function clusterRuntime(c: ClusterConfig, settings: Settings, adapter: SchedulerAdapter, transportFor?: (c: ClusterConfig, account: string) => Transport): ClusterRuntime & { pool: TransportPool } {
+  const own = clusterAccount(c);
+  const make = (account: string): Transport => {
+    if (transportFor) return transportFor(c, account.replace(/^monitor:/, ''));
+    if (account.startsWith('monitor:') && c.monitor) return createTransport(transportOptions(c, { ...c.monitor, agent: c.monitor.agent ?? false }) as never);
+    const id = identityForAccount(settings.daemon, c, account);
+    if (!id) throw new BridgeError('INVALID_CONFIG', `cluster "${c.name}": no identity in the configuration logs in as "${account}"`, { context: { cluster: c.name, account } });
+    return createTransport(transportOptions(c, id) as never);
+  };
+  const pool = new TransportPool(make, (c.ssh?.idleSeconds ?? 300) * 1000);
+  const views = new Map<string, ClusterRuntime>();
+  const base = {
+    name: c.name,
+    adapter,
+    defaults: c.defaults,
+    pollIntervalMs: c.pollIntervalSeconds * 1000,
+    lostGraceMs: c.lostGraceSeconds * 1000,
+    submitBatchSize: c.submitBatchSize,
+    submitRatePerSecond: c.submitRatePerSecond,
+    commandTimeoutMs: c.commandTimeoutSeconds * 1000,
+    submitTimeoutMs: c.submitTimeoutSeconds * 1000,
+  };
+  const view = (account: string): ClusterRuntime => {
+    let v = views.get(account);
+    if (!v) {
+      v = { ...base, user: account, transport: pool.get(account), scratchRoot: scratchRootFor(c, account), forAccount: view };
+      views.set(account, v);
+    }
+    return v;
+  };
+  const monitor = c.monitor ? { ...base, user: c.monitor.user, transport: pool.get(`monitor:${c.monitor.user}`), scratchRoot: scratchRootFor(c, c.monitor.user) } : undefined;
+  const rt = { ...base, user: own, transport: pool.get(own), scratchRoot: scratchRootFor(c, own), forAccount: view, pool, ...(monitor ? { monitor } : {}) };
+  views.set(own, rt);
+  return rt;
 }
 
 /**

@@ -14,7 +14,9 @@ import { BridgeError } from './domain/errors.js';
 import type { Logger } from './logging.js';
 import { Maintenance } from './ops/maintenance.js';
 import { Metrics } from './ops/metrics.js';
+import { localAccountReport } from './settings/localAccount.js';
 import type { Settings } from './settings/schema.js';
+import { hostAccounts } from './transport/index.js';
 
 /** One step of the shutdown. */
 export interface Cleanup {
@@ -76,6 +78,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions = {}):
   }
   const dashboard = await startDashboard(app, settings.daemon.dashboard, bridge.log);
   maintenance.start();
+  // A local cluster that may run jobs as root, or maps users to accounts this daemon cannot take.
+  const local = localAccountReport(settings, hostAccounts());
+  for (const w of local.warnings) bridge.log.warn({ file: w.file, key: w.key }, w.message);
+  for (const p of local.problems) bridge.log.warn({ file: p.file, key: p.key }, `${p.message}; jobs of this user there are refused`);
   bridge.log.info(
     { clusters: settings.clusters.map((c) => `${c.name} (${c.scheduler})`), dataDir: settings.daemon.dataDir, config: settings.sources.daemon, url: server.url, dashboard: dashboard?.url ?? null },
     'hpc-bridge started',

@@ -274,6 +274,8 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
   }
 
   out.push(
+    "# Outputs, logs and status files are the job owner's alone; a task that shares a file sets its mode itself.",
+    'umask 077',
     `hpcb_put() { printf '%s\\n' "$2" >"$1.tmp.$$" && mv -f -- "$1.tmp.$$" "$1"; }`,
     'if ! mkdir -p -- "$hpcb_dir"; then',
     `  printf 'hpc-bridge: cannot create %s in %s\\n' "$hpcb_dir" "$hpcb_job_dir" >&2`,

@@ -54,6 +54,7 @@ export function createSlurmAdapter(options: SlurmAdapterOptions = {}): Scheduler
   const accounting = options.accounting ?? 'slurmdbd';
   const adapter: SchedulerAdapter = {
     name: 'slurm',
+    statusForAll: true,
     arrays: SLURM_ARRAYS,
     // sbatch --dependency=afterok:<id>[:<id>], an array's id standing for all its elements.
     nativeDependencies: true,
@@ -68,7 +69,7 @@ export function createSlurmAdapter(options: SlurmAdapterOptions = {}): Scheduler
     parseSubmit(r: ExecResult): string {
       return parseSbatchSubmit(r);
     },
-    statusCommand(user: string): string[] {
+    statusCommand(user: string | null): string[] {
       return squeueStatusCommand(user);
     },
     parseStatus(r: ExecResult): Observation[] {

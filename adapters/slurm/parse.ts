@@ -250,7 +250,9 @@ export const SQUEUE_FORMAT = SQUEUE_FIELDS.join('|');
  * elements are not collapsed into `11_[2-5]` (whose %i is cut at 64 bytes). Querying by user,
  * never by `-j`, avoids 22.05's "Invalid job id specified" exit 1 for a purged id.
  */
-export function squeueStatusCommand(user: string): string[] {
+/** `user` null: every user's jobs (a monitor identity's single poll for all users). */
+export function squeueStatusCommand(user: string | null): string[] {
+  if (user === null) return ['squeue', '--noheader', '--array', '--states=all', `--format=${SQUEUE_FORMAT}`];
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.@-]*\$?$/.test(user)) {
     throw new BridgeError('INVALID_CONFIG', `not a valid user name for squeue: ${JSON.stringify(user)}`);
   }

@@ -18,6 +18,7 @@ export function jobSummaryView(j: JobRecord): JobSummaryView {
     name: j.name,
     user: j.owner,
     cluster: j.cluster,
+    clusterUser: j.clusterUser,
     status: j.status,
     phase: j.state,
     statusReason: j.statusReason,

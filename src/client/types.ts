@@ -86,6 +86,8 @@ export interface JobView {
   name: string;
   user: string;
   cluster: string;
+  /** The Unix account the job runs as on the cluster; null: the cluster's own account (jobs from before identities). */
+  clusterUser: string | null;
   status: JobStatus;
   /** The daemon's finer internal phase (accepted, staging_in, submitting, queued, ...). */
   phase: string;

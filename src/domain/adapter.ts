@@ -138,7 +138,13 @@ export interface SchedulerAdapter {
   /** The native id from a submit command's result; throws BridgeError SUBMIT_REJECTED / SCHEDULER_ERROR. */
   parseSubmit(r: ExecResult): string;
   /** One command for the status of all of `user`'s jobs. */
-  statusCommand(user: string): string[];
+  /**
+   * `user` null asks for every user's jobs (a cluster's monitor identity); only adapters that
+   * set `statusForAll` are asked that.
+   */
+  statusCommand(user: string | null): string[];
+  /** The status command can list every user's jobs in one command (Slurm's squeue). */
+  statusForAll?: boolean;
   /** Throws BridgeError SCHEDULER_ERROR if the command itself failed: a failed poll is not "no jobs". */
   parseStatus(r: ExecResult): Observation[];
   /** Accounting for finished jobs, batched. Absent when the scheduler keeps no history. */

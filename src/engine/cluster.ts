@@ -9,10 +9,20 @@ export interface ClusterRuntime {
   name: string;
   adapter: SchedulerAdapter;
   transport: Transport;
-  /** The cluster account the bridge submits as (status queries are per user). */
+  /**
+   * The Unix account this runtime acts as: the cluster's own account in the base runtime, a
+   * job owner's account in the view forAccount gives (status queries are per account).
+   */
   user: string;
-  /** Absolute scratch root on the cluster; job directories live under `<root>/jobs/`. */
+  /** Absolute scratch root of this account on the cluster (`{user}` resolved); job directories live under `<root>/jobs/`. */
   scratchRoot: string;
+  /**
+   * The same cluster as another Unix account: that identity's transport and scratch root.
+   * Absent where a runtime is built by hand with one account (tests).
+   */
+  forAccount?(account: string): ClusterRuntime;
+  /** A monitor identity: one status command as it covers every account's jobs. */
+  monitor?: ClusterRuntime;
   defaults: { queue?: string; account?: string; qos?: string };
   /** At most one status command per this interval. */
   pollIntervalMs: number;
@@ -37,4 +47,9 @@ export interface ClusterHealth {
   lastOkAt: number | null;
   lastError: string | null;
   lastPollMs: number | null;
+}
+
+/** The runtime that acts as the account a job runs as (its row's clusterUser; null: the cluster's own). */
+export function runtimeForJob(rt: ClusterRuntime, job: { clusterUser: string | null }): ClusterRuntime {
+  return job.clusterUser !== null && job.clusterUser !== rt.user && rt.forAccount ? rt.forAccount(job.clusterUser) : rt;
 }

@@ -49,6 +49,29 @@ export interface StepContext {
   batchFailures: Map<string, number>;
 }
 
+/** The Unix account a job runs as (rows from before identities: the cluster's own account). */
+export function accountOf(ctx: StepContext, job: Pick<JobRecord, 'clusterUser'>): string {
+  return job.clusterUser ?? ctx.rt.user;
+}
+
+/** The context whose remote commands run as `account` (its transport and its scratch root). */
+export function asAccount(ctx: StepContext, account: string): StepContext {
+  if (account === ctx.rt.user || !ctx.rt.forAccount) return ctx;
+  return { ...ctx, rt: ctx.rt.forAccount(account) };
+}
+
+/** Jobs grouped by the account they run as, in first-seen order. */
+export function byAccount<T extends Pick<JobRecord, 'clusterUser'>>(ctx: StepContext, jobs: readonly T[]): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const j of jobs) {
+    const a = accountOf(ctx, j);
+    const g = groups.get(a);
+    if (g) g.push(j);
+    else groups.set(a, [j]);
+  }
+  return groups;
+}
+
 export function jobDir(ctx: StepContext, job: Pick<JobRecord, 'id'>): string {
   return jobDirFor(ctx.rt.scratchRoot, ctx.instance, job.id);
 }

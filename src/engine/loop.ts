@@ -3,7 +3,8 @@
  * pauses between ticks (longer while the cluster is degraded). It only orders the steps; each
  * step moves jobs forward one guarded transition at a time:
  *
- *   cancels before submission -> workflow gate -> status poll (one command for all jobs) ->
+ *   cancels before submission -> workflow gate -> status poll (one command per identity with
+ *   jobs in the queue, or one for all as the monitor identity) ->
  *   stage-in -> submit (batched, rate-limited, exactly once) -> array instances follow their
  *   carrier -> cancels on the scheduler -> finishing (testimony + accounting, batched) ->
  *   stage-out (beside the loop) -> carriers close
@@ -13,20 +14,22 @@
  *     marked degraded and the loop backs off, then resumes by itself (health.ts);
  *   - a job that left the queue is only terminal when its exit file or accounting says how it
  *     ended; otherwise it waits out a grace window and then fails as "lost";
+ *   - every remote command of a job runs as the Unix account the job was submitted as (its
+ *     owner's identity), so one user's steps never touch another's files on the cluster;
  *   - every step is idempotent, so a daemon restarted at any instant resumes from the
  *     persisted state (the submit program of src/jobdir makes the submit itself exactly-once).
  */
 import { COMMAND_SECONDS_BUCKETS, Histogram } from '../domain/histogram.js';
 import type { Logger } from '../logging.js';
-import type { Store } from '../store/store.js';
+import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterHealth, ClusterRuntime } from './cluster.js';
-import type { EngineCounters, StagingHooks, StepContext } from './context.js';
+import { asAccount, byAccount, type EngineCounters, type StagingHooks, type StepContext } from './context.js';
 import { HealthTracker } from './health.js';
 import { closeCarriers, linkArrayInstances } from './steps/arrays.js';
 import { cancelBeforeSubmit } from './steps/cancelBeforeSubmit.js';
 import { NativeCancels } from './steps/cancelNative.js';
 import { finish } from './steps/finish.js';
-import { poll } from './steps/poll.js';
+import { applyStatus, readStatus } from './steps/poll.js';
 import { stageIn } from './steps/stageIn.js';
 import { StageOuts } from './steps/stageOut.js';
 import { submit, TokenBucket } from './steps/submit.js';
@@ -149,34 +152,73 @@ export class Reconciler {
     const ready = gateWorkflowJobs(ctx, active(), new WorkflowRows(ctx.store));
     jobs = active();
 
-    // At most one status command per poll interval, or sooner when a submission with an
-    // unknown outcome needs to look for its tag.
+    // At most one status command per poll interval for each identity with jobs in the queue
+    // (or one for all with a monitor identity), or sooner when a submission with an unknown
+    // outcome needs to look for its tag.
     const needsAdoption = jobs.some((j) => j.state === 'submitting' && j.stepFailures > 0 && due(j));
     const inQueue = jobs.some((j) => j.state === 'queued' || j.state === 'running');
+    // Identities whose status could not be read: nothing of theirs moves this tick.
+    const unread = new Set<string>();
     if ((inQueue && now - this.lastPollAt >= rt.pollIntervalMs) || needsAdoption) {
-      const polled = await poll(ctx, jobs);
-      if (polled.answeredAt !== null) {
-        this.lastPollAt = polled.answeredAt;
+      const polled = await this.pollAll(jobs, unread);
+      if (polled !== null) {
+        this.lastPollAt = polled;
         this.pollSeconds.observe((this.health.lastPollMs ?? 0) / 1000);
       }
-      if (!polled.ok) return; // could not ask: change nothing, back off
-      jobs = active();
+      if (unread.size > 0 && polled === null) return; // could not ask at all: change nothing, back off
     }
+    // Every remote command of a job runs as its owner's identity: one group of steps per account.
+    const groups = () => [...byAccount(ctx, active())].filter(([account]) => !unread.has(account)).map(([account, js]) => [asAccount(ctx, account), js] as const);
 
-    await stageIn(ctx, jobs.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
-    jobs = active();
+    for (const [as, js] of groups()) {
+      await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
+    }
     // Array instances are never submitted themselves: their carrier is the one submission.
-    if (await submit(ctx, this.bucket, jobs.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.kicked = true;
+    for (const [as, js] of groups()) {
+      if (await submit(as, this.bucket, js.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.kicked = true;
+    }
     linkArrayInstances(ctx);
-    jobs = active();
 
-    // A carrier is cancelled through its elements.
-    const cancelled = await this.cancels.run(ctx, jobs.filter((j) => j.kind === 'job' && j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
-    if (cancelled) this.lastPollAt = 0; // look again soon
-
-    await finish(ctx, jobs.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
-    jobs = active();
-    this.stageOuts.start(jobs.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)));
+    for (const [as, js] of groups()) {
+      // A carrier is cancelled through its elements.
+      const cancelled = await this.cancels.run(as, js.filter((j) => j.kind === 'job' && j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
+      if (cancelled) this.lastPollAt = 0; // look again soon
+    }
+    for (const [as, js] of groups()) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
+    for (const [as, js] of groups()) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);
     closeCarriers(ctx);
+  }
+
+  /**
+   * The status round: one command as the monitor identity for every account's jobs where the
+   * cluster has one, else one per account with jobs in the queue (or a submission to adopt),
+   * each as that account. Accounts whose status could not be read go into `unread`. Returns
+   * when the earliest answered command started, or null when none answered.
+   */
+  private async pollAll(jobs: readonly JobRecord[], unread: Set<string>): Promise<number | null> {
+    const { ctx, rt } = this;
+    const groups = byAccount(ctx, jobs.filter((j) => j.state === 'queued' || j.state === 'running' || (j.state === 'submitting' && j.stepFailures > 0)));
+    let answered: number | null = null;
+    const note = (t: number) => (answered = answered === null ? t : Math.min(answered, t));
+    if (rt.monitor && rt.adapter.statusForAll) {
+      const status = await readStatus({ ...ctx, rt: rt.monitor }, null);
+      for (const [account, js] of groups) {
+        if (!status) unread.add(account);
+        else if (!(await applyStatus(asAccount(ctx, account), js, status)).ok) unread.add(account);
+      }
+      if (status) note(status.started);
+      return answered;
+    }
+    for (const [account, js] of groups) {
+      const as = asAccount(ctx, account);
+      const status = await readStatus(as, account);
+      if (!status) {
+        unread.add(account);
+        continue;
+      }
+      note(status.started);
+      if (!(await applyStatus(as, js, status)).ok) unread.add(account);
+    }
+    return answered;
   }
 }

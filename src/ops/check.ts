@@ -11,13 +11,14 @@ import { pbsCommand } from '../../adapters/pbs/index.js';
 import { transportOptions } from '../bridge.js';
 import { BridgeError } from '../domain/errors.js';
 import { shellQuote } from '../domain/quote.js';
-import type { ClusterConfig } from '../settings/schema.js';
+import type { ClusterIdentity } from '../settings/identity.js';
+import type { ClusterConfig, DaemonConfig } from '../settings/schema.js';
 import { createTransport } from '../transport/index.js';
 import type { Transport } from '../transport/transport.js';
 
 export interface CheckStep {
   cluster: string;
-  check: 'login' | 'scheduler' | 'flavor' | 'scratch';
+  check: 'login' | 'scheduler' | 'flavor' | 'scratch' | 'identity';
   ok: boolean;
   detail: string;
 }
@@ -88,6 +89,38 @@ export async function checkCluster(c: ClusterConfig, make: (c: ClusterConfig) =>
     step(next[Math.min(steps.length, next.length - 1)]!, false, `${where}: ${msg}`);
   } finally {
     await t?.close().catch(() => undefined);
+  }
+  return steps;
+}
+
+/**
+ * Log in as each user's identity on an SSH cluster and as its monitor: a key the cluster does not
+ * accept, or one that logs in as another account than configured, is found here rather than
+ * at that user's first job.
+ */
+export async function checkIdentities(c: ClusterConfig, daemon: DaemonConfig, make: (c: ClusterConfig, id: Omit<ClusterIdentity, 'shared'>) => Transport = (x, id) => createTransport(transportOptions(x, id))): Promise<CheckStep[]> {
+  if (c.transport !== 'ssh' || !c.ssh) return [];
+  const ids: [string, Omit<ClusterIdentity, 'shared'>][] = [];
+  for (const [name, policy] of Object.entries(daemon.users)) {
+    const id = policy.identities[c.name];
+    if (id) ids.push([`user ${name}`, { user: id.user, ...(id.privateKey ? { privateKey: id.privateKey } : {}), ...(id.passphraseFile ? { passphraseFile: id.passphraseFile } : {}), ...(id.agent ? { agent: id.agent } : {}) }]);
+  }
+  if (c.monitor) ids.push(['monitor', { user: c.monitor.user, ...(c.monitor.privateKey ? { privateKey: c.monitor.privateKey } : {}), ...(c.monitor.passphraseFile ? { passphraseFile: c.monitor.passphraseFile } : {}), ...(c.monitor.agent ? { agent: c.monitor.agent } : {}) }]);
+  const steps: CheckStep[] = [];
+  for (const [who, id] of ids) {
+    const where = `${id.user}@${c.ssh.host}:${c.ssh.port}`;
+    let t: Transport | undefined;
+    try {
+      t = make(c, id);
+      const r = await t.exec(['id', '-un'], { timeoutMs: c.commandTimeoutSeconds * 1000 });
+      const got = r.stdout.trim();
+      const ok = r.exitCode === 0 && got === id.user;
+      steps.push({ cluster: c.name, check: 'identity', ok, detail: ok ? `${who}: logged in to ${where}` : `${who}: ${where}: ${r.exitCode === 0 ? `logged in as "${got}", not "${id.user}"` : `\`id -un\` exited ${r.exitCode}`}` });
+    } catch (e) {
+      steps.push({ cluster: c.name, check: 'identity', ok: false, detail: `${who}: ${where}: ${e instanceof Error ? e.message : String(e)}` });
+    } finally {
+      await t?.close().catch(() => undefined);
+    }
   }
   return steps;
 }

@@ -18,7 +18,7 @@ import { chmodSync, existsSync, mkdirSync, promises as fsp, readdirSync, renameS
 import { join, posix } from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { shellQuote } from '../domain/quote.js';
-import type { ClusterRuntime } from '../engine/cluster.js';
+import { runtimeForJob, type ClusterRuntime } from '../engine/cluster.js';
 import { jobDirFor } from '../jobdir/layout.js';
 import type { Logger } from '../logging.js';
 import type { Settings } from '../settings/schema.js';
@@ -135,18 +135,26 @@ export class Maintenance {
     const cutoff = this.now() - this.cfg.scratchRetentionDays * DAY_MS;
     const tables = this.deps.store.maintenance;
     const rows = tables.scratchCandidates(cutoff);
-    const byCluster = new Map<string, number[]>();
-    for (const r of rows) byCluster.set(r.cluster, [...(byCluster.get(r.cluster) ?? []), r.id]);
+    // Each job's directory is removed as the account it ran as: no other account may enter it.
+    const byCluster = new Map<string, { cluster: string; clusterUser: string | null; ids: number[] }>();
+    for (const r of rows) {
+      const k = `${r.cluster}\0${r.clusterUser ?? ''}`;
+      const g = byCluster.get(k) ?? { cluster: r.cluster, clusterUser: r.clusterUser, ids: [] };
+      g.ids.push(r.id);
+      byCluster.set(k, g);
+    }
     const instance = this.deps.store.instanceId();
     const report: ScratchReport = { removed: 0, deferred: 0, clusters: {} };
 
-    for (const [cluster, ids] of byCluster) {
-      const rt = this.deps.runtime(cluster);
-      if (!rt) {
+    for (const { cluster, clusterUser, ids } of byCluster.values()) {
+      const base = this.deps.runtime(cluster);
+      if (!base) {
         report.deferred += ids.length;
         report.clusters[cluster] = { removed: 0, error: 'cluster is not configured' };
         continue;
       }
+      const rt = runtimeForJob(base, { clusterUser });
+      const before = report.clusters[cluster]?.removed ?? 0;
       const jobsRoot = posix.join(rt.scratchRoot, 'jobs') + '/';
       let removed = 0;
       try {
@@ -162,9 +170,9 @@ export class Maintenance {
           tables.markScratchRemoved(batch, this.now());
           removed += batch.length;
         }
-        report.clusters[cluster] = { removed };
+        report.clusters[cluster] = { ...report.clusters[cluster], removed: before + removed };
       } catch (e) {
-        report.clusters[cluster] = { removed, error: e instanceof Error ? e.message : String(e) };
+        report.clusters[cluster] = { removed: before + removed, error: e instanceof Error ? e.message : String(e) };
         report.deferred += ids.length - removed;
       }
       report.removed += removed;
@@ -274,13 +282,15 @@ export class Maintenance {
       if (!rt) continue;
       try {
         // POSIX df: one line of 1024-byte blocks; cheap even on a parallel file system (no du).
-        const res = await rt.transport.exec(['df', '-Pk', rt.scratchRoot], { timeoutMs: 60_000 });
+        // With a per-account root (/scratch/{user}/x) the file system is the one above the accounts.
+        const where = c.scratchRoot.includes('{user}') ? posix.dirname(c.scratchRoot.slice(0, c.scratchRoot.indexOf('{user}')) + 'x') : rt.scratchRoot;
+        const res = await rt.transport.exec(['df', '-Pk', where], { timeoutMs: 60_000 });
         const line = res.stdout.trim().split('\n').at(-1) ?? '';
         const f = line.split(/\s+/);
         if (res.exitCode !== 0 || f.length < 6) throw new Error(res.stderr.trim() || `unexpected df output: ${line}`);
-        report.clusters[c.name] = { scratchRoot: rt.scratchRoot, totalBytes: Number(f[1]) * 1024, freeBytes: Number(f[3]) * 1024 };
+        report.clusters[c.name] = { scratchRoot: c.scratchRoot, totalBytes: Number(f[1]) * 1024, freeBytes: Number(f[3]) * 1024 };
       } catch (e) {
-        report.clusters[c.name] = { scratchRoot: rt.scratchRoot, error: e instanceof Error ? e.message : String(e) };
+        report.clusters[c.name] = { scratchRoot: c.scratchRoot, error: e instanceof Error ? e.message : String(e) };
       }
     }
     this.deps.log.info({ task: 'diskReport', ...report }, `maintenance diskReport: ${gib(report.dataDir.freeBytes)} GiB free of ${gib(report.dataDir.totalBytes)} GiB at ${this.dataDir}`);

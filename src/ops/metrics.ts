@@ -7,6 +7,7 @@
  * into one fixed-bucket histogram. That keeps a dependency out of the daemon, and a scrape costs
  * one GROUP BY over the jobs table.
  */
+import type { TransportPool } from '../transport/pool.js';
 import { Histogram } from '../domain/histogram.js';
 import { publicStatus } from '../domain/state.js';
 import type { Bridge } from '../bridge.js';
@@ -96,6 +97,14 @@ export class Metrics {
     for (const p of perCluster) if (p.h?.lastPollMs != null) w.sample('hpcb_last_poll_duration_seconds', { cluster: p.name }, p.h.lastPollMs / 1000);
     w.family('hpcb_cluster_last_ok_timestamp_seconds', 'gauge', 'When the cluster last answered a poll (Unix time).');
     for (const p of perCluster) if (p.h?.lastOkAt != null) w.sample('hpcb_cluster_last_ok_timestamp_seconds', { cluster: p.name }, p.h.lastOkAt / 1000);
+
+    const pools = bridge.settings.clusters.map((c) => ({ name: c.name, s: (bridge.reconciler(c.name)?.rt as { pool?: TransportPool } | undefined)?.pool?.stats() }));
+    w.family('hpcb_transports_open', 'gauge', 'Transports (SSH connections) open now, one per identity with recent work.');
+    for (const p of pools) if (p.s) w.sample('hpcb_transports_open', { cluster: p.name }, p.s.open);
+    w.family('hpcb_transports_opened_total', 'counter', 'Transports opened, one per identity each time it had work after being idle.');
+    for (const p of pools) if (p.s) w.sample('hpcb_transports_opened_total', { cluster: p.name }, p.s.opened);
+    w.family('hpcb_transports_idle_closed_total', 'counter', 'Transports closed after their idle period.');
+    for (const p of pools) if (p.s) w.sample('hpcb_transports_idle_closed_total', { cluster: p.name }, p.s.idleClosed);
 
     const ssh = perCluster.filter((p) => p.ssh);
     w.family('hpcb_ssh_connected', 'gauge', 'Whether the SSH connection to the cluster is open.');

@@ -15,10 +15,19 @@ export function defaultDataDir(): string {
   return join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'hpc-bridge');
 }
 
-export function embeddedDefaultSettings(dataDir = defaultDataDir()): Settings {
+/**
+ * Run by an ordinary user, every job runs as that user (personal mode). Run by root, a token's
+ * user runs as the Unix account of the same name when this machine has one, and is refused
+ * otherwise: never as root. Each account's scratch is then its own directory beside the data
+ * directory (the data directory itself stays closed to every account but the daemon's).
+ */
+export function embeddedDefaultSettings(dataDir = defaultDataDir(), root = process.getuid?.() === 0): Settings {
+  const local = root
+    ? { scratchRoot: `${dataDir}.scratch/{user}`, sameNameAccounts: true }
+    : { scratchRoot: join(dataDir, 'scratch'), sharedAccount: true };
   return buildSettings(
     { dataDir, defaultCluster: 'local' },
-    [{ file: '(embedded default)', raw: { name: 'local', scheduler: 'direct', transport: 'local', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 1 } }],
+    [{ file: '(embedded default)', raw: { name: 'local', scheduler: 'direct', transport: 'local', pollIntervalSeconds: 1, ...local } }],
     '(embedded default)',
   );
 }

@@ -14,10 +14,13 @@ export const ADAPTER_OPTIONS = { slurm: slurmOptions, pbs: pbsOptions, direct: d
 
 const seconds = (def: number, min = 0.1, max = 86400 * 30) => z.number().min(min).max(max).default(def);
 
+/** A Unix account name on a cluster. */
+export const unixUser = () => z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'must be a valid user name');
+
 export const SshSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(22),
-  user: z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'must be a valid user name'),
+  user: unixUser(),
   /** Private key file; omit to use ssh-agent. */
   privateKey: z.string().min(1).optional(),
   /** File holding the key's passphrase (never the passphrase itself in config). */
@@ -42,7 +45,41 @@ export const SshSchema = z.strictObject({
   /** Concurrent channels on the one connection; keep below sshd's MaxSessions (default 10). */
   channelBudget: z.number().int().min(1).max(64).default(6),
   keepaliveSeconds: seconds(15, 0, 3600),
+  /**
+   * A connection with no command running for this long is closed, and opened again on the next
+   * command: with one connection per (cluster, identity), idle users must not hold one each.
+   */
+  idleSeconds: seconds(300, 1, 86400),
 });
+
+/**
+ * An SSH credential on a cluster: the Unix account and how to log in as it. Used for a user's
+ * identity (daemon file, users.<name>.identities.<cluster>) and a cluster's monitor identity.
+ */
+const credential = {
+  user: unixUser(),
+  /** Private key file (relative paths are relative to the file that names it). */
+  privateKey: z.string().min(1).optional(),
+  /** File holding the key's passphrase. */
+  passphraseFile: z.string().min(1).optional(),
+  /** Use the agent at $SSH_AUTH_SOCK (true) or at this socket path. */
+  agent: z.union([z.boolean(), z.string().min(1)]).optional(),
+};
+
+/** A user's identity on one cluster; only `user` applies to a local-transport cluster. */
+export const IdentitySchema = z.strictObject({
+  ...credential,
+  /**
+   * An OpenSSH user certificate beside the key. The SSH library the daemon uses cannot present
+   * one, so setting it is a configuration problem (docs/DEPLOY.md, "Identities and keys").
+   */
+  certificate: z.string().min(1).optional(),
+});
+export type IdentityConfig = z.infer<typeof IdentitySchema>;
+
+/** An identity that may see every user's jobs in the scheduler's queue (one poll for all). */
+export const MonitorSchema = z.strictObject(credential);
+export type MonitorConfig = z.infer<typeof MonitorSchema>;
 
 export const ClusterSchema = z
   .strictObject({
@@ -66,10 +103,36 @@ export const ClusterSchema = z
     /** `local`: the daemon runs on the login node itself; `ssh`: it reaches the login node over SSH. */
     transport: z.enum(['local', 'ssh']).default('local'),
     ssh: SshSchema.optional(),
-    /** Absolute directory on the cluster for job directories and the artifact cache. */
-    scratchRoot: z.string().regex(/^\//, 'must be an absolute path'),
-    /** The cluster account that jobs run as (defaults to ssh.user, or the daemon's user for local). */
-    user: z.string().optional(),
+    /**
+     * Absolute directory on the cluster for job directories and the artifact cache. `{user}` is
+     * replaced by the Unix account a job runs as (`/scratch/{user}/hpc-bridge`), so each
+     * account's files live under a directory only it can enter.
+     */
+    scratchRoot: z
+      .string()
+      .regex(/^\//, 'must be an absolute path')
+      .refine((v) => !/\{(?!user\})[^}]*\}/.test(v), 'the only placeholder is {user}'),
+    /** The cluster's own account (defaults to ssh.user, or the daemon's user for local). */
+    user: unixUser().optional(),
+    /**
+     * The cluster's own account (ssh.user / user) is a named shared account: users without an
+     * identity of their own on this cluster run their jobs as it (a single-user or
+     * trusted-group setup; `config check` warns). Otherwise such a user is refused.
+     */
+    sharedAccount: z.boolean().default(false),
+    /** An identity that sees every user's jobs: status is then one scheduler command per poll for all users. */
+    monitor: MonitorSchema.optional(),
+    /**
+     * Local clusters, daemon running as root: a user without an identity runs as the Unix
+     * account of the same name when this machine has one (never root). The embedded default's
+     * mapping on a machine without configuration (src/settings/localAccount.ts).
+     */
+    sameNameAccounts: z.boolean().default(false),
+    /**
+     * Local clusters, daemon running as root: a job whose account is root runs as root. Off, such
+     * a job is refused; on, it is warned about at every start and by `config check`.
+     */
+    runJobsAsRoot: z.boolean().default(false),
     defaults: z
       .strictObject({ queue: z.string().optional(), account: z.string().optional(), qos: z.string().optional() })
       .default({}),
@@ -90,7 +153,26 @@ export const ClusterSchema = z
     }
     adapterOptionProblems(c, ctx);
     if (c.ssh && !c.ssh.privateKey && c.ssh.agent === false) ctx.addIssue({ code: 'custom', path: ['ssh', 'privateKey'], message: 'give a privateKey or enable agent' });
+    if (c.monitor) credentialProblems(c.monitor, c.transport, ['monitor'], ctx);
+    for (const k of ['sameNameAccounts', 'runJobsAsRoot'] as const) {
+      if (c[k] && c.transport !== 'local') ctx.addIssue({ code: 'custom', path: [k], message: 'only applies to clusters with transport local (over SSH a job runs as the account its identity logs in as)' });
+    }
+    if (c.monitor && c.scheduler !== 'slurm') ctx.addIssue({ code: 'custom', path: ['monitor'], message: 'only applies to scheduler slurm (its squeue lists every user\'s jobs in one command)' });
   });
+
+/** Key fields only mean something over SSH, where one of a key or an agent is needed. */
+export function credentialProblems(id: { privateKey?: string | undefined; passphraseFile?: string | undefined; agent?: boolean | string | undefined; certificate?: string | undefined }, transport: 'local' | 'ssh', path: PropertyKey[], ctx: RefineContext): void {
+  const keys = (['privateKey', 'passphraseFile', 'agent', 'certificate'] as const).filter((k) => id[k] !== undefined);
+  if (transport === 'local') {
+    for (const k of keys) ctx.addIssue({ code: 'custom', path: [...path, k], message: 'only applies to clusters with transport ssh (a local cluster needs only user)' });
+    return;
+  }
+  if (!id.privateKey && !id.agent) ctx.addIssue({ code: 'custom', path: [...path, 'privateKey'], message: 'give a privateKey or enable agent' });
+  if (id.passphraseFile && !id.privateKey) ctx.addIssue({ code: 'custom', path: [...path, 'passphraseFile'], message: 'only applies with a privateKey' });
+  if (id.certificate !== undefined) {
+    ctx.addIssue({ code: 'custom', path: [...path, 'certificate'], message: 'OpenSSH user certificates cannot be presented by the SSH library the daemon uses; give the key alone and authorize it on the cluster (docs/DEPLOY.md, "Identities and keys")' });
+  }
+}
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
 
 interface RefineContext {
@@ -195,6 +277,11 @@ export const UserPolicySchema = z.strictObject({
    * (so the stored definition says which allocation paid), before the cluster's default.
    */
   accounts: z.record(z.string().min(1), z.string().regex(ACCOUNT_RE, 'must be a scheduler account name (letters, digits, _ . @ + -)')).default({}),
+  /**
+   * The Unix account (and its credential) this user's jobs run as, per cluster name. A user
+   * with none on a cluster is refused there unless the cluster declares `sharedAccount: true`.
+   */
+  identities: z.record(z.string().min(1), IdentitySchema).default({}),
 });
 export type UserPolicy = z.infer<typeof UserPolicySchema>;
 

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { BridgeError, isTransient } from '../domain/errors.js';
 import { invalidDefinition, relativePathProblem, type FieldProblem, type JobSpec } from '../domain/jobSpec.js';
 import { isTerminal } from '../domain/state.js';
-import type { ClusterRuntime } from '../engine/cluster.js';
+import { runtimeForJob, type ClusterRuntime } from '../engine/cluster.js';
 import type { StagingHooks } from '../engine/loop.js';
 import { HPCB_DIR, jobDirFor } from '../jobdir/layout.js';
 import type { Logger } from '../logging.js';
@@ -546,7 +546,9 @@ export class Staging implements StagingService, StagingHooks {
       const data = await readLocalRange(join(this.jobOutputsDir(jobId), String(row.id)), offset, maxBytes);
       return { data, nextOffset: offset + data.length, complete: terminal && offset + data.length >= row.size };
     }
-    const rt = this.opts.runtime(job.cluster);
+    const base = this.opts.runtime(job.cluster);
+    // Read as the job's own account: no other account can enter its directory.
+    const rt = base && runtimeForJob(base, job);
     if (!rt || job.state === 'accepted') return { data: Buffer.alloc(0), nextOffset: offset, complete: terminal };
     const path = posix.join(jobDirFor(rt.scratchRoot, this.store.instanceId(), jobId), HPCB_DIR, name);
     const data = (await rt.transport.readRange(path, offset, maxBytes)) ?? Buffer.alloc(0);

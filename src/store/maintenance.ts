@@ -24,7 +24,7 @@ export class MaintenanceTables {
   constructor(private readonly db: Database.Database) {
     this.stmts = {
       scratchCandidates: db.prepare(
-        `SELECT j.id, j.cluster FROM jobs j LEFT JOIN ops_scratch_removed r ON r.job_id = j.id
+        `SELECT j.id, j.cluster, j.cluster_user AS clusterUser FROM jobs j LEFT JOIN ops_scratch_removed r ON r.job_id = j.id
          WHERE r.job_id IS NULL AND j.state IN (${TERMINAL_SQL}) AND j.ended_at IS NOT NULL AND j.ended_at < ?
          ORDER BY j.id`,
       ),
@@ -48,8 +48,8 @@ export class MaintenanceTables {
   // ------------------------------------------------------------------ scratch
 
   /** Terminal jobs that ended before `cutoff` and whose scratch directory was not removed yet, by id. */
-  scratchCandidates(cutoff: number): { id: number; cluster: string }[] {
-    return this.stmts.scratchCandidates.all(cutoff) as { id: number; cluster: string }[];
+  scratchCandidates(cutoff: number): { id: number; cluster: string; clusterUser: string | null }[] {
+    return this.stmts.scratchCandidates.all(cutoff) as { id: number; cluster: string; clusterUser: string | null }[];
   }
 
   /** Those of `ids` that are terminal now (read right before removing their directories). */

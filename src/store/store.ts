@@ -41,6 +41,8 @@ export interface JobRecord {
   id: number;
   owner: string;
   cluster: string;
+  /** The Unix account the job runs as on the cluster; null: the cluster's own account. */
+  clusterUser: string | null;
   name: string;
   spec: JobSpec;
   labels: Record<string, string>;
@@ -161,6 +163,8 @@ export interface JobFilter {
 export interface NewJob {
   owner: string;
   cluster: string;
+  /** The Unix account the job runs as (the owner's identity on the cluster). */
+  clusterUser?: string;
   spec: JobSpec;
   idempotencyKey?: string;
   workflowId?: number;
@@ -172,6 +176,7 @@ export interface NewWorkflowRow {
   ref: string;
   kind: 'job' | 'array';
   cluster: string;
+  clusterUser?: string;
   spec: JobSpec;
   wfJob: string;
   wfIndex: number | null;
@@ -241,12 +246,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       labels: db.prepare('SELECT key, value FROM job_labels WHERE job_id = ?'),
       byIdem: db.prepare('SELECT id FROM jobs WHERE owner = ? AND idempotency_key = ?'),
       insert: db.prepare(
-        `INSERT INTO jobs (owner, cluster, name, spec, state, idempotency_key, workflow_id, created_at, updated_at)
-         VALUES (@owner, @cluster, @name, @spec, 'accepted', @idem, @workflowId, @now, @now)`,
+        `INSERT INTO jobs (owner, cluster, cluster_user, name, spec, state, idempotency_key, workflow_id, created_at, updated_at)
+         VALUES (@owner, @cluster, @clusterUser, @name, @spec, 'accepted', @idem, @workflowId, @now, @now)`,
       ),
       insertWfJob: db.prepare(
-        `INSERT INTO jobs (owner, cluster, name, spec, state, workflow_id, kind, wf_job, wf_index, wf_params, array_job_id, array_size, array_parallel, created_at, updated_at)
-         VALUES (@owner, @cluster, @name, @spec, 'accepted', @workflowId, @kind, @wfJob, @wfIndex, @wfParams, @arrayJobId, @arraySize, @arrayParallel, @now, @now)`,
+        `INSERT INTO jobs (owner, cluster, cluster_user, name, spec, state, workflow_id, kind, wf_job, wf_index, wf_params, array_job_id, array_size, array_parallel, created_at, updated_at)
+         VALUES (@owner, @cluster, @clusterUser, @name, @spec, 'accepted', @workflowId, @kind, @wfJob, @wfIndex, @wfParams, @arrayJobId, @arraySize, @arrayParallel, @now, @now)`,
       ),
       insertWorkflow: db.prepare(
         `INSERT INTO workflows (owner, name, spec, created_at, updated_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -286,7 +291,9 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   /** Open (and migrate) the database at `path`; ':memory:' for tests. */
   static open(path: string, opts: { now?: () => number } = {}): Store {
     if (path !== ':memory:') {
-      mkdirSync(dirname(path), { recursive: true });
+      // The data directory holds the database, artifacts and every collected output: a daemon
+      // that creates it makes it its own alone (an existing one keeps the operator's mode).
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // The database holds token hashes and every job definition (environment values included):
       // owner-only from its first byte. SQLite gives the -wal and -shm files the same mode.
       if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
@@ -331,6 +338,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       const info = this.stmts.insert.run({
         owner: input.owner,
         cluster: input.cluster,
+        clusterUser: input.clusterUser ?? null,
         name: input.spec.name,
         spec: JSON.stringify(input.spec),
         idem: input.idempotencyKey ?? null,
@@ -590,6 +598,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         this.stmts.insertWfJob.run({
           owner,
           cluster: row.cluster,
+          clusterUser: row.clusterUser ?? null,
           name: row.spec.name,
           spec: JSON.stringify(row.spec),
           workflowId,
@@ -723,6 +732,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       id: r.id as number,
       owner: r.owner as string,
       cluster: r.cluster as string,
+      clusterUser: (r.cluster_user as string | null | undefined) ?? null,
       name: r.name as string,
       spec: JSON.parse(r.spec as string) as JobSpec,
       labels,

@@ -23,6 +23,11 @@ import type { DirEntry, ExecOptions, ExecResult, RemoteStat, TransferOptions, Tr
 
 export interface LocalTransportOptions {
   kind: 'local';
+  /**
+   * The Unix account commands and file operations run as (src/transport/runAs.ts). Only a
+   * daemon running as root can switch; otherwise it must be the daemon's own account.
+   */
+  runAs?: string;
 }
 
 export interface LocalTransportStats {

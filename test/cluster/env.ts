@@ -57,6 +57,10 @@ export interface ClusterEnv {
   /** A directory the user owns (mode 0700) for tests' scratch files. */
   scratchRoot: string;
   user2: ClusterUser2;
+  /** A third account with a key, mapped to no bridge user and in no Slurm association. */
+  other?: { user: string; privateKey: string; scratchRoot: string };
+  /** Every user's scratch root as one template: `<homes>/{user}/hpcb` (each 0700, owned by its user). */
+  scratchTemplate?: string;
   /** ctl.sh of the checkout that ran up.sh; prefer `clusterCtl()`. */
   ctl: string;
   partitions: string[];

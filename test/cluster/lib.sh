@@ -28,6 +28,9 @@ SSH_ALIAS=hpcb-login
 
 HPC_USER=hpcuser
 HPC_USER2=hpcuser2
+# A third account with a key, in no Slurm association and mapped to no bridge user: the
+# unrelated account that must not see either user's files.
+HPC_OTHER=hpcother
 CLUSTER_NAME=hpcb
 ACCOUNT_NAME=hpcb
 PARTITIONS_JSON='["debug","short","parked"]'

@@ -79,7 +79,7 @@ field() {
 
 ensure_users() {
   local u home
-  for u in "$HPC_USER" "$HPC_USER2"; do
+  for u in "$HPC_USER" "$HPC_USER2" "$HPC_OTHER"; do
     field /etc/passwd "$u" 1 >/dev/null || useradd -m -U -s /bin/bash "$u"
     # useradd leaves "!" in shadow = locked; with UsePAM no sshd then refuses even a valid key
     # ("Permission denied (publickey)", research pitfall 2). "*" = no password, not locked.
@@ -87,6 +87,17 @@ ensure_users() {
     home=$(field /etc/passwd "$u" 6)
     # The home keeps useradd's mode (0755 on Debian); the scratch root is private to its user.
     mkd 0700 "$u:$u" "$home" "$home/hpcb"
+  done
+}
+
+# Two ordinary local accounts that a root daemon maps bridge users to on a `direct` cluster
+# (test/security/direct-accounts.test.ts): system accounts without a login shell or a home, so
+# nothing but the daemon's switch of user ever runs as them.
+DIRECT_USERS=(hpcb-alice hpcb-bob)
+ensure_direct_users() {
+  local u
+  for u in "${DIRECT_USERS[@]}"; do
+    field /etc/passwd "$u" 1 >/dev/null || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$u"
   done
 }
 
@@ -105,6 +116,7 @@ ensure_keys() {
   gen_key "$SSH_DIR/wrong_host_ed25519_key" "hpcb wrong host key"
   gen_key "$KEYS_DIR/${HPC_USER}_ed25519" "$HPC_USER@hpcb-test"
   gen_key "$KEYS_DIR/${HPC_USER2}_ed25519" "$HPC_USER2@hpcb-test"
+  gen_key "$KEYS_DIR/${HPC_OTHER}_ed25519" "$HPC_OTHER@hpcb-test"
   gen_key "$KEYS_DIR/wrong_ed25519" "not-authorized@hpcb-test"
   local passfile=$KEYS_DIR/${HPC_USER}_ed25519_enc.passphrase
   if [[ ! -s $passfile || ! -s $KEYS_DIR/${HPC_USER}_ed25519_enc ]]; then
@@ -121,6 +133,8 @@ ensure_keys() {
 $(first2 "$KEYS_DIR/${HPC_USER}_ed25519_enc.pub") $HPC_USER-encrypted@hpcb-test" || true
   write_if_changed "$SSH_DIR/authorized_keys/$HPC_USER2" 0644 \
     <<<"$(first2 "$KEYS_DIR/${HPC_USER2}_ed25519.pub") $HPC_USER2@hpcb-test" || true
+  write_if_changed "$SSH_DIR/authorized_keys/$HPC_OTHER" 0644 \
+    <<<"$(first2 "$KEYS_DIR/${HPC_OTHER}_ed25519.pub") $HPC_OTHER@hpcb-test" || true
 
   local hostid="[$LOGIN_IP]:$SSH_PORT"
   if write_if_changed "$SSH_DIR/known_hosts" 0644 <<<"$hostid $(first2 "$SSH_DIR/ssh_host_ed25519_key.pub")" \
@@ -175,7 +189,7 @@ compute_settings() {
   local passfile=$LAB_DIR/etc/db.pass
   [[ -s $passfile ]] || (umask 077; head -c 64 /dev/urandom | base64 -w0 | tr -dc 'A-Za-z0-9' | head -c 24 >"$passfile")
   DB_PASS=$(<"$passfile")
-  ALLOW_USERS="$HPC_USER $HPC_USER2"
+  ALLOW_USERS="$HPC_USER $HPC_USER2 $HPC_OTHER"
 
   RENDER_VARS=(CLUSTER_NAME NODE_NAME HOST_IP LOGIN_IP STATE_DIR RUN_DIR LOG_DIR PROCTRACK TASK_PLUGIN
     JOBACCT_PARAMS DEF_MEM_PER_CPU ENFORCE_PART_LIMITS MIN_JOB_AGE PRIVATE_DATA_LINE NODE_CPUS
@@ -329,8 +343,10 @@ config_hash() {
 
 write_env_json() {
   CONFIG_HASH=$(config_hash)
-  local k=$KEYS_DIR home1 home2
-  home1=$(field /etc/passwd "$HPC_USER" 6); home2=$(field /etc/passwd "$HPC_USER2" 6)
+  local k=$KEYS_DIR home1 home2 home3
+  home1=$(field /etc/passwd "$HPC_USER" 6); home2=$(field /etc/passwd "$HPC_USER2" 6); home3=$(field /etc/passwd "$HPC_OTHER" 6)
+  # Per-user scratch is one template (<homes>/{user}/hpcb): the homes must share a parent.
+  [[ ${home1%/*} == "${home2%/*}" && ${home1%/*} == "${home3%/*}" ]] || die "the homes of $HPC_USER, $HPC_USER2 and $HPC_OTHER must share a parent directory"
   write_if_changed "$ENV_JSON" 0644 <<EOF || true
 {
   "host": "$LOGIN_IP",
@@ -355,6 +371,12 @@ write_env_json() {
     "scratchRoot": "$home2/hpcb",
     "sshAlias": "${SSH_ALIAS}2"
   },
+  "other": {
+    "user": "$HPC_OTHER",
+    "privateKey": "$k/${HPC_OTHER}_ed25519",
+    "scratchRoot": "$home3/hpcb"
+  },
+  "scratchTemplate": "${home1%/*}/{user}/hpcb",
   "ctl": "$HERE/ctl.sh",
   "partitions": $PARTITIONS_JSON,
   "nodeCpus": $NODE_CPUS,
@@ -382,6 +404,7 @@ install_packages
 ensure_dirs
 compute_settings
 ensure_users
+ensure_direct_users
 ensure_keys
 write_configs
 pbs_write_conf

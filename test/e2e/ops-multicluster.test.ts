@@ -36,7 +36,7 @@ describe('several clusters, one unreachable', () => {
     const port = await closedPort();
     const settings = buildSettings({ dataDir: lab.dataDir, defaultCluster: 'here', logLevel: 'info' }, [
       { file: 'lab.yaml', raw: { ...lab.settings.clusters[0], name: 'lab' } },
-      { file: 'here.yaml', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(lab.dataDir, 'scratch'), pollIntervalSeconds: 0.5 } },
+      { file: 'here.yaml', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(lab.dataDir, 'scratch'), pollIntervalSeconds: 0.5 } },
       {
         file: 'down.yaml',
         raw: {
@@ -45,6 +45,7 @@ describe('several clusters, one unreachable', () => {
           transport: 'ssh',
           ssh: { host: '127.0.0.1', port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
           scratchRoot: '/nonexistent/hpcb',
+          sharedAccount: true,
           pollIntervalSeconds: 0.5,
         },
       },

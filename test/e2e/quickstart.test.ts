@@ -31,6 +31,8 @@ afterAll(async () => {
     await new Promise((r) => daemon!.once('exit', r));
   }
   rmSync(dataDir, { recursive: true, force: true });
+  // Run as root, the embedded default keeps each account's scratch beside the data directory.
+  rmSync(`${dataDir}.scratch`, { recursive: true, force: true });
 });
 
 describe("the README's quick start", () => {

@@ -1,11 +1,12 @@
 /**
- * The job suite (test/e2e/suites/jobs.suite.ts) on the real Slurm over the real sshd.
+ * The job suite (test/e2e/suites/jobs.suite.ts) on the real Slurm over the real sshd, as two
+ * bridge users mapped to two Unix accounts (alice: hpcuser, bob: hpcuser2), their jobs in turn.
  */
 import { defineJobSuite } from './suites/jobs.suite.js';
 
 defineJobSuite(
   'jobs on Slurm over SSH',
-  { scheduler: 'slurm' },
+  { scheduler: 'slurm', identities: true },
   {
     nativeId: /^\d+$/,
     accounting: true,

@@ -133,7 +133,7 @@ describe('SSH key passphrases never reach logs, health answers or errors', () =>
         [passFile, wrongFile].map(async (pf) => {
           const dataDir = mkdtempSync(join(dir, 'data-'));
           const settings = buildSettings({ dataDir, logLevel: 'debug' }, [
-            { file: '(test)', raw: { name: 'far', scheduler: 'slurm', transport: 'ssh', scratchRoot: '/scratch/x', pollIntervalSeconds: 0.2, ssh: { host: '127.0.0.1', port, user: 'u', privateKey: key, passphraseFile: pf, knownHosts } } },
+            { file: '(test)', raw: { name: 'far', scheduler: 'slurm', transport: 'ssh', sharedAccount: true, scratchRoot: '/scratch/x', pollIntervalSeconds: 0.2, ssh: { host: '127.0.0.1', port, user: 'u', privateKey: key, passphraseFile: pf, knownHosts } } },
           ]);
           const logger = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }) });
           const bridge = Bridge.open(settings, { logger });

@@ -23,7 +23,7 @@ describe('config examples', () => {
     const s = buildSettings(daemon, clusters, 'hpc-bridge.example.yaml');
     expect(s.clusters.map((c) => c.name).sort()).toEqual(['hpc1', 'hpc2', 'local']);
     expect(Object.isFrozen(s.clusters[0])).toBe(true);
-    expect(s.daemon.users.alice).toEqual({ clusters: ['hpc1', 'local'], accounts: { hpc1: 'proj-climate-42' } });
+    expect(s.daemon.users.alice).toEqual({ clusters: ['hpc1', 'local'], accounts: { hpc1: 'proj-climate-42' }, identities: { hpc1: { user: 'alice', privateKey: '/etc/hpc-bridge/keys/alice@hpc1' } } });
   });
 
   it('PBS array and dependency switches reach the adapter, and are refused on other schedulers', () => {

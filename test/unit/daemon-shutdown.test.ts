@@ -51,7 +51,7 @@ describe('shutdown', () => {
     for (const failBridgeClose of [false, true]) {
       const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-daemon-'));
       const settings = buildSettings({ dataDir, listen: { host: '127.0.0.1', port: 0 } }, [
-        { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch') } },
+        { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch') } },
       ]);
       const { logger, lines } = capturingLogger();
       let exited: ((code: number) => void) | undefined;

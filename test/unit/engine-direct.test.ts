@@ -22,7 +22,7 @@ afterEach(async () => {
 function open(extra: Record<string, unknown> = {}, opts: Parameters<typeof Bridge.open>[1] = {}): Bridge {
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-direct-'));
   const settings = buildSettings({ dataDir }, [
-    { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2, ...extra } },
+    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2, ...extra } },
   ]);
   bridge = Bridge.open(settings, { logger: silentLogger(), ...opts });
   bridge.start();

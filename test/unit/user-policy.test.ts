@@ -18,7 +18,7 @@ afterEach(async () => {
 
 function twoClusters(users: unknown) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-users-'));
-  const cluster = (name: string) => ({ file: `${name}.yaml`, raw: { name, scheduler: 'direct', scratchRoot: join(dataDir, name), pollIntervalSeconds: 0.2, defaults: { account: 'site-default' } } });
+  const cluster = (name: string) => ({ file: `${name}.yaml`, raw: { name, scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, name), pollIntervalSeconds: 0.2, defaults: { account: 'site-default' } } });
   return buildSettings({ dataDir, logLevel: 'info', defaultCluster: 'hpc1', users }, [cluster('hpc1'), cluster('hpc2')], 'hpc-bridge.yaml');
 }
 

@@ -72,7 +72,7 @@ describe('array carrier adoption', () => {
   it('adopts an array whose submit answer was lost after every element ran, from the elements\' own files: each instance runs once', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-wf-adopt-'));
     const settings = buildSettings({ dataDir }, [
-      { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
+      { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
     ]);
     const state = { submits: 0, lost: 0 };
     bridge = Bridge.open(settings, { logger: silentLogger(), adapterFor: () => arrayScheduler(state) });

@@ -23,7 +23,7 @@ afterEach(async () => {
 function open(): Bridge {
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-wf-'));
   const settings = buildSettings({ dataDir }, [
-    { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
+    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
   ]);
   bridge = Bridge.open(settings, { logger: silentLogger() });
   bridge.start();

@@ -11,7 +11,7 @@ export function registerConfig(program: Command, status: CliStatus): void {
     .command('config')
     .description('configuration')
     .command('check')
-    .description('validate a configuration file and its clusters.d (every problem at once), then try each cluster: login and host key, scheduler commands, scratch writable')
+    .description('validate a configuration file and its clusters.d (every problem at once), then try each cluster: login and host key, scheduler commands, scratch writable, and each user\'s identity')
     .option('--config <file>', 'default $HPCB_CONFIG')
     .option('--no-connect', 'only validate the files; do not contact the clusters')
     .option('--json', 'JSON output')
@@ -19,11 +19,18 @@ export function registerConfig(program: Command, status: CliStatus): void {
       const file = o.config ?? process.env.HPCB_CONFIG;
       if (!file) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', 'give --config FILE (or set HPCB_CONFIG)');
       const s = await openDaemonSettings(file);
+      // What the files alone cannot show: the Unix accounts local clusters map users to, on this machine.
+      const { localAccountReport } = await import('../../settings/localAccount.js');
+      const { hostAccounts } = await import('../../transport/index.js');
+      const local = localAccountReport(s, hostAccounts());
+      for (const w of local.warnings) process.stderr.write(`hpc-bridge: warning: ${w.file}: ${w.key}: ${w.message}\n`);
+      // Listed like every other problem of the files (file and key), with the same exit status.
+      if (local.problems.length > 0) throw (await import('../../settings/load.js')).configError(local.problems);
       const summary = `ok: ${file}: ${s.clusters.length} cluster(s): ${s.clusters.map((c) => `${c.name} (${c.scheduler})`).join(', ')}`;
       if (!o.connect) return o.json ? json({ valid: true, clusters: [] }) : out(summary);
-      const { checkCluster, formatSteps } = await import('../../ops/check.js');
+      const { checkCluster, checkIdentities, formatSteps } = await import('../../ops/check.js');
       // Clusters are independent: check them side by side, report in config order.
-      const steps = (await Promise.all(s.clusters.map((c) => checkCluster(c)))).flat();
+      const steps = (await Promise.all(s.clusters.map(async (c) => [...(await checkCluster(c)), ...(await checkIdentities(c, s.daemon))]))).flat();
       if (o.json) json({ valid: true, clusters: steps });
       else out(`${summary}\n${formatSteps(steps)}`);
       if (steps.some((x) => !x.ok)) status.exit = EXIT.ERROR;

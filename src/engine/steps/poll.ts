@@ -18,21 +18,42 @@ export interface PollResult {
 }
 
 export async function poll(ctx: StepContext, jobs: readonly JobRecord[]): Promise<PollResult> {
+  const status = await readStatus(ctx, ctx.rt.user);
+  if (!status) return { answeredAt: null, ok: false };
+  return applyStatus(ctx, jobs, status);
+}
+
+/** What one status command said, and when it was asked. */
+export interface Status {
+  observations: Observation[];
+  started: number;
+}
+
+/**
+ * One status command as `ctx`'s identity: for `user`'s jobs, or every user's (null, a monitor
+ * identity). Null when it failed: the caller changes no job.
+ */
+export async function readStatus(ctx: StepContext, user: string | null): Promise<Status | null> {
   const { rt, counters } = ctx;
   const started = ctx.now();
   let observations: Observation[];
   try {
     counters.statusCommands++;
-    const r = await exec(ctx, rt.adapter.statusCommand(rt.user));
+    const r = await exec(ctx, rt.adapter.statusCommand(user));
     observations = rt.adapter.parseStatus(r);
   } catch (e) {
     counters.pollFailures++;
     ctx.health.pollFailed(e);
-    return { answeredAt: null, ok: false };
+    return null;
   }
   counters.polls++;
   ctx.health.pollAnswered(ctx.now() - started);
+  return { observations, started };
+}
 
+/** Move `jobs` (all of one identity, `ctx`'s) by what a status command said. */
+export async function applyStatus(ctx: StepContext, jobs: readonly JobRecord[], { observations, started }: Status): Promise<PollResult> {
+  const { rt } = ctx;
   const byId = new Map<string, Observation>();
   const byName = new Map<string, Observation>();
   // The id a submit printed may be spelled differently in the status output: compare normalized ids.

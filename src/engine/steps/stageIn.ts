@@ -44,7 +44,9 @@ async function makeJobDirs(ctx: StepContext, jobs: readonly JobRecord[]): Promis
   for (let i = 0; i < jobs.length; i += CHUNK) {
     const chunk = jobs.slice(i, i + CHUNK);
     try {
-      const r = await exec(ctx, ['mkdir', '-p', '--', ...chunk.map((j) => posix.join(jobDir(ctx, j), HPCB_DIR))]);
+      // Owner-only, the scratch root and jobs/ included when this makes them: no other account
+      // may list or enter them.
+      const r = await exec(ctx, ['bash', '-c', 'umask 077 && mkdir -p -- "$@"', 'mkdir', ...chunk.map((j) => posix.join(jobDir(ctx, j), HPCB_DIR))]);
       if (r.exitCode === 0) for (const j of chunk) made.add(j.id);
     } catch {
       // Unknown outcome: each job makes its own directory (mkdir -p is idempotent).
@@ -56,7 +58,7 @@ async function makeJobDirs(ctx: StepContext, jobs: readonly JobRecord[]): Promis
 async function stageInOne(ctx: StepContext, job: JobRecord, dirReady = false): Promise<void> {
   const t = ctx.rt.transport;
   const dir = jobDir(ctx, job);
-  if (!dirReady) await t.mkdirp(posix.join(dir, HPCB_DIR));
+  if (!dirReady) await t.mkdirp(posix.join(dir, HPCB_DIR), 0o700);
   if (job.attempt > 0) {
     // A resubmission: the previous attempt's testimony must not be read as this one's.
     const r = await exec(ctx, clearAttemptProgram(dir));
@@ -65,8 +67,8 @@ async function stageInOne(ctx: StepContext, job: JobRecord, dirReady = false): P
   for (const input of job.spec.inputs) {
     const target = posix.join(dir, input.filename);
     const parent = posix.dirname(target);
-    if (parent !== dir) await t.mkdirp(parent);
-    await t.writeFile(target, Buffer.from(input.content, 'base64'), { mode: input.executable ? 0o755 : 0o644 });
+    if (parent !== dir) await t.mkdirp(parent, 0o700);
+    await t.writeFile(target, Buffer.from(input.content, 'base64'), { mode: input.executable ? 0o700 : 0o600 });
   }
   if (job.kind === 'array') {
     // Line k+1 is the job directory of element k; an instance cancelled before the array was
@@ -74,12 +76,12 @@ async function stageInOne(ctx: StepContext, job: JobRecord, dirReady = false): P
     const insts = ctx.store.workflowJobs(job.workflowId!).filter((j) => j.arrayJobId === job.id);
     const lines = Array.from({ length: job.arraySize ?? 0 }, () => '');
     for (const i of insts) if (i.wfIndex !== null && !isTerminal(i.state)) lines[i.wfIndex] = jobDir(ctx, i);
-    await t.writeFile(posix.join(dir, HPCB_DIR, FILES.instances), lines.join('\n') + '\n', { mode: 0o644 });
+    await t.writeFile(posix.join(dir, HPCB_DIR, FILES.instances), lines.join('\n') + '\n', { mode: 0o600 });
   } else {
     await ctx.staging?.stageIn?.(job, dir, ctx.rt);
   }
   const script = ctx.rt.adapter.renderScript(job.spec, jobScriptContext(ctx.rt, ctx.store, ctx.instance, job));
-  await t.writeFile(posix.join(dir, HPCB_DIR, FILES.jobScript), script, { mode: 0o755 });
+  await t.writeFile(posix.join(dir, HPCB_DIR, FILES.jobScript), script, { mode: 0o700 });
 }
 
 async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -22,8 +22,9 @@ export class StageOuts {
     return this.inFlight.has(jobId);
   }
 
-  start(jobs: readonly JobRecord[]): void {
-    const { ctx } = this;
+  /** Start stage-outs of `jobs`, all of one identity (`as`, the context that acts as it). */
+  start(jobs: readonly JobRecord[], as: StepContext = this.ctx): void {
+    const ctx = as;
     const room = ctx.stagingConcurrency - this.inFlight.size;
     for (const job of jobs.slice(0, Math.max(0, room))) {
       const run = stageOutOne(ctx, job)

@@ -5,7 +5,7 @@
 # Output: `@@HPCB-VERIFY OK` or `@@HPCB-VERIFY BAD <sha256>`.
 tmp=$1; final=$2; want=$3
 got=$(sha256sum < "$tmp" | cut -c1-64)
-if [ "$got" = "$want" ] && chmod 0444 "$tmp" && mv -f -- "$tmp" "$final"; then
+if [ "$got" = "$want" ] && chmod 0400 "$tmp" && mv -f -- "$tmp" "$final"; then
   printf "@@HPCB-VERIFY OK\n"
 else
   rm -f -- "$tmp"

@@ -15,7 +15,7 @@ place() {
   : > "$errf"
   rm -f -- "$dest" "$dest.hpcb-tmp"
   if [ "$mode" = exec ] || ! ln -- "$src" "$dest" 2>/dev/null; then
-    { cp -- "$src" "$dest.hpcb-tmp" 2>>"$errf" && chmod 0644 "$dest.hpcb-tmp" && mv -f -- "$dest.hpcb-tmp" "$dest" 2>>"$errf"; } || { fail "$idx" copy; return; }
+    { cp -- "$src" "$dest.hpcb-tmp" 2>>"$errf" && chmod 0600 "$dest.hpcb-tmp" && mv -f -- "$dest.hpcb-tmp" "$dest" 2>>"$errf"; } || { fail "$idx" copy; return; }
   fi
   case "$kind" in
     tar) tar -xf "$dest" 2>>"$errf" || { fail "$idx" "tar -xf"; return; } ;;
@@ -28,7 +28,7 @@ place() {
       else python3 -m zipfile -e "$dest" . 2>>"$errf" || { fail "$idx" "python3 -m zipfile"; return; }; fi ;;
   esac
   # The exec bit goes on what the task runs: the decompressed file, or the artifact itself.
-  if [ "$mode" = exec ]; then chmod 0755 -- "$out" 2>>"$errf" || { fail "$idx" chmod; return; }; fi
+  if [ "$mode" = exec ]; then chmod 0700 -- "$out" 2>>"$errf" || { fail "$idx" chmod; return; }; fi
   printf "@@HPCB-IN %s OK\n" "$idx"
 }
 while [ "$#" -ge 7 ]; do

@@ -92,7 +92,7 @@ describe('PBS Pro workflow arrays through the engine', () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-pbs-wf-'));
       const stateFile = join(dataDir, 'qsub-runs');
       const settings = buildSettings({ dataDir }, [
-        { file: '(test)', raw: { name: 'pbs', scheduler: 'direct', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
+        { file: '(test)', raw: { name: 'pbs', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
       ]);
       const seen = { answers: 0, lost: 0 };
       bridge = Bridge.open(settings, { logger: silentLogger(), adapterFor: () => fakePbspro(stateFile, mode, seen) });

@@ -15,6 +15,7 @@
 import { posix } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../../src/bridge.js';
+import { runtimeForJob } from '../../../src/engine/cluster.js';
 import { jobDirFor } from '../../../src/jobdir/layout.js';
 import type { JobRecord } from '../../../src/store/store.js';
 import { labSettings, onLogin, until, type LabOptions } from '../support/lab.js';
@@ -85,23 +86,27 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
     await bridge?.close();
   });
 
-  async function run(def: unknown, timeoutMs = 180_000): Promise<JobRecord> {
-    const { job } = bridge.submit('alice', def);
+  // With identities, the suite's jobs alternate between alice and bob, who run as two Unix accounts.
+  let turn = 0;
+  const nextOwner = () => (labOptions.identities && turn++ % 2 === 1 ? 'bob' : 'alice');
+
+  async function run(def: unknown, timeoutMs = 180_000, owner = nextOwner()): Promise<JobRecord> {
+    const { job } = bridge.submit(owner, def);
     const done = await bridge.wait(job.id, timeoutMs);
     expect(done.status, `job ${job.id} should be terminal (is ${done.state}: ${done.statusReason})`).toMatch(/completed|failed|killed|deleted/);
     return done;
   }
 
   async function readJobFile(job: JobRecord, rel: string): Promise<string> {
-    const rec = bridge.reconciler(labOptions.clusterName ?? 'lab')!;
-    const path = posix.join(jobDirFor(rec.rt.scratchRoot, bridge.store.instanceId(), job.id), rel);
-    const buf = await rec.rt.transport.readRange(path, 0, 1 << 20);
+    const rt = runtimeForJob(bridge.reconciler(labOptions.clusterName ?? 'lab')!.rt, job);
+    const path = posix.join(jobDirFor(rt.scratchRoot, bridge.store.instanceId(), job.id), rel);
+    const buf = await rt.transport.readRange(path, 0, 1 << 20);
     return buf ? buf.toString('utf8') : '';
   }
 
   async function listJobDir(job: JobRecord): Promise<string[]> {
-    const rec = bridge.reconciler(labOptions.clusterName ?? 'lab')!;
-    const entries = await rec.rt.transport.list(jobDirFor(rec.rt.scratchRoot, bridge.store.instanceId(), job.id));
+    const rt = runtimeForJob(bridge.reconciler(labOptions.clusterName ?? 'lab')!.rt, job);
+    const entries = await rt.transport.list(jobDirFor(rt.scratchRoot, bridge.store.instanceId(), job.id));
     return (entries ?? []).map((e) => e.name).sort();
   }
 
@@ -228,7 +233,8 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
 
     it('cancel while queued and while running -> deleted; cancel again is not an error', async () => {
       const queued = bridge.submit('alice', { tasks: [{ cmd: 'sleep 300' }], queue: 'parked' }).job;
-      const running = bridge.submit('alice', { tasks: [{ cmd: 'sleep 300' }] }).job;
+      // With identities the running one is bob's: his cancel goes out as his account.
+      const running = bridge.submit(labOptions.identities ? 'bob' : 'alice', { tasks: [{ cmd: 'sleep 300' }] }).job;
       await until('queued job in the scheduler', () => bridge.get(queued.id)!.state === 'queued', 60_000);
       await until('running job started', () => bridge.get(running.id)!.state === 'running', 60_000);
       if (caps.reportsPendingReason) {
@@ -249,7 +255,8 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
     });
 
     it('maximumTimeInQueue cancels a job that cannot start', async () => {
-      const job = await run({ tasks: [{ cmd: 'true' }], queue: 'parked', policies: { maximumTimeInQueue: 1 } }, limitWait);
+      // alice's: the scheduler's view below is read on the login node as her account.
+      const job = await run({ tasks: [{ cmd: 'true' }], queue: 'parked', policies: { maximumTimeInQueue: 1 } }, limitWait, 'alice');
       expect(job.status).toBe('failed');
       expect(job.statusReason).toBe('maximum time in queue of 1 minute exceeded');
       const view = await onLogin(env, onId(caps.schedulerViewOfCancelled.command, job.nativeId!));

@@ -36,9 +36,10 @@ async function closedPort(): Promise<number> {
 describe('config check', () => {
   it('tries a direct cluster on this machine: login, commands, writable scratch', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-scratch-'));
-    const cfg = configDir({ here: `name: here\nscheduler: direct\nscratchRoot: ${dir}/s\n` });
+    const cfg = configDir({ here: `name: here\nscheduler: direct\nsharedAccount: true\nscratchRoot: ${dir}/s\n` });
     const r = cli(['config', 'check', '--config', cfg]);
-    expect(r.stderr).toBe('');
+    // The one warning: every user without an identity shares the cluster's account.
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^hpc-bridge: warning: .*here\.yaml: sharedAccount: users without an identity on cluster "here" all run as its account "[^"]+"/)]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ok +here: login: logged in to this machine/);
     expect(r.stdout).toMatch(/ok +here: scheduler: found bash, setsid, kill/);
@@ -90,5 +91,39 @@ describe('config check', () => {
     for (const key of ['maintenance.scratchRetentionDays', 'maintenance.schedules.backup', 'name', 'scheduler', 'scratchRoot']) expect(text).toContain(`${key}:`);
     expect(text).toMatch(/configuration has 5 problems/);
     expect(readFileSync(cfg, 'utf8')).toContain('nightly');
+  });
+
+  describe('accounts of local clusters', () => {
+    const root = process.getuid?.() === 0;
+    it('warns loudly about runJobsAsRoot and about a shared account, and still passes', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-root-'));
+      const cfg = configDir({ here: `name: here\nscheduler: direct\nscratchRoot: ${dir}/s\nsharedAccount: true\nrunJobsAsRoot: true\n` });
+      const r = cli(['config', 'check', '--config', cfg, '--no-connect']);
+      expect(r.code).toBe(0);
+      const file = join(cfg, '..', 'clusters.d', 'here.yaml');
+      expect(r.stderr).toContain(`warning: ${file}: runJobsAsRoot: cluster "here" ${root ? 'runs jobs as root' : 'sets runJobsAsRoot, which has no effect'}`);
+      expect(r.stderr).toContain(`warning: ${file}: sharedAccount:`);
+    });
+
+    it('an identity this daemon cannot take is a problem naming file and key', () => {
+      const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-acct-'));
+      const cfg = configDir({ here: `name: here\nscheduler: direct\nscratchRoot: ${dir}/{user}/s\n` }, 'users:\n  carol:\n    identities:\n      here: { user: hpcb-no-such-account }\n');
+      const r = cli(['config', 'check', '--config', cfg, '--no-connect']);
+      expect(r.code).toBe(8);
+      expect(r.stderr).toContain(`${cfg}: users.carol.identities.here.user: ${root ? 'there is no Unix account "hpcb-no-such-account"' : 'the daemon runs as'}`);
+    });
+  });
+
+  it('a missing or unreadable identity key file is a problem naming the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-check-idkey-'));
+    writeFileSync(join(dir, 'known_hosts'), '');
+    const cfg = configDir(
+      { hpc: `name: hpc\nscheduler: slurm\ntransport: ssh\nssh: {host: 127.0.0.1, user: svc, agent: true, knownHosts: ${dir}/known_hosts}\nscratchRoot: /scratch/{user}\n` },
+      `users:\n  carol:\n    identities:\n      hpc: { user: carol, privateKey: ${dir}/carol-missing }\n`,
+    );
+    const r = cli(['config', 'check', '--config', cfg, '--no-connect']);
+    expect(r.code).toBe(8);
+    expect(r.stderr).toContain('users.carol.identities.hpc.privateKey');
+    expect(r.stderr).toContain(`${dir}/carol-missing`);
   });
 });

@@ -29,7 +29,7 @@ function setup(maintenance: Record<string, unknown> = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-maint-'));
   const scratchRoot = join(dataDir, 'scratch');
   const settings = buildSettings({ dataDir, maintenance: { scratchRetentionDays: 14, outputRetentionDays: 30, artifactRetentionDays: 7, backupsKept: 2, ...maintenance } }, [
-    { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot, pollIntervalSeconds: 0.2 } },
+    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot, pollIntervalSeconds: 0.2 } },
   ]);
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -198,7 +198,7 @@ describe('disk report and schedules', () => {
   });
 
   it('rejects a bad schedule at config validation, naming the key', () => {
-    expect(() => buildSettings({ maintenance: { schedules: { backup: 'every night' } } }, [{ file: 'c.yaml', raw: { name: 'x', scheduler: 'direct', scratchRoot: '/tmp/x' } }], 'd.yaml')).toThrow(
+    expect(() => buildSettings({ maintenance: { schedules: { backup: 'every night' } } }, [{ file: 'c.yaml', raw: { name: 'x', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: '/tmp/x' } }], 'd.yaml')).toThrow(
       /d\.yaml: maintenance\.schedules\.backup: must be a cron expression/,
     );
   });

@@ -23,7 +23,7 @@ const open: Bridge[] = [];
 export function openBridge(limits: Record<string, number> = {}, opts: BridgeOptions = {}, dataDir = mkdtempSync(join(tmpdir(), 'hpcb-staging-'))): Opened {
   const scratchRoot = join(dataDir, 'scratch');
   const settings = buildSettings({ dataDir, limits }, [
-    { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot, pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
+    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot, pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
   ]);
   const bridge = Bridge.open(settings, { logger: silentLogger(), ...opts });
   bridge.start();

@@ -107,7 +107,7 @@ describe('stage-in', () => {
     });
     expect(job.status, String(job.statusReason)).toBe('completed');
     expect(jobFile(b, job.id, '.hpcb/task.0.stdout')).toBe('single\nsingle\ntool-ran\ngz-ran\n');
-    expect(statSync(join(jobDir(b, job.id), 'tool.sh')).mode & 0o777).toBe(0o755);
+    expect(statSync(join(jobDir(b, job.id), 'tool.sh')).mode & 0o777).toBe(0o700);
     // The executable copy is not the cache file: other jobs' links keep their mode.
     expect(statSync(join(jobDir(b, job.id), 'tool.sh')).nlink).toBe(1);
   });

@@ -25,8 +25,9 @@ describe('scratch bookkeeping', () => {
     clock.now += 100;
     end(recent);
     expect(m.scratchCandidates(clock.now)).toEqual([
-      { id: old, cluster: 'c1' },
-      { id: oldOther, cluster: 'c2' },
+      // clusterUser null: the cluster's own account (the directories are removed as it).
+      { id: old, cluster: 'c1', clusterUser: null },
+      { id: oldOther, cluster: 'c2', clusterUser: null },
     ]);
     expect(m.stillTerminal([old, active, recent, 999])).toEqual([old, recent]);
     m.markScratchRemoved([old], clock.now);
