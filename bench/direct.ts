@@ -28,7 +28,7 @@ export async function runDirectBench(opts: { jobs?: number; pollIntervalSeconds?
   const n = opts.jobs ?? 500;
   const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-direct-'));
   const settings = buildSettings({ dataDir, logLevel: 'silent' }, [
-    { file: '(bench)', raw: { name: 'local', scheduler: 'direct', transport: 'local', scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: opts.pollIntervalSeconds ?? 1 } },
+    { file: '(bench)', raw: { name: 'local', scheduler: 'direct', transport: 'local', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: opts.pollIntervalSeconds ?? 1 } },
   ]);
   const bridge = Bridge.open(settings, { logger: silentLogger() });
   const token = new TokenStore(bridge.store.tokens).create('bench').token;

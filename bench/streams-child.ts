@@ -17,7 +17,7 @@ import { buildSettings } from '../src/settings/load.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { dataDir: string };
 const settings = buildSettings({ dataDir: args.dataDir, logLevel: 'silent' }, [
-  { file: '(bench)', raw: { name: 'local', scheduler: 'direct', transport: 'local', scratchRoot: join(args.dataDir, 'scratch'), pollIntervalSeconds: 1 } },
+  { file: '(bench)', raw: { name: 'local', scheduler: 'direct', transport: 'local', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(args.dataDir, 'scratch'), pollIntervalSeconds: 1 } },
 ]);
 const bridge = Bridge.open(settings, { logger: silentLogger() });
 const token = new TokenStore(bridge.store.tokens).create('bench').token;

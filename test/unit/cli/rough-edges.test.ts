@@ -30,7 +30,7 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'clusters.d'));
   cfg = join(dir, 'hpc-bridge.yaml');
   writeFileSync(cfg, `listen: {host: 127.0.0.1, port: 0}\ndataDir: ${join(dir, 'data')}\nlogLevel: info\ndashboard: {enabled: false}\n`);
-  writeFileSync(join(dir, 'clusters.d', 'here.yaml'), `name: here\nscheduler: direct\nscratchRoot: ${join(dir, 'scratch')}\npollIntervalSeconds: 0.2\n`);
+  writeFileSync(join(dir, 'clusters.d', 'here.yaml'), `name: here\nscheduler: direct\nsharedAccount: true\nrunJobsAsRoot: true\nscratchRoot: ${join(dir, 'scratch')}\npollIntervalSeconds: 0.2\n`);
   daemon = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', cfg], { stdio: ['ignore', 'pipe', 'inherit'] });
   url = await new Promise<string>((resolve, reject) => {
     daemon.once('exit', (c) => reject(new Error(`serve exited with ${c}`)));

@@ -17,7 +17,7 @@ import { buildSettings } from '../../../../src/settings/load.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { dataDir: string; port: number; token?: boolean };
 const settings = buildSettings({ dataDir: args.dataDir, logLevel: 'silent' }, [
-  { file: '(test)', raw: { name: 'here', scheduler: 'direct', scratchRoot: join(args.dataDir, 'scratch'), pollIntervalSeconds: 0.5, lostGraceSeconds: 5 } },
+  { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(args.dataDir, 'scratch'), pollIntervalSeconds: 0.5, lostGraceSeconds: 5 } },
 ]);
 const bridge = Bridge.open(settings, { logger: silentLogger() });
 if (args.token) console.log(`token ${new TokenStore(bridge.store.tokens).create('alice').token}`);
