@@ -99,6 +99,8 @@ export function defineStagingSuite(where: string, labOptions: LabOptions, caps: 
       transport: 'ssh',
       ssh: { host: own.env.host, port: own.env.port, user: own.env.user, privateKey: own.env.privateKey, knownHosts: own.env.knownHosts },
       scratchRoot: own.scratchRoot,
+      // The daemon processes of these tests run every job as the lab's one account.
+      sharedAccount: true,
       pollIntervalSeconds: 1,
     };
   }
@@ -158,7 +160,8 @@ export function defineStagingSuite(where: string, labOptions: LabOptions, caps: 
         artifacts: [{ url: 'pkg.tar.gz' }, { url: 'tool.sh', executable: true }],
       });
       expect(job.status, `${job.statusReason}`).toBe('completed');
-      expect(await stdoutOf(job)).toBe('packed\ntool-ran\n755\n');
+      // Owner-only: the executable bit for the job's account alone.
+      expect(await stdoutOf(job)).toBe('packed\ntool-ran\n700\n');
       const zipJob = await run({ tasks: [{ cmd: 'cat pkg/data.txt' }], artifacts: [{ url: 'pkg.zip' }] });
       expect(await stdoutOf(zipJob)).toBe('packed\n');
     });
