@@ -3,13 +3,16 @@
  * operation as the ordinary account hpcb-alice (created by test/cluster/up.sh). Needs root, as
  * the daemon does to switch accounts; under CI a missing account or a non-root run fails.
  */
+import { spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTransport, lookupAccount, RunAsTransport } from '../../src/transport/index.js';
 import { defineTransportContract } from './transport.contract.js';
 
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const account = lookupAccount('hpcb-alice');
 const usable = process.getuid?.() === 0 && account !== undefined;
 if (process.env.CI === 'true' && !usable) throw new Error('RunAsTransport tests need root and the account hpcb-alice (test/cluster/up.sh creates it)');
@@ -58,11 +61,25 @@ describe.runIf(usable)('RunAsTransport', () => {
 });
 
 describe('a daemon that is not root', () => {
-  it.runIf(process.getuid?.() !== 0)('cannot switch accounts: a clear configuration error naming the account', () => {
-    expect(() => createTransport({ kind: 'local', runAs: 'hpcb-alice' })).toThrow(/cannot run commands as "hpcb-alice"/);
+  it('cannot switch accounts: a clear configuration error naming the account', () => {
+    const expected = /cannot run commands as "hpcb-alice"/;
+    if (process.getuid?.() !== 0) {
+      expect(() => createTransport({ kind: 'local', runAs: 'hpcb-alice' })).toThrow(expected);
+      return;
+    }
+    // Run as root (as under CI): the same call from a process that has dropped to hpcb-bob.
+    const bob = lookupAccount('hpcb-bob');
+    expect(bob, 'the account hpcb-bob (test/cluster/up.sh creates it)').toBeDefined();
+    const code = `import('./src/transport/index.ts').then((m) => { try { m.createTransport({ kind: 'local', runAs: 'hpcb-alice' }); console.log('no error'); } catch (e) { console.log(e.message); } });`;
+    const r = spawnSync('setpriv', [`--reuid=${bob!.uid}`, `--regid=${bob!.gid}`, '--init-groups', '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir() },
+    });
+    expect(r.stdout, r.stderr).toMatch(expected);
   });
   it('refuses an account that does not exist', () => {
-    if (process.getuid?.() !== 0) return;
-    expect(() => createTransport({ kind: 'local', runAs: 'hpcb-no-such-user' })).toThrow(/no Unix account "hpcb-no-such-user"/);
+    // Checked before any switch of user, so a daemon that is not root refuses it the same way.
+    expect(() => createTransport({ kind: 'local', runAs: 'hpcb-no-such-user' })).toThrow(/no Unix account "hpcb-no-such-user"|cannot run commands as "hpcb-no-such-user"/);
   });
 });
