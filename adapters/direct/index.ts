@@ -132,6 +132,12 @@ const DIRECT: SchedulerAdapter = {
     return out;
   },
 
+  nativeStateFromTestimony(t: { exitCode: number | null; terminatedBy: string | null }): string | undefined {
+    // What ps last showed of a finished process, in words: it exited with a status, or a signal ended it.
+    if (t.terminatedBy) return `signalled:${t.terminatedBy.split(/\s+/)[0]}`;
+    return t.exitCode === null ? undefined : `exited:${t.exitCode}`;
+  },
+
   cancelCommand(nativeIds: readonly string[]): string[] {
     return ['sh', '-c', CANCEL, 'hpcb-cancel', ...nativeIds];
   },

@@ -150,6 +150,12 @@ export interface SchedulerAdapter {
   /** Accounting for finished jobs, batched. Absent when the scheduler keeps no history. */
   accountingCommand?(nativeIds: readonly string[], user: string): string[];
   parseAccounting?(r: ExecResult): Map<string, FinalInfo>;
+  /**
+   * The native state of a job no poll and no accounting ever described (it started and ended
+   * between two polls), from its own testimony: what the scheduler would have called it.
+   * Absent: such a job keeps no native state.
+   */
+  nativeStateFromTestimony?(t: { exitCode: number | null; terminatedBy: string | null }): string | undefined;
   /** Cancel; a job that already ended is not an error. */
   cancelCommand(nativeIds: readonly string[]): string[];
   /** Throws only when cancellation truly failed. */

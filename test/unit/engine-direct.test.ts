@@ -56,6 +56,16 @@ describe('engine with the direct adapter', () => {
     expect(done.startedAt).not.toBeNull();
     expect(done.startedAt!).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
     expect(done.startedAt!).toBeLessThanOrEqual(done.endedAt!);
+    // Seen by a poll (a ps STAT) or not (the adapter's word from the job's own testimony): never none.
+    expect(b.get(job.id)!.nativeState).toMatch(/^(exited:0|[A-Z][a-zA-Z+<]*)$/);
+  });
+
+  it('says what a job no poll saw ended as, from its testimony', () => {
+    const a = directAdapter;
+    expect(a.nativeStateFromTestimony?.({ exitCode: 0, terminatedBy: null })).toBe('exited:0');
+    expect(a.nativeStateFromTestimony?.({ exitCode: 3, terminatedBy: null })).toBe('exited:3');
+    expect(a.nativeStateFromTestimony?.({ exitCode: null, terminatedBy: 'TERM 1700000000 0' })).toBe('signalled:TERM');
+    expect(a.nativeStateFromTestimony?.({ exitCode: null, terminatedBy: null })).toBeUndefined();
   });
 
   it('runs tasks in order with inline inputs and reports completed / failed truthfully', async () => {

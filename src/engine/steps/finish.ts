@@ -99,11 +99,15 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
     // stamp says when it started, and the final record what the scheduler last called it.
     const unseen = {
       ...(job.startedAt === null && ev.startedEpoch != null ? { startedAt: ev.startedEpoch * 1000 } : {}),
-      ...(job.nativeState === null && final?.nativeState ? { nativeState: final.nativeState } : {}),
+      ...(job.nativeState === null ? nativeStateOf(final?.nativeState ?? adapter.nativeStateFromTestimony?.({ exitCode: ev.exitCode, terminatedBy: ev.terminatedBy })) : {}),
     };
     move(ctx, job, ['finishing'], 'staging_out', { ...unseen, outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final }, `outcome: ${outcome.status} (${outcome.reason})`);
   }
   return true;
+}
+
+function nativeStateOf(state: string | undefined): { nativeState?: string } {
+  return state ? { nativeState: state } : {};
 }
 
 /** Accounting knows more than the status poll (exit code, signal, max RSS); prefer it where it has an answer. */
