@@ -99,7 +99,8 @@ spawn() {
       fd=${fd##*/}
       if ((fd > 2)); then exec {fd}>&-; fi
     done 2>/dev/null
-    exec "$@" </dev/null >>"$logfile" 2>&1
+    # Not exec: the command may be one of our shell functions (pbs_ns), which exec cannot run.
+    "$@" </dev/null >>"$logfile" 2>&1
   )
 }
 
