@@ -210,6 +210,18 @@ export interface WorkflowRecord {
 
 type Row = Record<string, unknown>;
 
+/** One job_events row as the store's callers see it (without its detail). */
+function eventRow(r: Row): OwnerEvent {
+  return {
+    id: r.id as number,
+    jobId: r.job_id as number,
+    at: r.at as number,
+    from: (r.from_state as JobState | null) ?? null,
+    to: r.to_state as JobState,
+    reason: (r.reason as string | null) ?? null,
+  };
+}
+
 function parseJson<T>(v: unknown): T | null {
   return typeof v === 'string' ? (JSON.parse(v) as T) : null;
 }
@@ -557,12 +569,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
 
   events(jobId: number, afterId = 0, limit = 1000): JobEvent[] {
     return (this.stmts.events.all(jobId, afterId, limit) as Row[]).map((r) => ({
-      id: r.id as number,
-      jobId: r.job_id as number,
-      at: r.at as number,
-      from: (r.from_state as JobState | null) ?? null,
-      to: r.to_state as JobState,
-      reason: (r.reason as string | null) ?? null,
+      ...eventRow(r),
       detail: parseJson(r.detail),
     }));
   }
@@ -676,14 +683,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
    * resumes from the last id it sent).
    */
   ownerEventsAfter(owner: string, afterId: number, limit: number): OwnerEvent[] {
-    return (this.stmts.ownerEvents.all(owner, afterId, limit) as Row[]).map((r) => ({
-      id: r.id as number,
-      jobId: r.job_id as number,
-      at: r.at as number,
-      from: (r.from_state as JobState | null) ?? null,
-      to: r.to_state as JobState,
-      reason: (r.reason as string | null) ?? null,
-    }));
+    return (this.stmts.ownerEvents.all(owner, afterId, limit) as Row[]).map(eventRow);
   }
 
   /** The id of the newest event of any job (0 with none): where a stream without history starts. */
