@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { fieldName, zodProblems } from '../domain/jobSpec.js';
 import { HttpError } from './errors.js';
+import { IdempotencyKey } from './schemas.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -159,6 +160,17 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, where:
 export function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** The request's Idempotency-Key, validated (a create that sends none gets undefined). */
+export function idempotencyKeyOf(req: IncomingMessage): string | undefined {
+  const raw = header(req, 'idempotency-key');
+  return raw === undefined ? undefined : parseWith(IdempotencyKey, raw, 'Idempotency-Key');
+}
+
+/** How long one long-poll waits: the caller's `timeout` (30 s when absent), never past the daemon's cap. */
+export function waitMs(timeoutSeconds: number | undefined, maxWaitMs: number): number {
+  return Math.min((timeoutSeconds ?? 30) * 1000, maxWaitMs);
 }
 
 /**

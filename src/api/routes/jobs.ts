@@ -9,7 +9,7 @@ import { scriptContextFor } from '../../engine/scriptContext.js';
 import type { RenderView } from '../../client/types.js';
 import { ownedJob as findOwnedJob, type ApiContext } from '../context.js';
 import { HttpError } from '../errors.js';
-import { header, parseWith, readJson, sendJson } from '../http.js';
+import { idempotencyKeyOf, readJson, sendJson, waitMs } from '../http.js';
 import { API_PREFIX, type Ctx, type Router } from '../router.js';
 import { EventsQuery, IdempotencyKey, JobBody, ListJobsQuery, WaitQuery } from '../schemas.js';
 import { eventView, jobSummaryView, jobView } from '../views.js';
@@ -20,8 +20,7 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
   const ownedJob = (ctx: Ctx) => findOwnedJob(api, ctx);
 
   const submit = (ctx: Ctx, definition: unknown): void => {
-    const rawKey = header(ctx.req, 'idempotency-key');
-    const key = rawKey === undefined ? undefined : parseWith(IdempotencyKey, rawKey, 'Idempotency-Key');
+    const key = idempotencyKeyOf(ctx.req);
     const { job, created } = bridge.submit(ctx.user, definition, key ? { idempotencyKey: key } : {});
     if (!created && JSON.stringify(job.spec) !== JSON.stringify(parseJobSpec(definition))) {
       throw new HttpError('CONFLICT', `Idempotency-Key "${key}" was already used for job ${job.id} with a different definition`, 'Idempotency-Key');
@@ -159,8 +158,7 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
       handler: async (ctx) => {
         const job = ownedJob(ctx);
         const q = ctx.query as z.infer<typeof WaitQuery>;
-        const ms = Math.min((q.timeout ?? 30) * 1000, maxWaitMs);
-        const done = await hub.waitTerminal(job, ms, ctx.signal);
+        const done = await hub.waitTerminal(job, waitMs(q.timeout, maxWaitMs), ctx.signal);
         if (!ctx.res.destroyed) sendJson(ctx.res, 200, jobView(done));
       },
     },

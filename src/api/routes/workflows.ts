@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import { ownedWorkflow as findOwnedWorkflow, type ApiContext } from '../context.js';
-import { header, parseWith, readJson, sendJson } from '../http.js';
+import { idempotencyKeyOf, readJson, sendJson, waitMs } from '../http.js';
 import type { Ctx, Router } from '../router.js';
 import { IdempotencyKey, WaitQuery } from '../schemas.js';
 import { WorkflowSpecSchema } from '../../domain/workflowSpec.js';
@@ -24,8 +24,7 @@ export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
       headers: { 'Idempotency-Key': { schema: IdempotencyKey, description: 'makes a retried create return the same workflow' } },
       responses: { 201: 'Workflow', 200: 'the workflow created earlier with this Idempotency-Key', 400: 'invalid definition (names the field: unknown job, cycle, unequal zip, ...)', 409: 'Idempotency-Key reused with another definition', 413: 'body too large' },
       handler: async (ctx) => {
-        const rawKey = header(ctx.req, 'idempotency-key');
-        const key = rawKey === undefined ? undefined : parseWith(IdempotencyKey, rawKey, 'Idempotency-Key');
+        const key = idempotencyKeyOf(ctx.req);
         const wf = bridge.submitWorkflow(ctx.user, await readJson(ctx.req, maxJson), key ? { idempotencyKey: key } : {});
         sendJson(ctx.res, wf.created === false ? 200 : 201, wf);
       },
@@ -61,7 +60,7 @@ export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
       handler: async (ctx) => {
         const wf = ownedWorkflow(ctx);
         const q = ctx.query as z.infer<typeof WaitQuery>;
-        const done = await bridge.waitWorkflow(wf.id, Math.min((q.timeout ?? 30) * 1000, maxWaitMs), ctx.user, ctx.signal);
+        const done = await bridge.waitWorkflow(wf.id, waitMs(q.timeout, maxWaitMs), ctx.user, ctx.signal);
         if (!ctx.res.destroyed) sendJson(ctx.res, 200, done);
       },
     },
