@@ -286,9 +286,6 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       active: db.prepare(
         `SELECT * FROM jobs WHERE cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted') ORDER BY id`,
       ),
-      cancel: db.prepare(
-        `UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, ?), updated_at = ? WHERE id = ?`,
-      ),
       ownerEvents: db.prepare(
         `SELECT e.id, e.job_id, e.at, e.from_state, e.to_state, e.reason FROM job_events e JOIN jobs j ON j.id = e.job_id
          WHERE j.owner = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
