@@ -25,6 +25,8 @@ import { localAccountFor } from './settings/localAccount.js';
 import { TransportPool } from './transport/pool.js';
 import { clusterAccount, identityFor, identityForAccount, sharedIdentity, type ClusterIdentity } from './settings/identity.js';
 import { Staging, type StagingOptions } from './staging/staging.js';
+import { checkNotifications } from './notify/check.js';
+import { NotificationWorker } from './notify/worker.js';
 
 export interface BridgeOptions {
   logger?: Logger;
@@ -48,6 +50,8 @@ export class Bridge {
   readonly log: Logger;
   /** The data half: artifacts, stage-in/out, outputs and logs (the API serves it as is). */
   readonly staging: Staging;
+  /** Sends the outbox's webhooks and e-mails, beside the engine (never inside a tick). */
+  readonly notifier: NotificationWorker;
   private readonly reconcilers = new Map<string, Reconciler>();
   /** Every cluster's transports, one per identity (idle ones are closed by the pool). */
   readonly pools: TransportPool[] = [];
@@ -67,6 +71,7 @@ export class Bridge {
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.stagingOptions ?? {}),
     });
+    this.notifier = new NotificationWorker({ store, config: settings.daemon.notifications, log: log.child({ component: 'notify' }), ...(opts.now ? { now: opts.now } : {}) });
   }
 
   static open(settings: Settings, opts: BridgeOptions = {}): Bridge {
@@ -76,6 +81,7 @@ export class Bridge {
     store.on('transition', (e) => {
       bridge.logTransition(e);
       bridge.onTransition(e);
+      if (isTerminal(e.to)) bridge.notifier.kick();
     });
     for (const c of settings.clusters) {
       const adapter = opts.adapterFor ? opts.adapterFor(c) : adapterFor(c);
@@ -90,11 +96,13 @@ export class Bridge {
   /** Start every cluster's reconciler; non-terminal jobs resume from their persisted state. */
   start(): void {
     for (const r of this.reconcilers.values()) r.start();
+    this.notifier.start();
   }
 
   /** Validate and persist a job; it reaches the cluster on the next reconciler tick. */
   submit(owner: string, definition: unknown, opts: { idempotencyKey?: string } = {}): { job: JobRecord; created: boolean } {
     const spec = parseJobSpec(definition);
+    checkNotifications(spec.notifications, this.settings.daemon.notifications, 'job');
     const cluster = spec.cluster ?? this.settings.daemon.defaultCluster!;
     const rec = this.reconcilers.get(cluster);
     if (!rec) {
@@ -171,6 +179,7 @@ export class Bridge {
    */
   submitWorkflow(owner: string, definition: unknown, opts: { idempotencyKey?: string } = {}): WorkflowView & { created?: boolean } {
     const plan = parseWorkflow(definition);
+    checkNotifications(plan.spec.notifications, this.settings.daemon.notifications, 'workflow');
     const rows: NewWorkflowRow[] = [];
     for (const name of plan.order) {
       const insts = plan.instances.get(name)!;
@@ -318,6 +327,7 @@ export class Bridge {
     for (const set of [...this.wfWaiters.values()]) for (const check of [...set]) check(true);
     const errors: unknown[] = [];
     await Promise.all([...this.reconcilers.values()].map((r) => r.stop().catch((e) => errors.push(e))));
+    await this.notifier.stop();
     await Promise.all(this.pools.map((p) => p.close().catch((e) => errors.push(e))));
     try {
       this.store.close();

@@ -1,13 +1,33 @@
 /**
  * The public shapes of jobs, artifacts and events (src/client/types.ts), built from store records.
  */
-import type { ArtifactView, JobEventView, JobSummaryView, JobView } from '../client/types.js';
+import type { ArtifactView, JobEventView, JobSummaryView, JobView, NotificationView } from '../client/types.js';
+import { redactSecrets } from '../domain/notifications.js';
 import { publicStatus, type JobState } from '../domain/state.js';
 import type { ArtifactInfo } from '../staging/service.js';
+import type { NotificationRow } from '../store/notifications.js';
 import type { JobRecord } from '../store/store.js';
 
 export function jobView(j: JobRecord): JobView {
-  return { ...jobSummaryView(j), definition: j.spec };
+  // A webhook's secret is for signing only: it never leaves the daemon again.
+  return { ...jobSummaryView(j), definition: redactSecrets(j.spec) };
+}
+
+export function notificationView(n: NotificationRow): NotificationView {
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+  return {
+    deliveryId: n.deliveryId,
+    event: n.event as NotificationView['event'],
+    type: n.type,
+    target: n.target,
+    status: n.status,
+    attempts: n.attempts,
+    nextAttemptAt: n.status === 'pending' ? iso(n.nextAttemptAt) : null,
+    lastAttemptAt: iso(n.lastAttemptAt),
+    lastError: n.lastError,
+    deliveredAt: iso(n.deliveredAt),
+    createdAt: new Date(n.createdAt).toISOString(),
+  };
 }
 
 /** What lists show: everything but the definition, which can be large (inline input files). */

@@ -7,6 +7,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Client, getDefaultClient, HpcBridgeError, type LogChunk, type Progress } from './client.js';
 import type {
+  NotificationDefinition,
+  NotificationView,
   ArtifactDefinition,
   ArtifactView,
   JobDefinition,
@@ -132,6 +134,8 @@ export interface JobInit {
   outputFiles?: string[];
   outputDirs?: string[];
   policies?: JobPolicies | PoliciesDefinition;
+  /** Told when the job ends: webhooks and e-mail (README, "Notifications"). */
+  notifications?: NotificationDefinition<'jobFinished'>[];
   cluster?: string;
   queue?: string;
   account?: string;
@@ -151,6 +155,7 @@ export class Job {
   outputFiles: string[];
   outputDirs: string[];
   policies: JobPolicies;
+  notifications: NotificationDefinition<'jobFinished'>[];
   cluster?: string;
   queue?: string;
   account?: string;
@@ -174,6 +179,7 @@ export class Job {
     this.outputFiles = [...(init.outputFiles ?? [])];
     this.outputDirs = [...(init.outputDirs ?? [])];
     this.policies = init.policies instanceof JobPolicies ? init.policies : new JobPolicies(init.policies);
+    this.notifications = [...(init.notifications ?? [])];
   }
 
   /** Attach to an existing job by id. */
@@ -192,6 +198,8 @@ export class Job {
         outputFiles: d.outputFiles ?? [],
         outputDirs: d.outputDirs ?? [],
         policies: d.policies ?? {},
+        // Webhook secrets come back redacted: such a Job must be given its secret again before create().
+        notifications: d.notifications ?? [],
       },
       c,
     );
@@ -213,6 +221,7 @@ export class Job {
       outputFiles: this.outputFiles.length ? this.outputFiles : undefined,
       outputDirs: this.outputDirs.length ? this.outputDirs : undefined,
       policies: Object.keys(policies).length ? policies : undefined,
+      notifications: this.notifications.length ? this.notifications : undefined,
       cluster: this.cluster,
       queue: this.queue,
       account: this.account,
@@ -305,6 +314,11 @@ export class Job {
 
   events(): Promise<JobEventView[]> {
     return this.client.jobEvents(this.requireId());
+  }
+
+  /** The deliveries of this job's notifications (none before it ends). */
+  async deliveries(): Promise<NotificationView[]> {
+    return (await this.client.call<{ notifications: NotificationView[] }>('GET', `/jobs/${this.requireId()}/notifications`)).notifications;
   }
 
   /** Cancel the job (idempotent). */

@@ -58,6 +58,33 @@ export interface PoliciesDefinition {
   leaveInQueue?: boolean | undefined;
 }
 
+/**
+ * Told when a job (event "jobFinished") or a workflow ("workflowFinished") ends. A webhook is an
+ * https POST of a JSON body signed with `secret` (HMAC-SHA256; README, "Notifications"); e-mail
+ * goes through the daemon host's sendmail program. The secret is never shown back.
+ */
+export type NotificationDefinition<E extends string = 'jobFinished'> =
+  | { event: E; type: 'webhook'; url: string; secret: string }
+  | { event: E; type: 'email'; to: string };
+
+/** One delivery of a notification, as `GET /jobs/{id}/notifications` shows it. */
+export interface NotificationView {
+  /** Also in the body and the X-Hpcb-Delivery header: a receiver drops repeats by it. */
+  deliveryId: string;
+  event: 'jobFinished' | 'workflowFinished';
+  type: 'webhook' | 'email';
+  /** The URL or the address. */
+  target: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** When the next attempt is due (pending only). */
+  nextAttemptAt: string | null;
+  lastAttemptAt: string | null;
+  lastError: string | null;
+  deliveredAt: string | null;
+  createdAt: string;
+}
+
 /** A job definition as a user writes it (defaults may be left out). */
 export interface JobDefinition {
   name?: string | undefined;
@@ -69,6 +96,7 @@ export interface JobDefinition {
   outputFiles?: string[] | undefined;
   outputDirs?: string[] | undefined;
   policies?: PoliciesDefinition | undefined;
+  notifications?: NotificationDefinition<'jobFinished'>[] | undefined;
   cluster?: string | undefined;
   queue?: string | undefined;
   account?: string | undefined;

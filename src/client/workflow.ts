@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { getDefaultClient, HpcBridgeError, type Client, type RequestOptions } from './client.js';
 import { Job } from './job.js';
-import type { JobDefinition, JobStatus } from './types.js';
+import type { JobDefinition, JobStatus, NotificationDefinition, NotificationView } from './types.js';
 
 export type WorkflowStatus = 'pending' | 'running' | 'completed' | 'failed' | 'deleted';
 
@@ -106,6 +106,8 @@ export interface WorkflowInit {
   dependencies?: Dependency[] | Record<string, string[]>;
   factories?: (ParameterSweep | Zip | Repeat)[];
   policies?: { maximumRetries?: number; maximumParallel?: number };
+  /** Told when every job of the workflow has ended (README, "Notifications"). */
+  notifications?: NotificationDefinition<'workflowFinished'>[];
 }
 
 const TERMINAL: WorkflowStatus[] = ['completed', 'failed', 'deleted'];
@@ -134,6 +136,7 @@ export class Workflow {
       dependencies: deps,
       factories: (this.init.factories ?? []).map((f) => f.toJSON()),
       ...(this.init.policies ? { policies: this.init.policies } : {}),
+      ...(this.init.notifications?.length ? { notifications: this.init.notifications } : {}),
     };
   }
 
@@ -179,6 +182,11 @@ export class Workflow {
 
   async delete(): Promise<WorkflowView> {
     return (this.info = await this.call('DELETE', `/workflows/${this.requireId()}`));
+  }
+
+  /** The deliveries of this workflow's notifications (one per entry each time it finishes). */
+  async deliveries(): Promise<NotificationView[]> {
+    return (await this.client.call<{ notifications: NotificationView[] }>('GET', `/workflows/${this.requireId()}/notifications`)).notifications;
   }
 
   async rerun(): Promise<WorkflowView> {

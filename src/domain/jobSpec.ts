@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { BridgeError } from './errors.js';
+import { JobNotificationsSchema } from './notifications.js';
 
 const encoder = new TextEncoder();
 const utf8Bytes = (s: string): number => encoder.encode(s).length;
@@ -143,6 +144,8 @@ export const JobSpecSchema = z
       ignoreTaskFailures: false,
       leaveInQueue: false,
     }),
+    /** Told when the job ends (webhook or e-mail); absent, not [], so older definitions compare equal. */
+    notifications: JobNotificationsSchema.optional(),
     cluster: schedulerWord.optional(),
     queue: schedulerWord.optional(),
     account: schedulerWord.optional(),

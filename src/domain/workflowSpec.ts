@@ -11,6 +11,7 @@
  * definitions, each re-validated with the job schema after substitution.
  */
 import { z } from 'zod';
+import { WorkflowNotificationsSchema } from './notifications.js';
 import { invalidDefinition, JobSpecSchema, zodProblems, type FieldProblem, type JobSpec } from './jobSpec.js';
 
 const paramName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'parameter names must match [A-Za-z_][A-Za-z0-9_]* (they become environment variables)');
@@ -72,6 +73,8 @@ export const WorkflowSpecSchema = z.strictObject({
   dependencies: z.record(jobNameRef, z.array(jobNameRef)).default({}),
   factories: z.array(FactorySchema).max(1000).default([]),
   policies: WorkflowPoliciesSchema.default({ maximumRetries: 0 }),
+  /** Told when the whole workflow has ended (every current job terminal). */
+  notifications: WorkflowNotificationsSchema.optional(),
 });
 export type WorkflowSpec = z.infer<typeof WorkflowSpecSchema>;
 export type WorkflowSpecInput = z.input<typeof WorkflowSpecSchema>;
@@ -221,6 +224,8 @@ export function parseWorkflow(input: unknown): WorkflowPlan {
       return;
     }
     const name = parsed.data.name;
+    // A sweep of a thousand instances would send a thousand messages: one per workflow instead.
+    if (parsed.data.notifications !== undefined) problems.push({ field: `jobs[${i}].notifications`, message: 'is not allowed on a workflow\'s jobs; give the workflow notifications with event "workflowFinished"' });
     if (!name) problems.push({ field: `jobs[${i}].name`, message: 'is required in a workflow (dependencies and factories refer to jobs by name)' });
     else if (raws.has(name)) problems.push({ field: `jobs[${i}].name`, message: `duplicate job name "${name}"` });
     else {

@@ -285,6 +285,38 @@ export const UserPolicySchema = z.strictObject({
 });
 export type UserPolicy = z.infer<typeof UserPolicySchema>;
 
+// ---- Notifications: webhooks and e-mail when a job or workflow ends (src/notify) ----
+
+const NOTIFICATION_DEFAULTS = {
+  sendmail: '/usr/sbin/sendmail',
+  allowHttpLoopback: false,
+  timeoutSeconds: 10,
+  concurrency: 4,
+  retry: { initialDelaySeconds: 5, maxDelaySeconds: 600, maxAttempts: 12 },
+};
+
+export const NotificationsSchema = z.strictObject({
+  /** A sendmail-compatible program (run as `<program> -t -i`); `off` refuses e-mail notifications. */
+  sendmail: z.string().min(1).default(NOTIFICATION_DEFAULTS.sendmail),
+  /** The From: of notification e-mails; by default hpc-bridge@<this host's name>. */
+  from: z.string().regex(/^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+$/, 'must be one e-mail address (user@host)').optional(),
+  /** Allow plain http webhooks to loopback addresses (tests, a receiver on this host); https is always allowed. */
+  allowHttpLoopback: z.boolean().default(NOTIFICATION_DEFAULTS.allowHttpLoopback),
+  /** One attempt (a POST and its answer, or one sendmail run) is abandoned after this long. */
+  timeoutSeconds: z.number().positive().max(300).default(NOTIFICATION_DEFAULTS.timeoutSeconds),
+  /** Attempts under way at once. */
+  concurrency: z.number().int().min(1).max(64).default(NOTIFICATION_DEFAULTS.concurrency),
+  /** Exponential backoff with jitter between attempts; after maxAttempts the delivery is recorded as failed. */
+  retry: z
+    .strictObject({
+      initialDelaySeconds: z.number().positive().max(3600).default(NOTIFICATION_DEFAULTS.retry.initialDelaySeconds),
+      maxDelaySeconds: z.number().positive().max(86400).default(NOTIFICATION_DEFAULTS.retry.maxDelaySeconds),
+      maxAttempts: z.number().int().min(1).max(100).default(NOTIFICATION_DEFAULTS.retry.maxAttempts),
+    })
+    .default(NOTIFICATION_DEFAULTS.retry),
+});
+export type NotificationsConfig = z.infer<typeof NotificationsSchema>;
+
 export const DaemonSchema = z.strictObject({
   listen: z
     .strictObject({
@@ -317,6 +349,8 @@ export const DaemonSchema = z.strictObject({
   limits: LimitsSchema.default(LIMIT_DEFAULTS),
   /** Scheduled clean-up, backups and disk reports (see docs/DEPLOY.md). */
   maintenance: MaintenanceSchema.default(MAINTENANCE_DEFAULTS),
+  /** Webhook and e-mail delivery when jobs and workflows end (README, "Notifications"). */
+  notifications: NotificationsSchema.default(NOTIFICATION_DEFAULTS),
   /** Per-user cluster access and scheduler accounts, keyed by the user name tokens are issued to. */
   users: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a user name as tokens use it'), UserPolicySchema).default({}),
 });

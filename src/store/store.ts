@@ -26,6 +26,7 @@ import {
 } from '../domain/state.js';
 import { MaintenanceTables } from './maintenance.js';
 import { MIGRATIONS } from './migrations.js';
+import { NotificationTables } from './notifications.js';
 import { StagingTables } from './staging.js';
 import { TokenTable } from './tokens.js';
 
@@ -241,6 +242,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   readonly tokens: TokenTable;
   /** Retention queries, scratch bookkeeping and the online backup. */
   readonly maintenance: MaintenanceTables;
+  /** The notification outbox; its rows are enqueued inside terminal transitions. */
+  readonly notifications: NotificationTables;
   private readonly now: () => number;
   private readonly stmts;
   private readonly activeCache = new Map<string, { version: string; jobs: readonly JobRecord[] }>();
@@ -253,6 +256,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     this.staging = new StagingTables(db);
     this.tokens = new TokenTable(db);
     this.maintenance = new MaintenanceTables(db);
+    this.notifications = new NotificationTables(db);
     this.stmts = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       labels: db.prepare('SELECT key, value FROM job_labels WHERE job_id = ?'),
@@ -500,12 +504,20 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       }
       const ev = this.stmts.insertEvent.run(id, now, fromState, to, reason ?? null, detail === undefined ? null : JSON.stringify(detail));
       eventId = Number(ev.lastInsertRowid);
+      // In this transaction: the outbox row exists exactly when the terminal state does.
+      if (TERMINAL_STATES.includes(to)) this.enqueueFinished(id, now);
     });
     tx.immediate();
     const job = this.get(id)!;
     const event: JobEvent = { id: eventId, jobId: id, at: now, from: fromState!, to, reason: reason ?? null, detail: detail ?? null };
     this.emit('transition', { job, from: fromState!, to, event });
     return job;
+  }
+
+  private enqueueFinished(id: number, now: number): void {
+    const job = this.toRecord(this.stmts.get.get(id) as Row);
+    if (job.kind === 'job') this.notifications.enqueueJobFinished({ ...job, notifications: job.spec.notifications }, now);
+    if (job.workflowId !== null) this.notifications.enqueueWorkflowFinishedIfDone(job.workflowId, now);
   }
 
   /**

@@ -14,7 +14,7 @@ describe('client types', () => {
     // And every top-level field of the schema is in the client type (no silent drop).
     const keys = Object.keys(JobSpecSchema.shape).sort();
     const sample: Required<JobDefinition> = {
-      name: '', labels: {}, tasks: [], resources: {}, inputs: [], artifacts: [], outputFiles: [], outputDirs: [], policies: {},
+      name: '', labels: {}, tasks: [], resources: {}, inputs: [], artifacts: [], outputFiles: [], outputDirs: [], policies: {}, notifications: [],
       cluster: '', queue: '', account: '', qos: '', reservation: '', constraint: '',
     };
     expect(Object.keys(sample).sort()).toEqual(keys);

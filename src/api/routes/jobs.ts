@@ -12,7 +12,8 @@ import { HttpError } from '../errors.js';
 import { idempotencyKeyOf, readJson, sendJson, waitMs } from '../http.js';
 import { API_PREFIX, type Ctx, type Router } from '../router.js';
 import { EventsQuery, IdempotencyKey, JobBody, ListJobsQuery, WaitQuery } from '../schemas.js';
-import { eventView, jobSummaryView, jobView } from '../views.js';
+import { redactSecrets } from '../../domain/notifications.js';
+import { eventView, jobSummaryView, jobView, notificationView } from '../views.js';
 
 export function registerJobRoutes(r: Router, api: ApiContext): void {
   const { bridge, hub } = api;
@@ -56,7 +57,7 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
         const spec = bridge.applyUserPolicy(ctx.user, cluster, parsed, 'cluster', 'job');
         // The real job id is not known before creation; 0 stands in for it in paths and tag.
         const script = rec.rt.adapter.renderScript(spec, scriptContextFor(rec.rt, bridge.store.instanceId(), { id: 0, attempt: 0, spec }));
-        const out: RenderView = { cluster, scheduler: rec.rt.adapter.name, definition: spec, script };
+        const out: RenderView = { cluster, scheduler: rec.rt.adapter.name, definition: redactSecrets(spec), script };
         sendJson(ctx.res, 200, out);
       },
     },
@@ -147,6 +148,14 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
         const q = ctx.query as z.infer<typeof EventsQuery>;
         sendJson(ctx.res, 200, { events: bridge.store.events(job.id, q.after ?? 0, q.limit ?? 1000).map(eventView) });
       },
+    },
+    {
+      method: 'GET',
+      path: '/jobs/{id}/notifications',
+      summary: "The deliveries of a job's notifications: one per entry of its definition once it has ended",
+      auth: true,
+      responses: { 200: '{notifications: Notification[]}', 404: 'unknown job' },
+      handler: (ctx) => sendJson(ctx.res, 200, { notifications: bridge.store.notifications.forJob(ownedJob(ctx).id).map(notificationView) }),
     },
     {
       method: 'GET',

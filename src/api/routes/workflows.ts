@@ -8,6 +8,7 @@ import { idempotencyKeyOf, readJson, sendJson, waitMs } from '../http.js';
 import type { Ctx, Router } from '../router.js';
 import { IdempotencyKey, WaitQuery } from '../schemas.js';
 import { WorkflowSpecSchema } from '../../domain/workflowSpec.js';
+import { notificationView } from '../views.js';
 
 export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
   const { bridge } = api;
@@ -49,6 +50,14 @@ export function registerWorkflowRoutes(r: Router, api: ApiContext): void {
         const spec = bridge.store.getWorkflow(wf.id)?.spec as { dependencies?: Record<string, string[]> } | undefined;
         sendJson(ctx.res, 200, { ...wf, dependencies: spec?.dependencies ?? {} });
       },
+    },
+    {
+      method: 'GET',
+      path: '/workflows/{id}/notifications',
+      summary: "The deliveries of a workflow's notifications: one per entry each time it finishes",
+      auth: true,
+      responses: { 200: '{notifications: Notification[]}', 404: 'unknown workflow' },
+      handler: (ctx) => sendJson(ctx.res, 200, { notifications: bridge.store.notifications.forWorkflow(ownedWorkflow(ctx).id).map(notificationView) }),
     },
     {
       method: 'GET',
