@@ -21,6 +21,10 @@ export const REDACT_PATHS = [
   'headers.authorization',
   '*.privateKey',
   'privateKey',
+  // Webhook signing secrets (a job definition's notifications[].secret), should one ever be logged.
+  'secret',
+  '*.secret',
+  '*.notifications[*].secret',
 ];
 
 /**
