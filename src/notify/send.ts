@@ -14,6 +14,8 @@ export interface WebhookAttempt {
   deliveryId: string;
   body: string;
   timeoutMs: number;
+  /** Aborted when the daemon stops: the attempt is dropped and its lease brings it back after restart. */
+  signal: AbortSignal;
 }
 
 /**
@@ -41,6 +43,7 @@ export function postWebhook(a: WebhookAttempt): Promise<void> {
       },
     });
     const timer = setTimeout(() => req.destroy(new Error(`no answer within ${a.timeoutMs / 1000} s`)), a.timeoutMs);
+    a.signal.addEventListener('abort', () => req.destroy(new Error('the daemon is stopping')), { once: true });
     req.on('response', (res) => {
       res.resume();
       res.on('end', () => {
@@ -63,7 +66,7 @@ export function postWebhook(a: WebhookAttempt): Promise<void> {
 }
 
 /** Run `<program> -t -i` with the whole message on stdin (recipients come from its To: header). */
-export function runSendmail(program: string, message: string, timeoutMs: number): Promise<void> {
+export function runSendmail(program: string, message: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, ['-t', '-i'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
@@ -71,6 +74,7 @@ export function runSendmail(program: string, message: string, timeoutMs: number)
       if (stderr.length < 500) stderr += d;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    signal.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(e);

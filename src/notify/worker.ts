@@ -36,6 +36,7 @@ export class NotificationWorker {
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
   private readonly inflight = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
   private readonly now: () => number;
 
   constructor(private readonly o: WorkerOptions) {
@@ -52,10 +53,14 @@ export class NotificationWorker {
     if (!this.stopped) this.schedule(0);
   }
 
-  /** Stop taking rows and wait for attempts under way (each bounded by timeoutSeconds). */
+  /**
+   * Stop taking rows and cut the attempts under way: a shutdown never waits for a slow receiver.
+   * A cut attempt stays pending and is made again after the restart (same delivery id).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.stopping.abort();
     await Promise.allSettled([...this.inflight]);
   }
 
@@ -82,7 +87,10 @@ export class NotificationWorker {
     const p = this.send(row, timeoutMs)
       .then(
         () => this.settle(() => this.o.store.notifications.delivered(row.id, this.now())),
-        (e: unknown) => this.settle(() => this.failedAttempt(row, attempt, e)),
+        // An attempt cut by stop() is not the receiver's failure: it stays pending as it is.
+        (e: unknown) => {
+          if (!this.stopping.signal.aborted) this.settle(() => this.failedAttempt(row, attempt, e));
+        },
       )
       .finally(() => {
         this.inflight.delete(p);
@@ -116,12 +124,12 @@ export class NotificationWorker {
     if (n.type === 'webhook') {
       const p = webhookTargetProblem(n.url, this.o.config.allowHttpLoopback);
       if (p) throw new Permanent(`url ${p}`);
-      return postWebhook({ url: n.url, secret: n.secret, event: row.event, deliveryId: row.deliveryId, body: row.body, timeoutMs });
+      return postWebhook({ url: n.url, secret: n.secret, event: row.event, deliveryId: row.deliveryId, body: row.body, timeoutMs, signal: this.stopping.signal });
     }
     const p = sendmailProblem(this.o.config);
     if (p) throw new Error(p);
     const from = this.o.config.from ?? `hpc-bridge@${hostname()}`;
-    return runSendmail(this.o.config.sendmail, emailMessage({ from, to: n.to, deliveryId: row.deliveryId, body: row.body }), timeoutMs);
+    return runSendmail(this.o.config.sendmail, emailMessage({ from, to: n.to, deliveryId: row.deliveryId, body: row.body }), timeoutMs, this.stopping.signal);
   }
 
   /** The entry of the job's or workflow's definition this row delivers (it holds the secret). */

@@ -28,8 +28,7 @@ afterEach(async () => {
   for (const r of receivers.splice(0)) await r.close();
 });
 
-function open(notifications: Record<string, unknown>): Bridge {
-  const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-notify-'));
+function open(notifications: Record<string, unknown>, dataDir = mkdtempSync(join(tmpdir(), 'hpcb-notify-'))): Bridge {
   const settings = buildSettings({ dataDir, notifications }, [
     { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: 0.2, lostGraceSeconds: 2 } },
   ]);
@@ -112,6 +111,25 @@ describe('webhook delivery', () => {
     expect(JSON.stringify(b.store.notifications.forJob(job.id))).not.toContain(SECRET);
     expect(logText).toContain('notification failed for good');
     expect(scanText(logText, [SECRET])).toEqual([]);
+  });
+
+  it('a stopping daemon cuts a POST in flight instead of waiting for the receiver; the restarted one sends it again with the same delivery id', async () => {
+    const cfg = { allowHttpLoopback: true, timeoutSeconds: 4, retry: { initialDelaySeconds: 0.2, maxDelaySeconds: 0.4, maxAttempts: 5 } };
+    const b = open(cfg);
+    const dataDir = b.settings.daemon.dataDir;
+    const rec = await startReceiver((_h, n) => (n === 1 ? 'hold' : 200));
+    receivers.push(rec);
+    const { job } = b.submit('alice', { tasks: [{ cmd: 'true' }], notifications: [hook(rec.url)] });
+    await b.wait(job.id, 60_000);
+    await rec.waitHits(1);
+    await b.close();
+    bridge = undefined;
+    // Cut, not failed: still pending, the attempt counted, no error recorded against the receiver.
+    const reopened = open(cfg, dataDir);
+    expect(reopened.store.notifications.forJob(job.id)).toMatchObject([{ status: 'pending', attempts: 1, lastError: null }]);
+    const row = await eventually(() => reopened.store.notifications.forJob(job.id).find((n) => n.status === 'delivered'));
+    expect(row.attempts).toBe(2);
+    expect(rec.hits.map((h) => h.deliveryId)).toEqual([row.deliveryId, row.deliveryId]);
   });
 
   it('a workflow notifies once, when its last job has ended', async () => {
