@@ -14,6 +14,8 @@ export interface WebhookAttempt {
   deliveryId: string;
   body: string;
   timeoutMs: number;
+  /** Certificates https receivers may chain to (the system's plus the operator's caFile); undefined: the system's. */
+  ca?: string[] | undefined;
   /** Aborted when the daemon stops: the attempt is dropped and its lease brings it back after restart. */
   signal: AbortSignal;
 }
@@ -32,6 +34,7 @@ export function postWebhook(a: WebhookAttempt): Promise<void> {
     const req = request(url, {
       method: 'POST',
       agent: false,
+      ...(a.ca ? { ca: a.ca } : {}),
       headers: {
         'content-type': 'application/json',
         'content-length': payload.length,

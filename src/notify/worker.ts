@@ -9,7 +9,10 @@
  * its answer sends the same delivery id again after restart: at-least-once on the wire, exactly
  * once for a receiver that drops repeated delivery ids.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { rootCertificates } from 'node:tls';
+import { BridgeError } from '../domain/errors.js';
 import { retryDelayMs, webhookTargetProblem, type Notification } from '../domain/notifications.js';
 import type { Logger } from '../logging.js';
 import type { NotificationsConfig } from '../settings/schema.js';
@@ -29,6 +32,14 @@ export interface WorkerOptions {
   now?: () => number;
 }
 
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new BridgeError('INVALID_CONFIG', `notifications.caFile: cannot read ${file}: ${(e as Error).message}`, { context: { field: 'notifications.caFile' } });
+  }
+}
+
 /** A failure that retrying cannot fix: the row is recorded as failed at once. */
 class Permanent extends Error {}
 
@@ -38,9 +49,12 @@ export class NotificationWorker {
   private readonly inflight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private readonly now: () => number;
+  private readonly ca: string[] | undefined;
 
   constructor(private readonly o: WorkerOptions) {
     this.now = o.now ?? Date.now;
+    // Node's `ca` replaces the system's roots: keep them, and add the operator's.
+    this.ca = o.config.caFile ? [...rootCertificates, readCa(o.config.caFile)] : undefined;
   }
 
   start(): void {
@@ -124,7 +138,7 @@ export class NotificationWorker {
     if (n.type === 'webhook') {
       const p = webhookTargetProblem(n.url, this.o.config.allowHttpLoopback);
       if (p) throw new Permanent(`url ${p}`);
-      return postWebhook({ url: n.url, secret: n.secret, event: row.event, deliveryId: row.deliveryId, body: row.body, timeoutMs, signal: this.stopping.signal });
+      return postWebhook({ url: n.url, secret: n.secret, event: row.event, deliveryId: row.deliveryId, body: row.body, timeoutMs, ca: this.ca, signal: this.stopping.signal });
     }
     const p = sendmailProblem(this.o.config);
     if (p) throw new Error(p);

@@ -300,6 +300,8 @@ export const NotificationsSchema = z.strictObject({
   sendmail: z.string().min(1).default(NOTIFICATION_DEFAULTS.sendmail),
   /** The From: of notification e-mails; by default hpc-bridge@<this host's name>. */
   from: z.string().regex(/^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]+$/, 'must be one e-mail address (user@host)').optional(),
+  /** PEM certificates trusted for https webhooks in addition to the system's (a site's own CA). */
+  caFile: z.string().min(1).optional(),
   /** Allow plain http webhooks to loopback addresses (tests, a receiver on this host); https is always allowed. */
   allowHttpLoopback: z.boolean().default(NOTIFICATION_DEFAULTS.allowHttpLoopback),
   /** One attempt (a POST and its answer, or one sendmail run) is abandoned after this long. */

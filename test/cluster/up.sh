@@ -32,6 +32,7 @@ PACKAGES=(munge slurmctld slurmd slurm-client slurm-wlm-torque slurmdbd mariadb-
   openssh-server openssh-client openmpi-bin libopenmpi-dev iproute2 python3 util-linux
   systemd      # systemd-analyze for test/unit/ops/systemd.test.ts
   shellcheck   # test/unit/house/shellcheck.test.ts checks every remote program and rendered script
+  openssl      # test/unit/notifications/delivery.test.ts makes a self-signed certificate for an https receiver
   chromium)    # the dashboard's browser tests (test/dashboard/) drive Debian's Chromium headless
 
 # ----------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  * webhooks (allowed by daemon.notifications.allowHttpLoopback) and a fake sendmail script that
  * records what it was given. The daemon-restart cases are in webhook-restarts.test.ts.
  */
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,6 +112,33 @@ describe('webhook delivery', () => {
     expect(JSON.stringify(b.store.notifications.forJob(job.id))).not.toContain(SECRET);
     expect(logText).toContain('notification failed for good');
     expect(scanText(logText, [SECRET])).toEqual([]);
+  });
+
+  it("https: the receiver's certificate is verified, and one from the operator's caFile is trusted", async () => {
+    // A self-signed certificate for 127.0.0.1, made for this test.
+    const dir = mkdtempSync(join(tmpdir(), 'hpcb-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
+    const rec = await startReceiver(() => 200, 0, tls);
+    receivers.push(rec);
+    expect(rec.url.startsWith('https://')).toBe(true);
+    const budget = { retry: { initialDelaySeconds: 0.1, maxDelaySeconds: 0.1, maxAttempts: 1 } };
+
+    // Without the CA the daemon refuses the receiver: it never sends the body to an unverified peer.
+    const untrusting = open(budget);
+    const first = untrusting.submit('alice', { tasks: [{ cmd: 'true' }], notifications: [hook(rec.url)] }).job;
+    await untrusting.wait(first.id, 60_000);
+    const refused = await eventually(() => untrusting.store.notifications.forJob(first.id).find((n) => n.status === 'failed'));
+    expect(refused.lastError).toMatch(/self-signed certificate/);
+    expect(rec.hits).toHaveLength(0);
+    await untrusting.close();
+
+    const trusting = open({ ...budget, caFile: join(dir, 'cert.pem') });
+    const { job } = trusting.submit('alice', { tasks: [{ cmd: 'true' }], notifications: [hook(rec.url)] });
+    await trusting.wait(job.id, 60_000);
+    const row = await eventually(() => trusting.store.notifications.forJob(job.id).find((n) => n.status === 'delivered'));
+    expect(rec.hits.map((h) => h.deliveryId)).toEqual([row.deliveryId]);
+    expect(signatureValid(SECRET, rec.hits[0]!)).toBe(true);
   });
 
   it('a stopping daemon cuts a POST in flight instead of waiting for the receiver; the restarted one sends it again with the same delivery id', async () => {

@@ -5,6 +5,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 
 export interface Hit {
   deliveryId: string;
@@ -31,8 +32,8 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-/** Listen on `port` (0: any free one). */
-export async function startReceiver(answer: (hit: Hit, n: number) => Answer, port = 0): Promise<Receiver> {
+/** Listen on `port` (0: any free one); with `tls`, an https receiver with that key and certificate. */
+export async function startReceiver(answer: (hit: Hit, n: number) => Answer, port = 0, tls?: { key: string; cert: string }): Promise<Receiver> {
   const hits: Hit[] = [];
   const waiters: { n: number; resolve: (h: Hit[]) => void }[] = [];
   const rec: Receiver = {
@@ -44,7 +45,7 @@ export async function startReceiver(answer: (hit: Hit, n: number) => Answer, por
     waitHits: (n) => new Promise((resolve) => (hits.length >= n ? resolve(hits) : waiters.push({ n, resolve }))),
     close: () => closeServer(server),
   };
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -59,13 +60,14 @@ export async function startReceiver(answer: (hit: Hit, n: number) => Answer, por
         w.resolve(hits);
       }
     });
-  });
+  };
+  const server: Server = tls ? createHttpsServer(tls, handler) : createServer(handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());
   });
   rec.port = (server.address() as { port: number }).port;
-  rec.url = `http://127.0.0.1:${rec.port}/hook`;
+  rec.url = `${tls ? 'https' : 'http'}://127.0.0.1:${rec.port}/hook`;
   return rec;
 }
 
