@@ -1,7 +1,7 @@
 /**
  * How jobs and workflows are shown on a terminal, and the exit code each outcome gives.
  */
-import type { JobSummaryView, JobView, WorkflowView } from '../client/index.js';
+import type { JobSummaryView, JobView, NotificationView, WorkflowView } from '../client/index.js';
 import { EXIT } from './exitCodes.js';
 import { formatTable } from './output.js';
 
@@ -9,6 +9,15 @@ export function jobsTable(jobs: JobSummaryView[]): string {
   return formatTable(
     ['ID', 'NAME', 'CLUSTER', 'STATUS', 'CREATED', 'REASON'],
     jobs.map((j) => [String(j.id), j.name, j.cluster, j.status, j.createdAt.replace('T', ' ').slice(0, 19), j.statusReason ?? '']),
+  );
+}
+
+/** One row per notification delivery: what was sent where, and how it went. */
+export function deliveriesTable(list: NotificationView[]): string {
+  const when = (t: string | null) => (t ? t.replace('T', ' ').slice(0, 19) : '');
+  return formatTable(
+    ['DELIVERY', 'EVENT', 'TYPE', 'TARGET', 'STATUS', 'ATTEMPTS', 'DELIVERED', 'LAST ERROR'],
+    list.map((n) => [n.deliveryId, n.event, n.type, n.target, n.status, String(n.attempts), when(n.deliveredAt), n.lastError ?? '']),
   );
 }
 

@@ -1,11 +1,11 @@
 /**
- * `list`, `describe` and `wait`: jobs and workflows as they are now, or once they end.
+ * `list`, `describe`, `wait` and `notifications`: jobs and workflows as they are now, or once they end.
  */
 import { Command, CommanderError } from 'commander';
-import { Workflow, type JobView } from '../../client/index.js';
+import { Job, Workflow, type JobView } from '../../client/index.js';
 import { EXIT } from '../exitCodes.js';
 import { clientFrom, collect, isWorkflowWord, jobId, json, out, parseKv, workflowId, type CliStatus } from '../common.js';
-import { exitForStatus, exitForWorkflow, jobStatusLine, jobsTable, progressText, workflowsTable, workflowText } from '../views.js';
+import { deliveriesTable, exitForStatus, exitForWorkflow, jobStatusLine, jobsTable, progressText, workflowsTable, workflowText } from '../views.js';
 
 export function registerInspect(program: Command, status: CliStatus): void {
   program
@@ -73,6 +73,21 @@ export function registerInspect(program: Command, status: CliStatus): void {
       const j = await clientFrom(cmd).getJob(jobId(id));
       if (o.json) return json(j);
       out(`${jobStatusLine(j)}${j.nativeId ? `  native ${j.nativeId}${j.nativeState ? ` ${j.nativeState}` : ''}` : ''}`);
+    });
+
+  program
+    .command('notifications')
+    .description("the deliveries of a job's notifications (or: notifications workflow <id>): status, attempts, last error")
+    .argument('<id>', 'job id, or the word "workflow" and a workflow id')
+    .argument('[workflow-id]')
+    .option('--json', 'as JSON')
+    .action(async (id: string, wfId: string | undefined, o: { json?: boolean }, cmd: Command) => {
+      let list;
+      if (isWorkflowWord(id)) list = await (await Workflow.get(workflowId(wfId), clientFrom(cmd))).deliveries();
+      else if (wfId !== undefined) throw new CommanderError(EXIT.USAGE, 'hpcb.usage', `notifications takes one job id (or: notifications workflow <id>)`);
+      else list = await (await Job.get(jobId(id), clientFrom(cmd))).deliveries();
+      if (o.json) json(list);
+      else out(deliveriesTable(list));
     });
 
   program

@@ -11,7 +11,7 @@
  *  - after a recorded success, a restart sends nothing again.
  * The permanent failure after the retry budget is in delivery.test.ts (a smaller budget).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import { Client, Job, Workflow, type NotificationView } from '../../../src/clien
 import { eventually, signatureValid, startReceiver, type Receiver } from './receiver.js';
 
 const CHILD = join(import.meta.dirname, 'daemon-child.ts');
+const CLI = join(import.meta.dirname, '../../../src/cli/main.ts');
 const SECRET = 'restart-test-secret-0123456789';
 const DOWN_MS = 60_000;
 // Short delays so the test moves; enough attempts to outlast a receiver down for 60 s; an
@@ -94,6 +95,7 @@ describe('webhooks across daemon SIGKILLs', () => {
   let jobDown: Job;
   let jobHeld: Job;
   let jobFlaky: Job;
+  let wfId: number;
 
   it('each event is delivered once: a POST in flight at a SIGKILL, a receiver down for 60 s, one answering 500', async () => {
     downPort = await freePort(); // nothing listens there until the 60 s are over
@@ -132,6 +134,7 @@ describe('webhooks across daemon SIGKILLs', () => {
     const wf = await new Workflow({ name: 'pair', jobs: [{ name: 'a', tasks: [{ cmd: 'true' }] }, { name: 'b', tasks: [{ cmd: 'true' }] }], notifications: [{ event: 'workflowFinished', type: 'webhook', url: wfReceiver.url, secret: SECRET }] }, client).create();
     for (const j of [jobFlaky, ...plain]) expect((await j.wait()).status).toBe('completed');
     expect((await wf.wait()).status).toBe('completed');
+    wfId = wf.id!;
     expect((await only(jobDown)).status).toBe('pending');
 
     // The POST that was in flight: sent once more after the restart, with the same delivery id.
@@ -194,5 +197,15 @@ describe('webhooks across daemon SIGKILLs', () => {
     expect(wfReceiver.hits).toHaveLength(1);
     expect(flaky.hits.map((h) => h.deliveryId)).toEqual([...Array(3).fill((await only(jobFlaky)).deliveryId), done.deliveryId]);
     for (const j of [jobDown, jobHeld, jobFlaky]) expect((await only(j)).status).toBe('delivered');
+
+    // The same from the CLI.
+    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8', env: { ...process.env, HPC_BRIDGE_URL: `http://127.0.0.1:${port}`, HPC_BRIDGE_TOKEN: token } });
+    const table = cli(['notifications', String(jobFlaky.id)]);
+    expect(table.status).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^DELIVERY\s+EVENT\s+TYPE\s+TARGET\s+STATUS\s+ATTEMPTS\s+DELIVERED\s+LAST ERROR/);
+    expect(table.stdout).toMatch(new RegExp(`${(await only(jobFlaky)).deliveryId}\\s+jobFinished\\s+webhook\\s+${flaky.url}\\s+delivered\\s+3\\s`));
+    const wfList = cli(['notifications', 'workflow', String(wfId), '--json']);
+    expect(wfList.status).toBe(0);
+    expect(JSON.parse(wfList.stdout)).toMatchObject([{ event: 'workflowFinished', type: 'webhook', target: wfReceiver.url, status: 'delivered', attempts: 1 }]);
   }, 120_000);
 });
