@@ -25,6 +25,9 @@ import { localAccountFor } from './settings/localAccount.js';
 import { TransportPool } from './transport/pool.js';
 import { clusterAccount, identityFor, identityForAccount, sharedIdentity, type ClusterIdentity } from './settings/identity.js';
 import { Staging, type StagingOptions } from './staging/staging.js';
+import { JobTokens } from './auth/jobTokens.js';
+import { jobMayUseKv, KvJobAccess, withKvHooks } from './kv/jobs.js';
+import { KeyValueService } from './kv/service.js';
 
 export interface BridgeOptions {
   logger?: Logger;
@@ -48,6 +51,9 @@ export class Bridge {
   readonly log: Logger;
   /** The data half: artifacts, stage-in/out, outputs and logs (the API serves it as is). */
   readonly staging: Staging;
+  /** The per-user key-value store (src/kv/), and the credentials running jobs reach it with. */
+  readonly kv: KeyValueService;
+  readonly jobTokens: JobTokens;
   private readonly reconcilers = new Map<string, Reconciler>();
   /** Every cluster's transports, one per identity (idle ones are closed by the pool). */
   readonly pools: TransportPool[] = [];
@@ -67,6 +73,9 @@ export class Bridge {
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.stagingOptions ?? {}),
     });
+    const now = opts.now ?? Date.now;
+    this.kv = new KeyValueService(store.kv, settings.daemon.kv, now);
+    this.jobTokens = new JobTokens(store.kv, (jobId, at) => jobMayUseKv(store.get(jobId), at), now);
   }
 
   static open(settings: Settings, opts: BridgeOptions = {}): Bridge {
@@ -77,11 +86,13 @@ export class Bridge {
       bridge.logTransition(e);
       bridge.onTransition(e);
     });
+    const kvHooks = new KvJobAccess(bridge.jobTokens, bridge.kv, settings.daemon.kv, log.child({ component: 'kv' }), opts.now);
+    const hooks = withKvHooks(opts.staging ?? bridge.staging, kvHooks);
     for (const c of settings.clusters) {
       const adapter = opts.adapterFor ? opts.adapterFor(c) : adapterFor(c);
       const rt = clusterRuntime(c, settings, adapter, opts.transportFor);
       bridge.pools.push(rt.pool);
-      const recOpts = { ...(opts.now ? { now: opts.now } : {}), staging: opts.staging ?? bridge.staging };
+      const recOpts = { ...(opts.now ? { now: opts.now } : {}), staging: hooks };
       bridge.reconcilers.set(c.name, new Reconciler(rt, store, log.child({ cluster: c.name }), recOpts));
     }
     return bridge;
@@ -443,6 +454,7 @@ export function clusterRuntime(c: ClusterConfig, settings: Settings, adapter: Sc
     submitRatePerSecond: c.submitRatePerSecond,
     commandTimeoutMs: c.commandTimeoutSeconds * 1000,
     submitTimeoutMs: c.submitTimeoutSeconds * 1000,
+    ...(c.daemonUrlFromJobs ? { kvFromJobs: { daemonUrl: c.daemonUrlFromJobs } } : c.kvRelay ? { kvFromJobs: {} } : {}),
   };
   const view = (account: string): ClusterRuntime => {
     let v = views.get(account);
