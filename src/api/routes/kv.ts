@@ -32,6 +32,11 @@ function entryView(e: KvEntry): KvEntryView {
 export function registerKvRoutes(r: Router, api: ApiContext): void {
   const kv = api.bridge.kv;
   const keyOf = (ctx: Ctx): string => {
+    // The path was normalised when it was parsed (`a/./b` became `a/b`): refuse what it had to
+    // rewrite, so one key has one spelling.
+    if ((ctx.req.url ?? '').split('?')[0] !== ctx.url.pathname) {
+      throw new HttpError('INVALID_REQUEST', 'key: must not contain "." or ".." segments or backslashes', 'key');
+    }
     const key = ctx.params.key!;
     const problem = kv.keyProblem(key);
     if (problem) throw new HttpError('INVALID_REQUEST', `key: ${problem}`, 'key');
