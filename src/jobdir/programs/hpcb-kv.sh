@@ -36,13 +36,23 @@ key=${1-}
 case $key in *[!A-Za-z0-9_.:@+=,/-]*) die "key \"$key\" may contain only letters, digits, _ - . : @ + = , and /" 2 ;; esac
 if [ "$op" != list ] && [ -z "$key" ]; then usage; fi
 
+# The reason in an answer: the daemon's JSON error message (HTTP), or the relay's plain text.
+reason() {
+  local text
+  text=$(head -c 2000 -- "$1")
+  case $text in
+    '{"error":'*) printf '%s' "$text" | sed -n 's/.*"message":"\(\([^"\\]\|\\.\)*\)".*/\1/p' | sed 's/\\"/"/g' ;;
+    *) printf '%s' "$text" ;;
+  esac
+}
+
 # Prints the answer's body for a 2xx status, else the reason; returns the exit status above.
 finish() {
   local status=$1 body=$2
   case $status in
     2??) if [ "$op" != set ] && [ "$op" != delete ]; then cat -- "$body"; fi; return 0 ;;
-    404) printf 'hpcb-kv: %s\n' "$(head -c 2000 -- "$body")" >&2; return 1 ;;
-    *) printf 'hpcb-kv: %s: %s\n' "$status" "$(head -c 2000 -- "$body")" >&2; return 3 ;;
+    404) printf 'hpcb-kv: %s\n' "$(reason "$body")" >&2; return 1 ;;
+    *) printf 'hpcb-kv: %s: %s\n' "$status" "$(reason "$body")" >&2; return 3 ;;
   esac
 }
 
