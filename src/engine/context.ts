@@ -20,8 +20,8 @@ export interface StagingHooks {
   /** After the outcome is decided, before the terminal state. */
   stageOut?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
   /**
-   * Each tick, once per account, with that account's queued and running jobs (the key-value
-   * relay). Must not throw: it changes no job's state.
+   * Each tick, once per account, with that account's running jobs (the key-value relay). Must
+   * not throw: it changes no job's state.
    */
   whileActive?(jobs: readonly JobRecord[], rt: ClusterRuntime, jobDirOf: (job: JobRecord) => string): Promise<void>;
 }

@@ -187,7 +187,7 @@ export class Reconciler {
     const whileActive = ctx.staging?.whileActive;
     if (whileActive) {
       for (const [as, js] of groups()) {
-        const live = js.filter((j) => j.kind === 'job' && (j.state === 'queued' || j.state === 'running'));
+        const live = js.filter((j) => j.kind === 'job' && j.state === 'running');
         if (live.length > 0) await whileActive.call(ctx.staging, live, as.rt, (j) => jobDir(as, j));
       }
     }

@@ -4,10 +4,9 @@
  * - stage-in: the job gets the helper (`$HPCB_KV`) and, where the cluster reaches the daemon
  *   (`daemonUrlFromJobs`), a credential of its own: a token for the key-value routes of its
  *   owner, stored hashed, written to `.hpcb/kv/token` through the install program's stdin;
- * - each tick, for queued and running jobs of a relay cluster: the requests jobs left in their
- *   directories are applied as their owner and answered in files (relay.ts);
- * - stage-out: the credential is revoked and a relay cluster's last requests are applied (a job
- *   may set a key just before it ends).
+ * - each tick, for running jobs of a relay cluster: the requests jobs left in their directories
+ *   are applied as their owner and answered in files (relay.ts);
+ * - stage-out: the credential is revoked.
  *
  * Nothing here may fail a job: a hook that cannot do its part logs and leaves the job alone.
  */
@@ -59,7 +58,7 @@ export class KvJobAccess implements StagingHooks {
     }
   }
 
-  /** The relay round for one account's queued and running jobs. */
+  /** The relay round for one account's running jobs. */
   async whileActive(jobs: readonly JobRecord[], rt: ClusterRuntime, jobDirOf: (job: JobRecord) => string): Promise<void> {
     if (!rt.kvFromJobs || rt.kvFromJobs.daemonUrl) return;
     try {
@@ -70,19 +69,19 @@ export class KvJobAccess implements StagingHooks {
     }
   }
 
-  async stageOut(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
-    if (!rt.kvFromJobs) return;
-    this.tokens.revokeJob(job.id);
-    if (rt.kvFromJobs.daemonUrl) return;
-    try {
-      await this.relay.round([job], rt, () => jobDir, true);
-    } catch (e) {
-      this.log.warn({ jobId: job.id, cluster: rt.name, err: e instanceof Error ? e.message : String(e) }, 'key-value requests left at the end of the job were not relayed');
-    }
+  /**
+   * Revoke the job's credential. A relay cluster gets no last round here: the helper waits for
+   * each answer, so a job cannot end with a request pending unless the helper was killed while
+   * it waited (walltime, cancel), and such a request is dropped with the job rather than
+   * applied after the job was stopped. This saves one remote command per job.
+   */
+  stageOut(job: JobRecord, _jobDir: string, rt: ClusterRuntime): Promise<void> {
+    if (rt.kvFromJobs) this.tokens.revokeJob(job.id);
+    return Promise.resolve();
   }
 }
 
-/** Staging's hooks and the key-value hooks as one: key-value first, so a job's last keys are in before its outputs. */
+/** Staging's hooks and the key-value hooks as one (the credential is revoked before the outputs come back). */
 export function withKvHooks(staging: StagingHooks | undefined, kv: KvJobAccess): StagingHooks {
   return {
     stageIn: async (job, dir, rt) => {

@@ -1,8 +1,8 @@
 /**
  * The relay: key-value access for jobs on clusters whose compute nodes cannot reach the daemon.
  * The in-job helper writes each request as a directory under `.hpcb/kv/req/`; one scan program
- * per account (at most once per poll interval) lists the requests of all that account's active
- * jobs, the daemon applies them as each job's owner, in the order each job wrote them, and one
+ * per account with running jobs (at most once per poll interval) lists the requests of all of
+ * them, the daemon applies them as each job's owner, in the order each job wrote them, and one
  * answer program writes each answer to `.hpcb/kv/res/<id>/` and removes the request.
  *
  * A daemon stopped between applying a request and answering it applies it again after its
@@ -38,18 +38,13 @@ export class KvRelay {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /**
-   * Scan `jobs` (one account's, on `rt`) and answer what they asked. `force` skips the
-   * once-per-poll-interval pacing (the last round of a job that ended).
-   */
-  async round(jobs: readonly JobRecord[], rt: ClusterRuntime, jobDirOf: (job: JobRecord) => string, force = false): Promise<void> {
+  /** Scan `jobs` (one account's, on `rt`) and answer what they asked; at most once per poll interval. */
+  async round(jobs: readonly JobRecord[], rt: ClusterRuntime, jobDirOf: (job: JobRecord) => string): Promise<void> {
     if (jobs.length === 0) return;
     const pace = `${rt.name}\0${rt.user}`;
     const started = this.now();
-    if (!force) {
-      if (started - (this.lastScan.get(pace) ?? 0) < rt.pollIntervalMs) return;
-      this.lastScan.set(pace, started);
-    }
+    if (started - (this.lastScan.get(pace) ?? 0) < rt.pollIntervalMs) return;
+    this.lastScan.set(pace, started);
     for (let i = 0; i < jobs.length; i += DIRS_PER_SCAN) {
       const chunk = jobs.slice(i, i + DIRS_PER_SCAN);
       const dirs = chunk.map(jobDirOf);
