@@ -27,6 +27,9 @@ import { clusterAccount, identityFor, identityForAccount, sharedIdentity, type C
 import { Staging, type StagingOptions } from './staging/staging.js';
 import { checkNotifications } from './notify/check.js';
 import { NotificationWorker } from './notify/worker.js';
+import { JobTokens } from './auth/jobTokens.js';
+import { jobMayUseKv, KvJobAccess, withKvHooks } from './kv/jobs.js';
+import { KeyValueService } from './kv/service.js';
 
 export interface BridgeOptions {
   logger?: Logger;
@@ -52,6 +55,9 @@ export class Bridge {
   readonly staging: Staging;
   /** Sends the outbox's webhooks and e-mails, beside the engine (never inside a tick). */
   readonly notifier: NotificationWorker;
+  /** The per-user key-value store (src/kv/), and the credentials running jobs reach it with. */
+  readonly kv: KeyValueService;
+  readonly jobTokens: JobTokens;
   private readonly reconcilers = new Map<string, Reconciler>();
   /** Every cluster's transports, one per identity (idle ones are closed by the pool). */
   readonly pools: TransportPool[] = [];
@@ -72,6 +78,9 @@ export class Bridge {
       ...(opts.stagingOptions ?? {}),
     });
     this.notifier = new NotificationWorker({ store, config: settings.daemon.notifications, log: log.child({ component: 'notify' }), ...(opts.now ? { now: opts.now } : {}) });
+    const now = opts.now ?? Date.now;
+    this.kv = new KeyValueService(store.kv, settings.daemon.kv, now);
+    this.jobTokens = new JobTokens(store.kv, (jobId, at) => jobMayUseKv(store.get(jobId), at), now);
   }
 
   static open(settings: Settings, opts: BridgeOptions = {}): Bridge {
@@ -83,11 +92,13 @@ export class Bridge {
       bridge.onTransition(e);
       if (isTerminal(e.to)) bridge.notifier.kick();
     });
+    const kvHooks = new KvJobAccess(bridge.jobTokens, bridge.kv, settings.daemon.kv, log.child({ component: 'kv' }), opts.now);
+    const hooks = withKvHooks(opts.staging ?? bridge.staging, kvHooks);
     for (const c of settings.clusters) {
       const adapter = opts.adapterFor ? opts.adapterFor(c) : adapterFor(c);
       const rt = clusterRuntime(c, settings, adapter, opts.transportFor);
       bridge.pools.push(rt.pool);
-      const recOpts = { ...(opts.now ? { now: opts.now } : {}), staging: opts.staging ?? bridge.staging };
+      const recOpts = { ...(opts.now ? { now: opts.now } : {}), staging: hooks };
       bridge.reconcilers.set(c.name, new Reconciler(rt, store, log.child({ cluster: c.name }), recOpts));
     }
     return bridge;
@@ -453,6 +464,7 @@ export function clusterRuntime(c: ClusterConfig, settings: Settings, adapter: Sc
     submitRatePerSecond: c.submitRatePerSecond,
     commandTimeoutMs: c.commandTimeoutSeconds * 1000,
     submitTimeoutMs: c.submitTimeoutSeconds * 1000,
+    ...(c.daemonUrlFromJobs ? { kvFromJobs: { daemonUrl: c.daemonUrlFromJobs } } : c.kvRelay ? { kvFromJobs: {} } : {}),
   };
   const view = (account: string): ClusterRuntime => {
     let v = views.get(account);

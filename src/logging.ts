@@ -76,9 +76,10 @@ export function silentLogger(): Logger {
 }
 
 /**
- * Anything shaped like an API token (`hpcb_<id>_<secret>`) in free text (a request path a
- * client got wrong, an error message) keeps its public id and loses its secret.
+ * Anything shaped like an API token (`hpcb_<id>_<secret>`) or a job's key-value credential
+ * (`hpcbj_<id>_<secret>`) in free text (a request path a client got wrong, an error message)
+ * keeps its public id and loses its secret.
  */
 export function redactTokenLike(text: string): string {
-  return text.replace(/\b(hpcb_[0-9a-f]{8}_)[A-Za-z0-9_-]{16,}/g, '$1[redacted]');
+  return text.replace(/\b(hpcbj?_[0-9a-f]{8}_)[A-Za-z0-9_-]{16,}/g, '$1[redacted]');
 }

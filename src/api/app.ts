@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Bridge } from '../bridge.js';
+import { isJobToken } from '../auth/jobTokens.js';
 import { TokenStore } from '../auth/tokens.js';
 import { BridgeError } from '../domain/errors.js';
 import { redactTokenLike, silentLogger, type Logger } from '../logging.js';
@@ -28,6 +29,7 @@ import { registerArtifactRoutes } from './routes/artifacts.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerJobFileRoutes } from './routes/files.js';
 import { registerJobRoutes } from './routes/jobs.js';
+import { registerKvRoutes } from './routes/kv.js';
 import { registerMetricsRoute, registerOpsRoutes } from './routes/ops.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 
@@ -101,10 +103,18 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
     },
   };
 
-  const authenticate = (req: IncomingMessage): string => {
+  const authenticate = (req: IncomingMessage, route: RouteDoc): string => {
     const h = header(req, 'authorization');
     const m = h ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
-    const user = m ? tokens.verify(m[1]!) : undefined;
+    const presented = m?.[1];
+    if (presented !== undefined && isJobToken(presented)) {
+      // A job's credential opens its owner's key-value routes and nothing else.
+      if (!route.jobCredential) throw new HttpError('UNAUTHORIZED', "a job's key-value credential is accepted only by the /kv routes", undefined, { 'www-authenticate': 'Bearer realm="hpc-bridge"' });
+      const cred = bridge.jobTokens.verify(presented);
+      if (!cred) throw new HttpError('UNAUTHORIZED', "the job's key-value credential is not valid (unknown, expired, or its job has ended)", undefined, { 'www-authenticate': 'Bearer realm="hpc-bridge"' });
+      return cred.user;
+    }
+    const user = presented !== undefined ? tokens.verify(presented) : undefined;
     if (!user) {
       throw new HttpError('UNAUTHORIZED', h ? 'the bearer token is not valid' : 'an Authorization: Bearer token is required', undefined, {
         'www-authenticate': 'Bearer realm="hpc-bridge"',
@@ -120,6 +130,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   registerJobFileRoutes(router, api);
   registerEventRoutes(router, api);
   registerArtifactRoutes(router, api);
+  registerKvRoutes(router, api);
   registerMetricsRoute(router, api);
 
   const app: App = {

@@ -31,6 +31,8 @@ export interface RouteDoc {
   path: string;
   summary: string;
   auth: boolean;
+  /** Also accepts a running job's key-value credential (src/auth/jobTokens.ts); other routes refuse one. */
+  jobCredential?: boolean;
   query?: z.ZodObject;
   body?: z.ZodType | 'binary';
   headers?: Record<string, { schema: z.ZodType; description: string }>;
@@ -59,8 +61,8 @@ export class Router {
   private readonly table: Route[] = [];
   readonly docs: RouteDoc[] = [];
 
-  /** @param authenticate the user behind a request's token; throws UNAUTHORIZED. */
-  constructor(private readonly authenticate: (req: IncomingMessage) => string) {}
+  /** @param authenticate the user behind a request's token for this route; throws UNAUTHORIZED. */
+  constructor(private readonly authenticate: (req: IncomingMessage, route: RouteDoc) => string) {}
 
   add(...defs: RouteDef[]): void {
     for (const d of defs) {
@@ -85,7 +87,7 @@ export class Router {
       if (r.method !== req.method) continue;
       state.route = r.path;
       // The token first: without one, nothing about the request is looked at (not even its parameters).
-      if (r.auth) state.user = this.authenticate(req);
+      if (r.auth) state.user = this.authenticate(req, r);
       const params: Record<string, string> = {};
       r.names.forEach((n, i) => {
         try {

@@ -54,6 +54,24 @@ export const LogQuery = z.strictObject({
 /** Artifact names: one path segment, no hidden files, nothing a shell or a URL trips over. */
 export const ArtifactName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}$/, 'may contain only letters, digits, _ . + - and must not start with . or -');
 
+const kvPrefix = z.string().max(1024).describe('only keys starting with this');
+
+export const KvListQuery = z.strictObject({
+  prefix: kvPrefix.optional(),
+  after: z.string().max(1024).optional().describe('only keys sorting after this one (paging)'),
+  limit: z.coerce.number().int().min(1).max(10000).optional().describe('at most this many (default 1000)'),
+  values: bool.optional().describe('include each value (UTF-8 text as value, other bytes as valueBase64)'),
+  format: z.enum(['json', 'text']).optional().describe('text: the keys alone, one a line'),
+});
+
+export const KvPutQuery = z.strictObject({
+  prev: z.string().max(16 << 20).optional().describe('write only if the key now holds exactly this (UTF-8) value'),
+});
+
+export const KvDeleteQuery = z.strictObject({
+  prefix: kvPrefix.min(1, 'must not be empty'),
+});
+
 export const JobBody = JobSpecSchema;
 
 export const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be 1 to 200 visible ASCII characters');

@@ -20,6 +20,7 @@ import { registerClusters } from './commands/clusters.js';
 import { registerConfig } from './commands/config.js';
 import { registerFiles } from './commands/files.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerKv } from './commands/kv.js';
 import { registerManage } from './commands/manage.js';
 import { registerRun } from './commands/run.js';
 import { registerServe } from './commands/serve.js';
@@ -42,6 +43,7 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
   registerFiles(program);
   registerManage(program, status);
   registerArtifacts(program);
+  registerKv(program);
   registerClusters(program);
   registerToken(program);
   registerConfig(program, status);

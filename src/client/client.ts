@@ -26,6 +26,7 @@ import type {
 } from './types.js';
 import { TERMINAL_STATUSES } from './types.js';
 import { HpcBridgeError } from './errors.js';
+import { KeyValueStore } from './kv.js';
 import { Backoff, retryDefaults, type RetryOptions } from './retry.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8742';
@@ -428,6 +429,11 @@ export class Client {
 
   async deleteArtifact(name: string): Promise<void> {
     await this.request('DELETE', `/artifacts/${encodeURIComponent(name)}`);
+  }
+
+  /** The caller's key-value store (kv.ts). */
+  get kv(): KeyValueStore {
+    return new KeyValueStore(this);
   }
 
   async clusters(): Promise<ClusterView[]> {

@@ -7,6 +7,7 @@
  *   const done = await job.wait();
  */
 export { Client, HpcBridgeError, DEFAULT_URL, getDefaultClient, setDefaultClient, type ClientOptions, type LogChunk, type Progress, type RequestOptions } from './client.js';
+export { KeyValueStore } from './kv.js';
 export { DEFAULT_RETRY_SECONDS, type RetryOptions } from './retry.js';
 export { Job, Task, Resources, JobPolicies, InputFile, Artifact, type JobInit } from './job.js';
 export { Workflow, Dependency, ParameterSweep, Zip, Repeat, type WorkflowInit, type WorkflowView, type WorkflowJobView, type WorkflowStatus, type SweepParameter } from './workflow.js';

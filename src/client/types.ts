@@ -157,6 +157,20 @@ export interface JobEventView {
   reason: string | null;
 }
 
+/** One key of the key-value store. */
+export interface KvKeyView {
+  key: string;
+  /** The value's size in bytes. */
+  size: number;
+  updatedAt: string;
+}
+
+/** A key with its value: `value` when the bytes are UTF-8 text, else `valueBase64`. */
+export interface KvEntryView extends KvKeyView {
+  value?: string;
+  valueBase64?: string;
+}
+
 export interface ArtifactView {
   name: string;
   size: number;

@@ -3,6 +3,7 @@
  * Built by src/bridge.ts from the validated configuration.
  */
 import type { SchedulerAdapter } from '../domain/adapter.js';
+import type { KvFromJobs } from '../jobdir/kv.js';
 import type { Transport } from '../transport/transport.js';
 
 export interface ClusterRuntime {
@@ -36,6 +37,8 @@ export interface ClusterRuntime {
   commandTimeoutMs: number;
   /** Timeout for a submit batch (a submit command may retry internally while the scheduler is busy). */
   submitTimeoutMs: number;
+  /** How this cluster's jobs reach the key-value store; absent: they do not. */
+  kvFromJobs?: KvFromJobs;
 }
 
 export type ClusterHealthState = 'unknown' | 'ok' | 'degraded';

@@ -19,6 +19,11 @@ export interface StagingHooks {
   stageIn?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
   /** After the outcome is decided, before the terminal state. */
   stageOut?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
+  /**
+   * Each tick, once per account, with that account's running jobs (the key-value relay). Must
+   * not throw: it changes no job's state.
+   */
+  whileActive?(jobs: readonly JobRecord[], rt: ClusterRuntime, jobDirOf: (job: JobRecord) => string): Promise<void>;
 }
 
 /** Counters for /metrics and benchmarks. */

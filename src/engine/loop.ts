@@ -6,8 +6,8 @@
  *   cancels before submission -> workflow gate -> status poll (one command per identity with
  *   jobs in the queue, or one for all as the monitor identity) ->
  *   stage-in -> submit (batched, rate-limited, exactly once) -> array instances follow their
- *   carrier -> cancels on the scheduler -> finishing (testimony + accounting, batched) ->
- *   stage-out (beside the loop) -> carriers close
+ *   carrier -> cancels on the scheduler -> the key-value relay (a staging hook) -> finishing
+ *   (testimony + accounting, batched) -> stage-out (beside the loop) -> carriers close
  *
  * Truthfulness rules:
  *   - a failed status poll or an unreachable cluster changes no job's state; the cluster is
@@ -23,7 +23,7 @@ import { COMMAND_SECONDS_BUCKETS, Histogram } from '../domain/histogram.js';
 import type { Logger } from '../logging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterHealth, ClusterRuntime } from './cluster.js';
-import { asAccount, byAccount, type EngineCounters, type StagingHooks, type StepContext } from './context.js';
+import { asAccount, byAccount, jobDir, type EngineCounters, type StagingHooks, type StepContext } from './context.js';
 import { HealthTracker } from './health.js';
 import { closeCarriers, linkArrayInstances } from './steps/arrays.js';
 import { cancelBeforeSubmit } from './steps/cancelBeforeSubmit.js';
@@ -183,6 +183,13 @@ export class Reconciler {
       // A carrier is cancelled through its elements.
       const cancelled = await this.cancels.run(as, js.filter((j) => j.kind === 'job' && j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
       if (cancelled) this.lastPollAt = 0; // look again soon
+    }
+    const whileActive = ctx.staging?.whileActive;
+    if (whileActive) {
+      for (const [as, js] of groups()) {
+        const live = js.filter((j) => j.kind === 'job' && j.state === 'running');
+        if (live.length > 0) await whileActive.call(ctx.staging, live, as.rt, (j) => jobDir(as, j));
+      }
     }
     for (const [as, js] of groups()) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
     for (const [as, js] of groups()) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);

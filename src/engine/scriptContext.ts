@@ -3,6 +3,7 @@
  * and the API's render preview both build it here, so the preview is the script a submission gets.
  */
 import type { ScriptContext } from '../domain/adapter.js';
+import { kvJobEnv } from '../jobdir/kv.js';
 import { jobDirFor } from '../jobdir/layout.js';
 import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterRuntime } from './cluster.js';
@@ -13,9 +14,12 @@ import { WorkflowRows } from './workflowRows.js';
 export type ScriptJob = Pick<JobRecord, 'id' | 'attempt' | 'spec'> & Partial<Pick<JobRecord, 'kind' | 'arraySize' | 'arrayParallel' | 'afterOk' | 'workflowId' | 'wfJob'>>;
 
 export function scriptContextFor(rt: ClusterRuntime, instance: string, job: ScriptJob, env?: Record<string, string>): ScriptContext {
+  const jobDir = jobDirFor(rt.scratchRoot, instance, job.id);
+  // The key-value helper's location and how it reaches the daemon (never the credential itself).
+  const all = rt.kvFromJobs && job.kind !== 'array' ? { ...kvJobEnv(jobDir, rt.kvFromJobs), ...(env ?? {}) } : env;
   return {
-    ...(env ? { env } : {}),
-    jobDir: jobDirFor(rt.scratchRoot, instance, job.id),
+    ...(all ? { env: all } : {}),
+    jobDir,
     tag: jobTag(instance, job.id, job.attempt),
     bridgeJobId: job.id,
     attempt: job.attempt,

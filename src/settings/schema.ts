@@ -142,6 +142,21 @@ export const ClusterSchema = z
     submitRatePerSecond: z.number().min(0.1).max(10000).default(200),
     commandTimeoutSeconds: seconds(60, 1, 3600),
     submitTimeoutSeconds: seconds(180, 1, 3600),
+    /**
+     * The daemon's API as the cluster's compute nodes reach it (`http://10.0.0.5:8742`). Set
+     * only where they can: each job then gets a short-lived credential of its own for the
+     * key-value routes and talks to the daemon directly. Unset, jobs reach the key-value store
+     * through request files the daemon relays (`kvRelay`).
+     */
+    daemonUrlFromJobs: z
+      .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+      .optional(),
+    /**
+     * Without daemonUrlFromJobs: relay the key-value requests jobs write into their directory
+     * (one extra remote command per account with running jobs, at most once per poll interval).
+     * false: jobs on this cluster get no key-value access.
+     */
+    kvRelay: z.boolean().default(true),
   })
   .superRefine((c, ctx) => {
     if (c.transport === 'ssh' && !c.ssh) ctx.addIssue({ code: 'custom', path: ['ssh'], message: 'is required when transport is ssh' });
@@ -212,6 +227,24 @@ const LIMIT_DEFAULTS = {
   artifactBytes: 100 * GiB,
   fetchTimeoutSeconds: 3600,
 };
+
+const KV_DEFAULTS = { maxKeyBytes: 256, maxValueBytes: 64 * 1024, maxKeysPerUser: 10_000, jobCredentialHours: 168 };
+
+/** The per-user key-value store (src/kv/): sizes that keep one user from filling the database. */
+export const KvSchema = z.strictObject({
+  /** Longest key, in bytes. */
+  maxKeyBytes: z.number().int().min(1).max(1024).default(KV_DEFAULTS.maxKeyBytes),
+  /** Largest value, in bytes. */
+  maxValueBytes: z.number().int().min(1).max(16 * 1024 ** 2).default(KV_DEFAULTS.maxValueBytes),
+  /** Keys one user may hold. */
+  maxKeysPerUser: z.number().int().min(1).max(10_000_000).default(KV_DEFAULTS.maxKeysPerUser),
+  /**
+   * A job's credential stops working when the job ends, once its walltime (plus ten minutes)
+   * has passed since it started, and at the latest this long after it was issued at stage-in.
+   */
+  jobCredentialHours: z.number().min(0.001).max(24 * 366).default(KV_DEFAULTS.jobCredentialHours),
+});
+export type KvConfig = z.infer<typeof KvSchema>;
 
 export const LimitsSchema = z.strictObject({
   /** One inline input file (decoded); inputs travel inside the job definition and the database. */
@@ -349,6 +382,8 @@ export const DaemonSchema = z.strictObject({
   clustersDir: z.string().default('clusters.d'),
   /** Sizes that protect the daemon's disk and the job table (bytes). */
   limits: LimitsSchema.default(LIMIT_DEFAULTS),
+  /** The per-user key-value store (README, "Key-value store"). */
+  kv: KvSchema.default(KV_DEFAULTS),
   /** Scheduled clean-up, backups and disk reports (see docs/DEPLOY.md). */
   maintenance: MaintenanceSchema.default(MAINTENANCE_DEFAULTS),
   /** Webhook and e-mail delivery when jobs and workflows end (README, "Notifications"). */

@@ -24,6 +24,7 @@ import {
   type Outcome,
   type PublicStatus,
 } from '../domain/state.js';
+import { KvTables } from './kv.js';
 import { MaintenanceTables } from './maintenance.js';
 import { MIGRATIONS } from './migrations.js';
 import { NotificationTables } from './notifications.js';
@@ -230,7 +231,7 @@ function parseJson<T>(v: unknown): T | null {
 /**
  * The one connection is private: every statement against the schema in migrations/ lives in this
  * folder, either here (jobs, events, workflows) or in a repository that shares the connection
- * (`staging`, `tokens`, `maintenance`), so a change of the schema is a change of this folder only.
+ * (`staging`, `tokens`, `maintenance`, `kv`), so a change of the schema is a change of this folder only.
  */
 export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   private readonly db: Database.Database;
@@ -244,6 +245,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   readonly maintenance: MaintenanceTables;
   /** The notification outbox; its rows are enqueued inside terminal transitions. */
   readonly notifications: NotificationTables;
+  /** The key-value store and its job credentials (the rules are src/kv/). */
+  readonly kv: KvTables;
   private readonly now: () => number;
   private readonly stmts;
   private readonly activeCache = new Map<string, { version: string; jobs: readonly JobRecord[] }>();
@@ -257,6 +260,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     this.tokens = new TokenTable(db);
     this.maintenance = new MaintenanceTables(db);
     this.notifications = new NotificationTables(db);
+    this.kv = new KvTables(db);
     this.stmts = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       labels: db.prepare('SELECT key, value FROM job_labels WHERE job_id = ?'),

@@ -13,7 +13,7 @@ import { call, startDaemon, type Daemon } from '../api/helpers.js';
 
 let d: Daemon;
 const MARK = `alicesecret${randomBytes(4).toString('hex')}`;
-const fx = { job: 0, workflow: 0, artifact: `data-${randomBytes(3).toString('hex')}.bin`, artifactSha: '', output: `${MARK}.txt`, bobJob: 0 };
+const fx = { job: 0, workflow: 0, artifact: `data-${randomBytes(3).toString('hex')}.bin`, artifactSha: '', output: `${MARK}.txt`, bobJob: 0, kvKey: `kv/name-${randomBytes(3).toString('hex')}` };
 let revoked: string;
 let ops: { method: string; path: string; auth: boolean }[];
 export const isolationTally = { requests: 0, leaks: 0 };
@@ -23,6 +23,7 @@ beforeAll(async () => {
   const put = await call(d, 'PUT', `/artifacts/${fx.artifact}`, { raw: `bytes of ${MARK}`, headers: { 'content-type': 'application/octet-stream' } });
   expect(put.status).toBe(201);
   fx.artifactSha = put.json.sha256;
+  expect((await call(d, 'PUT', `/kv/${fx.kvKey}`, { raw: `value of ${MARK}` })).status).toBe(201);
   const job = await call(d, 'POST', '/jobs', { body: { name: MARK, labels: { owner: MARK }, tasks: [{ cmd: `echo ${MARK}; echo ${MARK} >&2; echo ${MARK} > ${fx.output}`, env: { M: MARK } }], outputFiles: [fx.output], artifacts: [{ url: fx.artifact }] } });
   expect(job.status).toBe(201);
   fx.job = job.json.id;
@@ -50,6 +51,7 @@ function fill(path: string): string {
   return path.replace(/\{(\w+)\}/g, (_m, name: string) => {
     if (name === 'id') return String(path.startsWith('/workflows') ? fx.workflow : fx.job);
     if (name === 'name') return path.startsWith('/artifacts') ? fx.artifact : fx.output;
+    if (name === 'key') return fx.kvKey;
     throw new Error(`isolation test: no fixture for path parameter {${name}} in ${path}; add one`);
   });
 }
@@ -86,12 +88,15 @@ async function request(method: string, path: string, token: string | null) {
     } else text = await res.text();
     return { status: res.status, text };
   }
-  const r = await call(d, method, path, { token, ...bodyFor(method, path) });
+  // Deleting a group of keys takes a prefix (an empty one is refused): aim it at alice's key.
+  const query = method === 'DELETE' && path === '/kv' ? `?prefix=${encodeURIComponent(fx.kvKey)}` : '';
+  const r = await call(d, method, `${path}${query}`, { token, ...bodyFor(method, path) });
   return { status: r.status, text: r.text };
 }
 
-// Alice's marker is in her job's name, labels, environment, stdout, outputs and workflow; her
-// artifact's name is one anybody may pick, so its bytes' checksum is what must not show.
+// Alice's marker is in her job's name, labels, environment, stdout, outputs, workflow and the
+// value of her key; her artifact's name and her key are names anybody may pick (an answer may
+// repeat them), so her artifact's checksum and her key's value are what must not show.
 const leaks = (text: string) => text.includes(MARK) || text.includes(fx.artifactSha);
 
 describe('every endpoint of the OpenAPI document', () => {
@@ -114,6 +119,7 @@ describe('every endpoint of the OpenAPI document', () => {
       ['truncated', d.tokens.alice.slice(0, -1)],
       ['extended', `${d.tokens.alice}x`],
       ['revoked', revoked],
+      ['unknown job credential', `hpcbj_00000000_${randomBytes(32).toString('base64url')}`],
     ];
     for (const op of ops.filter((o) => o.auth)) {
       const path = fill(op.path);
@@ -160,6 +166,7 @@ describe('every endpoint of the OpenAPI document', () => {
     expect((await call(d, 'GET', `/artifacts/${fx.artifact}`)).json.size).toBe(`bytes of ${MARK}`.length);
     expect((await call(d, 'GET', `/jobs/${fx.job}/outputs/${fx.output}`)).text).toBe(`${MARK}\n`);
     expect((await call(d, 'GET', `/workflows/${fx.workflow}`)).json.status).toBe('completed');
+    expect((await call(d, 'GET', `/kv/${fx.kvKey}`)).text).toBe(`value of ${MARK}`);
   });
 
   it('endpoints without a token show no user data', async () => {

@@ -1,6 +1,7 @@
 /**
  * Find secrets in log text: whole API tokens (every token the suite creates has the
- * `hpcb_<8 hex>_<43 base64url>` shape, so the pattern finds them without a list), bearer
+ * `hpcb_<8 hex>_<43 base64url>` shape, job credentials `hpcbj_...`, so the pattern finds them
+ * without a list), bearer
  * credentials, and any literal secret given (SSH key passphrases of the test cluster).
  *
  * Used by test/security/secrets.test.ts on the logs of its own daemons, and meant for one scan
@@ -18,7 +19,7 @@ export interface Finding {
   excerpt: string;
 }
 
-const TOKEN = /hpcb_[0-9a-f]{8}_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
+const TOKEN = /hpcbj?_[0-9a-f]{8}_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
 const BEARER = /\bBearer\s+(?!\[redacted\])[A-Za-z0-9._~+/=-]{8,}/gi;
 
 function mask(line: string, secrets: readonly string[]): string {
