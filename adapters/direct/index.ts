@@ -54,7 +54,8 @@ const WRAPPER = [
   '    timeout -s TERM -k 10 "$3" bash "$1" "$2"; rc=$?',
   '    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then printf "walltime\\n" > "$(dirname -- "$1")/limit"; fi',
   '  else',
-  '    bash "$1" "$2"; rc=$?',
+  // Nothing to record afterwards: the script takes this process over (one fork less per job).
+  '    exec bash "$1" "$2"',
   '  fi',
   '  exit "$rc"',
   '\' hpcb-direct-job "$script" "$tag" "$wall" > "$hd/scheduler.out" 2> "$hd/scheduler.err" < /dev/null &',

@@ -56,7 +56,10 @@ done
 i=0; while [ "$i" -lt "$task_count" ]; do
   for w in stdout stderr; do
     f=.hpcb/task.$i.$w
-    [ -f "$f" ] && printf "@@HPCB-OUT L %s %s %s\n" "$i" "$w" "$(stat -c %s -- "$f")"
+    # An empty log (the usual case for stderr) needs no stat: a fork per file adds up by the hundred.
+    if [ -s "$f" ]; then printf "@@HPCB-OUT L %s %s %s\n" "$i" "$w" "$(stat -c %s -- "$f")"
+    elif [ -f "$f" ]; then printf "@@HPCB-OUT L %s %s 0\n" "$i" "$w"
+    fi
   done
   i=$((i+1))
 done
