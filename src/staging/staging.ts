@@ -25,6 +25,7 @@ import type { Limits } from '../settings/schema.js';
 import type { OutputRecord, PlannedOutput } from '../store/staging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { BlobStore } from './blobs.js';
+import { ListBatcher } from './listBatch.js';
 import { archiveKind, artifactNameProblem, checkArtifactName, isHttpUrl, nameFromUrl, SHA256_HEX } from './names.js';
 import {
   packedDirName,
@@ -34,7 +35,6 @@ import {
   parsePlaceOutput,
   cacheInstallProgram,
   cacheProbeProgram,
-  listOutputsProgram,
   placeProgram,
   type PlaceItem,
 } from './remote.js';
@@ -94,6 +94,8 @@ export class Staging implements StagingService, StagingHooks {
   private readonly inflight = new Map<string, Promise<void>>();
   /** One fetch per (job, artifact index). */
   private readonly fetching = new Map<string, Promise<{ sha256: string; size: number }>>();
+  /** Output listings of jobs that stage out together, one remote program per batch. */
+  private readonly listings = new ListBatcher(STAGING_EXEC_TIMEOUT_MS);
 
   constructor(private readonly opts: StagingOptions) {
     this.store = opts.store;
@@ -407,9 +409,7 @@ export class Staging implements StagingService, StagingHooks {
   /** One remote program lists (and packs) everything; the plan is persisted in one transaction. */
   private async listOnCluster(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
     const spec = job.spec;
-    const res = await rt.transport.exec(listOutputsProgram(jobDir, spec.outputFiles, spec.outputDirs, spec.tasks.length), {
-      timeoutMs: STAGING_EXEC_TIMEOUT_MS,
-    });
+    const res = await this.listings.list(rt.transport, { key: String(job.id), jobDir, patterns: spec.outputFiles, dirs: spec.outputDirs, taskCount: spec.tasks.length });
     const listed = parseListOutputs(res.stdout);
     const problems: { name: string; reason: string }[] = [];
     const planned: PlannedOutput[] = [];
