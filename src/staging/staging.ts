@@ -472,7 +472,10 @@ export class Staging implements StagingService, StagingHooks {
   private async downloadOne(job: JobRecord, rt: ClusterRuntime, row: OutputRecord, dir: string): Promise<void> {
     const tmp = join(dir, '.tmp', String(row.id));
     try {
-      await rt.transport.download(row.remotePath, tmp);
+      // A log the listing found empty (most stderr) needs no transfer: a finished job's logs do
+      // not grow, and a transfer per empty file is a round trip (or a spawn) per job.
+      if (row.kind === 'log' && row.size === 0) await fsp.writeFile(tmp, '');
+      else await rt.transport.download(row.remotePath, tmp);
     } catch (e) {
       // A file that vanished since the listing (scratch purge, a straggling process) is a
       // problem to report; anything else (connection lost) is retried.
