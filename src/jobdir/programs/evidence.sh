@@ -10,13 +10,20 @@
 memre=$1
 shift
 
-# one FIELD FILE MAX: report at most MAX characters of FILE's first line (without the newline).
+# line FILE MAX: REPLY is FILE's first line (at most MAX characters), or the status is non-zero
+# when there is none yet: the runner writes each file in one write with a final newline, so an
+# empty file or one without its newline is being written (or its writer died) and counts as absent.
+line() {
+  REPLY=
+  [ -f "$1" ] || return 1
+  IFS= read -r -N "$2" REPLY < "$1"
+  [[ $REPLY == *$'\n'* ]] || return 1
+  REPLY=${REPLY%%$'\n'*}
+}
+
+# one FIELD FILE MAX: report FILE's line as FIELD when it is written.
 one() {
-  local v=
-  [ -f "$2" ] || return 0
-  IFS= read -r -N "$3" v < "$2"
-  v=${v%%$'\n'*}
-  printf "@@HPCB-EV %s %s %s\n" "$key" "$1" "$v"
+  line "$2" "$3" && printf "@@HPCB-EV %s %s %s\n" "$key" "$1" "$REPLY"
 }
 
 ev_one() {
@@ -25,12 +32,7 @@ ev_one() {
   one exit .hpcb/exit 64
   one started .hpcb/started 32
   one terminated .hpcb/terminated 64
-  if [ -f .hpcb/native_id ]; then
-    local id=
-    IFS= read -r -N 128 id < .hpcb/native_id
-    id=${id//[$'\n' ]/}
-    printf "@@HPCB-EV %s native_id %s\n" "$key" "$id"
-  fi
+  if line .hpcb/native_id 128; then printf "@@HPCB-EV %s native_id %s\n" "$key" "${REPLY// /}"; fi
   one limit .hpcb/limit 32
   while [ "$i" -lt "$n" ]; do
     one "task.$i" ".hpcb/task.$i.exit" 32
