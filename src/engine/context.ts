@@ -19,6 +19,11 @@ export interface StagingHooks {
   stageIn?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
   /** After the outcome is decided, before the terminal state. */
   stageOut?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
+  /**
+   * Jobs about to stage out (some waiting for a free slot): the hook may prepare their
+   * stage-outs all together (one listing for many jobs) before each job's stageOut runs.
+   */
+  planStageOuts?(jobs: readonly { job: JobRecord; jobDir: string }[], rt: ClusterRuntime): void;
 }
 
 /** Counters for /metrics and benchmarks. */

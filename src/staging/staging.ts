@@ -96,6 +96,8 @@ export class Staging implements StagingService, StagingHooks {
   private readonly fetching = new Map<string, Promise<{ sha256: string; size: number }>>();
   /** Output listings of jobs that stage out together, one remote program per batch. */
   private readonly listings = new ListBatcher(STAGING_EXEC_TIMEOUT_MS);
+  /** Output listings in flight, by job id (planStageOuts and stageOut share one). */
+  private readonly planning = new Map<number, Promise<void>>();
 
   constructor(private readonly opts: StagingOptions) {
     this.store = opts.store;
@@ -384,7 +386,7 @@ export class Staging implements StagingService, StagingHooks {
     const tables = this.store.staging;
     let completedAt = tables.stageOut(job.id)?.completedAt;
     if (completedAt === undefined) {
-      await this.listOnCluster(job, jobDir, rt);
+      await this.plan(job, jobDir, rt);
       completedAt = null;
     }
     if (completedAt === null) {
@@ -400,6 +402,28 @@ export class Staging implements StagingService, StagingHooks {
     for (const sha256 of tables.resolvedBlobs(job.id)) {
       if (!tables.blobInUse(job.owner, sha256, job.id)) this.blobs.remove(job.owner, sha256);
     }
+  }
+
+  /**
+   * List the outputs of jobs about to stage out, all in the same turn, so the listings share
+   * programs (ListBatcher: up to 50 jobs each) instead of one per free stage-out slot. A failed
+   * listing is left to the job's own stageOut, which lists again.
+   */
+  planStageOuts(jobs: readonly { job: JobRecord; jobDir: string }[], rt: ClusterRuntime): void {
+    for (const { job, jobDir } of jobs) {
+      if (job.spec.outputDirs.length > 0 || this.store.staging.stageOut(job.id) !== undefined) continue;
+      this.plan(job, jobDir, rt).catch(() => undefined);
+    }
+  }
+
+  /** One listing per job at a time: a planned one and the job's own stageOut share it. */
+  private plan(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
+    let p = this.planning.get(job.id);
+    if (!p) {
+      p = this.listOnCluster(job, jobDir, rt).finally(() => this.planning.delete(job.id));
+      this.planning.set(job.id, p);
+    }
+    return p;
   }
 
   private jobOutputsDir(jobId: number): string {

@@ -222,6 +222,16 @@ function eventRow(r: Row): OwnerEvent {
   };
 }
 
+/** One cached active list of Store.activeOnCluster. */
+interface ActiveList {
+  /** total_changes() and data_version when the list was last brought up to date. */
+  changes: number;
+  dataVersion: number;
+  /** Jobs this connection wrote since then. */
+  touched: Set<number>;
+  jobs: readonly JobRecord[];
+}
+
 function parseJson<T>(v: unknown): T | null {
   return typeof v === 'string' ? (JSON.parse(v) as T) : null;
 }
@@ -243,7 +253,21 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   readonly maintenance: MaintenanceTables;
   private readonly now: () => number;
   private readonly stmts;
-  private readonly activeCache = new Map<string, { version: string; jobs: readonly JobRecord[] }>();
+  /**
+   * Active lists (per cluster, or per cluster and states), each with the ids this connection
+   * wrote since it was read (`touched`): a list is patched from those rows alone, and read whole
+   * only when another connection committed (data_version) or too many rows changed.
+   */
+  private readonly activeCache = new Map<string, ActiveList>();
+  /**
+   * The definition and labels of active jobs, decoded once: neither ever changes after the job
+   * is created (ids are never reused: AUTOINCREMENT), and re-reading and parsing them was most
+   * of what a tick's reads cost with hundreds of jobs in flight.
+   */
+  private readonly fixedParts = new Map<number, { cluster: string; spec: JobSpec; labels: Record<string, string> }>();
+  /** Every column of `jobs` but the definition (activeOnCluster reads it only for new jobs). */
+  private readonly activeColumns: string;
+  private readonly prepared = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database, file: string, now: () => number) {
     super();
@@ -253,6 +277,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     this.staging = new StagingTables(db);
     this.tokens = new TokenTable(db);
     this.maintenance = new MaintenanceTables(db);
+    const columns = (db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name).filter((c) => c !== 'spec');
+    this.activeColumns = columns.join(', ');
     this.stmts = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       labels: db.prepare('SELECT key, value FROM job_labels WHERE job_id = ?'),
@@ -283,9 +309,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       ),
       events: db.prepare('SELECT * FROM job_events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?'),
       totalChanges: db.prepare('SELECT total_changes() AS n'),
-      active: db.prepare(
-        `SELECT * FROM jobs WHERE cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted') ORDER BY id`,
-      ),
+      active: db.prepare(`SELECT ${this.activeColumns} FROM jobs WHERE cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted') ORDER BY id`),
       ownerEvents: db.prepare(
         `SELECT e.id, e.job_id, e.at, e.from_state, e.to_state, e.reason FROM job_events e JOIN jobs j ON j.id = e.job_id
          WHERE j.owner = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
@@ -355,6 +379,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         now,
       });
       const id = Number(info.lastInsertRowid);
+      this.touched(id);
       for (const [k, v] of Object.entries(input.spec.labels)) this.stmts.insertLabel.run(id, k, v);
       this.stmts.insertEvent.run(id, now, null, 'accepted', 'accepted', null);
       return { id, created: true };
@@ -364,6 +389,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   }
 
   get(id: number): JobRecord | undefined {
+    // An active job's definition and labels are decoded already (fixedParts): read the rest.
+    const fixed = this.fixedParts.get(id);
+    if (fixed) {
+      const row = this.statement(`SELECT ${this.activeColumns} FROM jobs WHERE id = ?`).get(id) as Row | undefined;
+      return row ? this.toRecord(row, fixed.labels, fixed.spec) : undefined;
+    }
     const row = this.stmts.get.get(id) as Row | undefined;
     return row ? this.toRecord(row) : undefined;
   }
@@ -381,13 +412,89 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
    * provably unchanged: no write on this connection (total_changes()) and no commit by any other
    * (data_version). The records are frozen, since every caller now may share them.
    */
-  activeOnCluster(cluster: string): readonly JobRecord[] {
-    const version = `${(this.stmts.totalChanges.get() as { n: number }).n}:${this.db.pragma('data_version', { simple: true }) as number}`;
-    const cached = this.activeCache.get(cluster);
-    if (cached && cached.version === version) return cached.jobs;
-    const jobs = Object.freeze(this.toRecords(this.stmts.active.all(cluster) as Row[]).map((j) => Object.freeze(j)));
-    this.activeCache.set(cluster, { version, jobs });
+  activeOnCluster(cluster: string, states?: readonly JobState[]): readonly JobRecord[] {
+    const changes = (this.stmts.totalChanges.get() as { n: number }).n;
+    const dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    const key = states ? `${cluster}\0${states.join(',')}` : cluster;
+    const list = this.activeCache.get(key);
+    if (list && list.dataVersion === dataVersion) {
+      if (list.changes !== changes && list.touched.size > 0) {
+        if (list.touched.size > 200) return this.readActive(key, cluster, states, changes, dataVersion);
+        this.patchActive(list, cluster, states);
+      }
+      list.changes = changes;
+      return list.jobs;
+    }
+    return this.readActive(key, cluster, states, changes, dataVersion);
+  }
+
+  private readActive(key: string, cluster: string, states: readonly JobState[] | undefined, changes: number, dataVersion: number): readonly JobRecord[] {
+    const rows = (states ? this.activeInStatement(states).all(cluster, ...states) : this.stmts.active.all(cluster)) as Row[];
+    const jobs = Object.freeze(this.activeRecords(cluster, rows, !states).map((j) => Object.freeze(j)));
+    this.activeCache.set(key, { changes, dataVersion, touched: new Set(), jobs });
     return jobs;
+  }
+
+  /** Re-read only the rows this connection wrote since the list was read, and put them in place. */
+  private patchActive(list: ActiveList, cluster: string, states: readonly JobState[] | undefined): void {
+    const ids = [...list.touched];
+    list.touched.clear();
+    const rows = this.statement(`SELECT ${this.activeColumns} FROM jobs WHERE id IN (${ids.map(() => '?').join(', ')})`).all(...ids) as Row[];
+    const fits = (r: Row) => r.cluster === cluster && !TERMINAL_STATES.includes(r.state as JobState) && (!states || states.includes(r.state as JobState));
+    const fresh = new Map(this.activeRecords(cluster, rows.filter(fits), false).map((j) => [j.id, Object.freeze(j)] as const));
+    const byId = new Map(list.jobs.map((j) => [j.id, j] as const));
+    for (const id of ids) {
+      const j = fresh.get(id);
+      if (j) byId.set(id, j);
+      else byId.delete(id);
+    }
+    list.jobs = Object.freeze([...byId.values()].sort((a, b) => a.id - b.id));
+  }
+
+  /** Note a write to job `id` for every cached active list (activeOnCluster patches them). */
+  private touched(id: number): void {
+    for (const list of this.activeCache.values()) list.touched.add(id);
+  }
+
+  /** Prepared once per distinct text (updates build theirs from the fields they set). */
+  private statement(sql: string): Database.Statement {
+    let stmt = this.prepared.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.prepared.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** A step's own jobs (some active states only): a tick re-reads after each step, not every job. */
+  private activeInStatement(states: readonly JobState[]): Database.Statement {
+    const where = `cluster = ? AND state IN (${states.map(() => '?').join(', ')}) AND state NOT IN ('completed', 'failed', 'killed', 'deleted')`;
+    return this.statement(`SELECT ${this.activeColumns} FROM jobs WHERE ${where} ORDER BY id`);
+  }
+
+  /** Rows without their definition: the fixed parts come from fixedParts, read once per job. */
+  private activeRecords(cluster: string, rows: Row[], all: boolean): JobRecord[] {
+    const missing = rows.filter((r) => !this.fixedParts.has(r.id as number)).map((r) => r.id as number);
+    for (let i = 0; i < missing.length; i += 500) {
+      const ids = missing.slice(i, i + 500);
+      const marks = ids.map(() => '?').join(', ');
+      const labels = new Map<number, Record<string, string>>(ids.map((id) => [id, {}]));
+      for (const l of this.db.prepare(`SELECT job_id, key, value FROM job_labels WHERE job_id IN (${marks})`).all(...ids) as { job_id: number; key: string; value: string }[]) {
+        labels.get(l.job_id)![l.key] = l.value;
+      }
+      for (const r of this.db.prepare(`SELECT id, spec FROM jobs WHERE id IN (${marks})`).all(...ids) as { id: number; spec: string }[]) {
+        this.fixedParts.set(r.id, { cluster, spec: JSON.parse(r.spec) as JobSpec, labels: labels.get(r.id)! });
+      }
+    }
+    if (all) {
+      // A full read is the cluster's whole active list: the parts of jobs that left it can go.
+      const active = new Set(rows.map((r) => r.id as number));
+      for (const [id, f] of this.fixedParts) if (f.cluster === cluster && !active.has(id)) this.fixedParts.delete(id);
+    }
+    return rows.map((r) => {
+      const fixed = this.fixedParts.get(r.id as number)!;
+      return this.toRecord(r, fixed.labels, fixed.spec);
+    });
   }
 
   list(filter: JobFilter = {}): JobRecord[] {
@@ -492,9 +599,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         sets.push('ended_at = COALESCE(ended_at, ?)');
         values.push(now);
       }
-      const res = this.db
-        .prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`)
-        .run(...values, id, fromState);
+      const res = this.statement(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...values, id, fromState);
+      this.touched(id);
       if (res.changes !== 1) {
         throw new BridgeError('STALE_STATE', `job ${id} changed underneath a transition`, { context: { jobId: id } });
       }
@@ -519,9 +625,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     sets.push('updated_at = ?');
     values.push(this.now());
     const placeholders = inStates.map(() => '?').join(', ');
-    const res = this.db
-      .prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state IN (${placeholders})`)
-      .run(...values, id, ...inStates);
+    const res = this.statement(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state IN (${placeholders})`).run(...values, id, ...inStates);
+    this.touched(id);
     return res.changes === 1;
   }
 
@@ -557,7 +662,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       const { sets, values } = patchSql(outcome ? { outcome, statusReason: outcome.reason } : {});
       sets.push('cancel_requested_at = ?', 'updated_at = ?');
       values.push(now, now);
-      this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...values, id, state);
+      this.statement(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...values, id, state);
+      this.touched(id);
       this.stmts.insertEvent.run(id, now, state, state, reason, outcome ? JSON.stringify({ outcome }) : null);
       return true;
     });
@@ -617,6 +723,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         }).lastInsertRowid,
       );
       ids.set(row.ref, id);
+      this.touched(id);
       if (row.kind === 'job') {
         out.push(id);
         for (const [k, v] of Object.entries(row.spec.labels)) this.stmts.insertLabel.run(id, k, v);
@@ -637,6 +744,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       const now = this.now();
       for (const id of oldIds) {
         const res = this.stmts.retireRow.run(now, id, workflowId);
+        this.touched(id);
         if (res.changes !== 1) throw new BridgeError('STALE_STATE', `job ${id} of workflow ${workflowId} changed during the rerun`);
       }
       this.stmts.workflowRerun.run(now, workflowId);
@@ -719,7 +827,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     return rows.map((r) => this.toRecord(r, labels.get(r.id as number) ?? {}));
   }
 
-  private toRecord(r: Row, preloaded?: Record<string, string>): JobRecord {
+  private toRecord(r: Row, preloaded?: Record<string, string>, spec?: JobSpec): JobRecord {
     let labels: Record<string, string> = {};
     if (preloaded) labels = preloaded;
     else for (const l of this.stmts.labels.all(r.id) as { key: string; value: string }[]) labels[l.key] = l.value;
@@ -731,7 +839,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       cluster: r.cluster as string,
       clusterUser: (r.cluster_user as string | null | undefined) ?? null,
       name: r.name as string,
-      spec: JSON.parse(r.spec as string) as JobSpec,
+      spec: spec ?? (JSON.parse(r.spec as string) as JobSpec),
       labels,
       state,
       status: publicStatus(state),

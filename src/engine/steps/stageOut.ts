@@ -3,7 +3,7 @@
  * tick: bringing back a job's outputs can take minutes (tens of GB), and while a tick waits on
  * it the cluster's other jobs are neither polled nor submitted. At most `stagingConcurrency`
  * run at once; each one that ends starts the next job the last tick found waiting, so a slot
- * never sits idle for a whole tick, and calls `onDone` (the loop kicks itself) so what follows a
+ * never sits idle for a whole tick, and calls `onDone` (the loop wakes itself) so what follows a
  * terminal state (carriers, workflow children) is seen at once.
  */
 import { isTransient } from '../../domain/errors.js';
@@ -29,6 +29,9 @@ export class StageOuts {
   start(jobs: readonly JobRecord[], as: StepContext = this.ctx): void {
     const ctx = as;
     const room = Math.max(0, ctx.stagingConcurrency - this.inFlight.size);
+    // The slots bound transfers; what every job's stage-out starts with (listing its outputs)
+    // is prepared for all of them together, waiting ones included.
+    if (jobs.length > 1) ctx.staging?.planStageOuts?.(jobs.map((job) => ({ job, jobDir: jobDir(ctx, job) })), ctx.rt);
     for (const job of jobs.slice(room)) this.waiting.set(job.id, as);
     for (const job of jobs.slice(0, room)) {
       this.waiting.delete(job.id);
