@@ -4,10 +4,10 @@
  * step moves jobs forward one guarded transition at a time:
  *
  *   cancels before submission -> workflow gate -> status poll (one command per identity with
- *   jobs in the queue, or one for all as the monitor identity) ->
- *   stage-in -> submit (batched, rate-limited, exactly once) -> array instances follow their
- *   carrier -> cancels on the scheduler -> finishing (testimony + accounting, batched) ->
- *   stage-out (beside the loop) -> carriers close
+ *   jobs in the queue, or one for all as the monitor identity) -> finishing (testimony +
+ *   accounting, batched) -> stage-out (beside the loop) -> stage-in -> submit (one batch per
+ *   tick, rate-limited, exactly once) -> array instances follow their carrier -> cancels on the
+ *   scheduler -> carriers close
  *
  * Truthfulness rules:
  *   - a failed status poll or an unreachable cluster changes no job's state; the cluster is
@@ -180,6 +180,10 @@ export class Reconciler {
     const groups = (...states: JobState[]) =>
       [...byAccount(ctx, ctx.store.activeOnCluster(rt.name, states))].filter(([account]) => !unread.has(account)).map(([account, js]) => [asAccount(ctx, account), js] as const);
 
+    // Jobs the poll found gone are judged before new ones go out: a round of stage-in and submit
+    // can take seconds, and their outcomes (and stage-outs) should not wait behind it.
+    for (const [as, js] of groups('finishing')) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
+    for (const [as, js] of groups('staging_out')) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);
     for (const [as, js] of groups('accepted', 'staging_in')) {
       await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
     }
@@ -194,8 +198,6 @@ export class Reconciler {
       const cancelled = await this.cancels.run(as, js.filter((j) => j.kind === 'job' && j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
       if (cancelled) this.lastPollAt = 0; // look again soon
     }
-    for (const [as, js] of groups('finishing')) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
-    for (const [as, js] of groups('staging_out')) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);
     closeCarriers(ctx);
   }
 
