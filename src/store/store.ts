@@ -222,10 +222,12 @@ function eventRow(r: Row): OwnerEvent {
   };
 }
 
+/** Rows written since an active list was read beyond which it is read whole again. */
+const PATCH_LIMIT = 200;
+
 /** One cached active list of Store.activeOnCluster. */
 interface ActiveList {
-  /** total_changes() and data_version when the list was last brought up to date. */
-  changes: number;
+  /** data_version when the list was read: another connection's commit changes it. */
   dataVersion: number;
   /** Jobs this connection wrote since then. */
   touched: Set<number>;
@@ -308,7 +310,6 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         'INSERT INTO job_events (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       events: db.prepare('SELECT * FROM job_events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?'),
-      totalChanges: db.prepare('SELECT total_changes() AS n'),
       active: db.prepare(`SELECT ${this.activeColumns} FROM jobs WHERE cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted') ORDER BY id`),
       ownerEvents: db.prepare(
         `SELECT e.id, e.job_id, e.at, e.from_state, e.to_state, e.reason FROM job_events e JOIN jobs j ON j.id = e.job_id
@@ -408,30 +409,26 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   /**
    * The active jobs of a cluster, oldest first. A reconciler tick asks for them after each of
    * its steps; with 10,000 jobs pending, reading and decoding them every time cost seconds of CPU
-   * per tick while nothing had changed. So the list is reused for as long as the database is
-   * provably unchanged: no write on this connection (total_changes()) and no commit by any other
-   * (data_version). The records are frozen, since every caller now may share them.
+   * per tick while nothing had changed. So the list is kept: rows this connection wrote since
+   * (every write to `jobs` here notes its id: `touched`) are read again and put in place, and a
+   * commit by any other connection (data_version) means a whole new read. `states` limits the
+   * list to some states (a step's own jobs). The records are frozen: callers share them.
    */
   activeOnCluster(cluster: string, states?: readonly JobState[]): readonly JobRecord[] {
-    const changes = (this.stmts.totalChanges.get() as { n: number }).n;
     const dataVersion = this.db.pragma('data_version', { simple: true }) as number;
     const key = states ? `${cluster}\0${states.join(',')}` : cluster;
     const list = this.activeCache.get(key);
     if (list && list.dataVersion === dataVersion) {
-      if (list.changes !== changes && list.touched.size > 0) {
-        if (list.touched.size > 200) return this.readActive(key, cluster, states, changes, dataVersion);
-        this.patchActive(list, cluster, states);
-      }
-      list.changes = changes;
+      if (list.touched.size > 0) this.patchActive(list, cluster, states);
       return list.jobs;
     }
-    return this.readActive(key, cluster, states, changes, dataVersion);
+    return this.readActive(key, cluster, states, dataVersion);
   }
 
-  private readActive(key: string, cluster: string, states: readonly JobState[] | undefined, changes: number, dataVersion: number): readonly JobRecord[] {
+  private readActive(key: string, cluster: string, states: readonly JobState[] | undefined, dataVersion: number): readonly JobRecord[] {
     const rows = (states ? this.activeInStatement(states).all(cluster, ...states) : this.stmts.active.all(cluster)) as Row[];
     const jobs = Object.freeze(this.activeRecords(cluster, rows, !states).map((j) => Object.freeze(j)));
-    this.activeCache.set(key, { changes, dataVersion, touched: new Set(), jobs });
+    this.activeCache.set(key, { dataVersion, touched: new Set(), jobs });
     return jobs;
   }
 
@@ -451,9 +448,15 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     list.jobs = Object.freeze([...byId.values()].sort((a, b) => a.id - b.id));
   }
 
-  /** Note a write to job `id` for every cached active list (activeOnCluster patches them). */
+  /**
+   * Note a write to job `id` for every cached active list (activeOnCluster patches them). A list
+   * that many writes passed by (nobody read it meanwhile) is dropped: it is read whole next time.
+   */
   private touched(id: number): void {
-    for (const list of this.activeCache.values()) list.touched.add(id);
+    for (const [key, list] of this.activeCache) {
+      list.touched.add(id);
+      if (list.touched.size > PATCH_LIMIT) this.activeCache.delete(key);
+    }
   }
 
   /** Prepared once per distinct text (updates build theirs from the fields they set). */
