@@ -127,7 +127,7 @@ export class Bridge {
     // in is refused with the field named instead of failing later on the cluster.
     this.staging.checkSubmission(owner, withAccount);
     const res = this.store.createJob({ owner, cluster, clusterUser, spec: withAccount, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
-    rec.kick();
+    rec.wake();
     return res;
   }
 
@@ -145,7 +145,7 @@ export class Bridge {
     if (!job) throw new BridgeError('NOT_FOUND', `job ${id} not found`, { context: { jobId: id } });
     if (isTerminal(job.state)) return job;
     const updated = this.store.requestCancel(id)!;
-    this.reconcilers.get(job.cluster)?.kick();
+    this.reconcilers.get(job.cluster)?.wake();
     return updated;
   }
 
@@ -223,7 +223,7 @@ export class Bridge {
     if (!created && JSON.stringify(wf.spec) !== JSON.stringify(plan.spec)) {
       throw new BridgeError('CONFLICT', `Idempotency-Key "${opts.idempotencyKey}" was already used for workflow ${wf.id} with a different definition`, { context: { field: 'Idempotency-Key' } });
     }
-    for (const r of this.reconcilers.values()) r.kick();
+    for (const r of this.reconcilers.values()) r.wake();
     const view = this.getWorkflow(wf.id)!;
     return opts.idempotencyKey ? Object.defineProperty(view, 'created', { value: created, enumerable: false }) : view;
   }
@@ -251,7 +251,7 @@ export class Bridge {
     for (const j of this.store.workflowJobs(id)) {
       if (!isTerminal(j.state)) {
         this.store.requestCancel(j.id);
-        this.reconcilers.get(j.cluster)?.kick();
+        this.reconcilers.get(j.cluster)?.wake();
       }
     }
     return this.getWorkflow(id)!;
@@ -286,7 +286,7 @@ export class Bridge {
       redo.map((r) => r.id),
       redo.map((r) => ({ ref: `${r.wfJob}#${r.wfIndex}`, kind: 'job', cluster: r.cluster, ...(r.clusterUser !== null ? { clusterUser: r.clusterUser } : {}), spec: r.spec, wfJob: r.wfJob!, wfIndex: r.wfIndex, wfParams: r.wfParams })),
     );
-    for (const r of this.reconcilers.values()) r.kick();
+    for (const r of this.reconcilers.values()) r.wake();
     return this.getWorkflow(id)!;
   }
 

@@ -37,27 +37,32 @@ const launcher: Launcher = (type, task, spec) => {
 };
 
 /**
- * Started as `bash -c WRAPPER hpcb-direct <script> <tag> <walltime seconds>`; prints the PID.
- * The inner bash runs in its own session so cancel can signal everything it started
- * (`pkill -s`), including `timeout`, which moves itself into a process group of its own.
+ * Started as `bash -c WRAPPER hpcb-direct <script> <tag> <walltime seconds>`; prints the PID,
+ * which is the job's session id: cancel signals everything the job started (`pkill -s`),
+ * including `timeout`, which moves itself into a process group of its own.
+ *
+ * Without a walltime the script itself leads the session: a background subshell (never a
+ * process group leader, so `setsid` needs no fork of its own) exports its PID and execs
+ * `setsid bash <script>`: one bash per job fewer than a session shell that runs the script.
+ * HUP is ignored before the fork and stays ignored through both execs.
  */
 const WRAPPER = [
   'script=$1; tag=$2; wall=$3',
   // Parameter expansion, not dirname: every fork counts when trivial jobs start by the hundred.
   'hd=${script%/*}',
   'cd -- "$hd/.." || exit 1',
-  'setsid bash -c \'',
+  'trap "" HUP',
+  'if [ "$wall" -gt 0 ]; then',
+  '  setsid bash -c \'',
   // This bash leads the new session: its PID is the session id the job is known by.
-  '  export HPCB_DIRECT_SID=$$',
-  '  trap "" HUP',
-  '  if [ "$3" -gt 0 ]; then',
+  '    export HPCB_DIRECT_SID=$$',
   '    timeout -s TERM -k 10 "$3" bash "$1" "$2"; rc=$?',
-  '    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then printf "walltime\\n" > "$(dirname -- "$1")/limit"; fi',
-  '  else',
-  '    bash "$1" "$2"; rc=$?',
-  '  fi',
-  '  exit "$rc"',
-  '\' hpcb-direct-job "$script" "$tag" "$wall" > "$hd/scheduler.out" 2> "$hd/scheduler.err" < /dev/null &',
+  '    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then printf "walltime\\n" > "${1%/*}/limit"; fi',
+  '    exit "$rc"',
+  '  \' hpcb-direct-job "$script" "$tag" "$wall" > "$hd/scheduler.out" 2> "$hd/scheduler.err" < /dev/null &',
+  'else',
+  '  ( export HPCB_DIRECT_SID=$BASHPID; exec setsid bash "$script" "$tag" ) > "$hd/scheduler.out" 2> "$hd/scheduler.err" < /dev/null &',
+  'fi',
   'echo "$!"',
 ].join('\n');
 

@@ -24,6 +24,12 @@ export interface StagingHooks {
    * not throw: it changes no job's state.
    */
   whileActive?(jobs: readonly JobRecord[], rt: ClusterRuntime, jobDirOf: (job: JobRecord) => string): Promise<void>;
+
+  /**
+   * Jobs about to stage out (some waiting for a free slot): the hook may prepare their
+   * stage-outs all together (one listing for many jobs) before each job's stageOut runs.
+   */
+  planStageOuts?(jobs: readonly { job: JobRecord; jobDir: string }[], rt: ClusterRuntime): void;
 }
 
 /** Counters for /metrics and benchmarks. */

@@ -4,10 +4,10 @@
  * step moves jobs forward one guarded transition at a time:
  *
  *   cancels before submission -> workflow gate -> status poll (one command per identity with
- *   jobs in the queue, or one for all as the monitor identity) ->
- *   stage-in -> submit (batched, rate-limited, exactly once) -> array instances follow their
- *   carrier -> cancels on the scheduler -> the key-value relay (a staging hook) -> finishing
- *   (testimony + accounting, batched) -> stage-out (beside the loop) -> carriers close
+ *   jobs in the queue, or one for all as the monitor identity) -> finishing (testimony +
+ *   accounting, batched) -> stage-out (beside the loop) -> stage-in -> submit (one batch per
+ *   tick, rate-limited, exactly once) -> array instances follow their carrier -> cancels on the
+ *   scheduler -> the key-value relay (a staging hook) -> carriers close
  *
  * Truthfulness rules:
  *   - a failed status poll or an unreachable cluster changes no job's state; the cluster is
@@ -20,6 +20,7 @@
  *     persisted state (the submit program of src/jobdir makes the submit itself exactly-once).
  */
 import { COMMAND_SECONDS_BUCKETS, Histogram } from '../domain/histogram.js';
+import type { JobState } from '../domain/state.js';
 import type { Logger } from '../logging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterHealth, ClusterRuntime } from './cluster.js';
@@ -59,8 +60,10 @@ export class Reconciler {
   private readonly stageOuts: StageOuts;
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
-  private kicked = false;
+  /** Ends the pause between ticks early (set while the loop pauses). */
+  private interrupt: (() => void) | undefined;
+  /** Something happened during a tick: run the next one without a pause. */
+  private woken = false;
   private lastPollAt = 0;
 
   constructor(
@@ -85,7 +88,7 @@ export class Reconciler {
       batchFailures: new Map(),
     };
     this.bucket = new TokenBucket(rt.submitRatePerSecond, now);
-    this.stageOuts = new StageOuts(this.ctx, () => this.kick());
+    this.stageOuts = new StageOuts(this.ctx, () => this.wake());
   }
 
   get health(): ClusterHealth {
@@ -101,17 +104,22 @@ export class Reconciler {
   /** Stop after the current tick; jobs on the cluster keep running and resume at the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.interrupt?.();
     await this.loop;
     // Give transfers in flight a moment to finish (a small output usually does); a large one is
     // cut off when the transport closes and resumes at the next start.
     await this.stageOuts.drain(this.opts.stopGraceMs ?? 5000);
   }
 
-  /** Run a tick soon (a job was created or a cancel requested). */
-  kick(): void {
-    this.kicked = true;
-    this.wake?.();
+  /**
+   * Something happened that a step acts on (a job created or cancelled through the API, a
+   * stage-out done, a job seen finished): the next tick runs at once instead of at the next
+   * interval, or right after the one running now. Calls coalesce: many wakes during one tick
+   * make one more tick, which sees everything they announced.
+   */
+  wake(): void {
+    this.woken = true;
+    this.interrupt?.();
   }
 
   private async run(): Promise<void> {
@@ -124,19 +132,19 @@ export class Reconciler {
       }
       if (this.stopped) break;
       const delay = this.tracker.nextDelay(this.rt.pollIntervalMs);
-      if (this.kicked) {
-        this.kicked = false;
+      if (this.woken) {
+        this.woken = false;
         continue;
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
-        this.wake = () => {
+        this.interrupt = () => {
           clearTimeout(t);
           resolve();
         };
       });
-      this.wake = undefined;
-      this.kicked = false;
+      this.interrupt = undefined;
+      this.woken = false;
     }
   }
 
@@ -168,31 +176,36 @@ export class Reconciler {
       if (unread.size > 0 && polled === null) return; // could not ask at all: change nothing, back off
     }
     // Every remote command of a job runs as its owner's identity: one group of steps per account.
-    const groups = () => [...byAccount(ctx, active())].filter(([account]) => !unread.has(account)).map(([account, js]) => [asAccount(ctx, account), js] as const);
+    // Each step reads back only the states it acts on (what the steps before it left there).
+    const groups = (...states: JobState[]) =>
+      [...byAccount(ctx, ctx.store.activeOnCluster(rt.name, states))].filter(([account]) => !unread.has(account)).map(([account, js]) => [asAccount(ctx, account), js] as const);
 
-    for (const [as, js] of groups()) {
+    // Jobs the poll found gone are judged before new ones go out: a round of stage-in and submit
+    // can take seconds, and their outcomes (and stage-outs) should not wait behind it.
+    for (const [as, js] of groups('finishing')) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
+    for (const [as, js] of groups('staging_out')) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);
+    for (const [as, js] of groups('accepted', 'staging_in')) {
       await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
     }
     // Array instances are never submitted themselves: their carrier is the one submission.
-    for (const [as, js] of groups()) {
-      if (await submit(as, this.bucket, js.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.kicked = true;
+    for (const [as, js] of groups('submitting')) {
+      if (await submit(as, this.bucket, js.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.woken = true;
     }
     linkArrayInstances(ctx);
 
-    for (const [as, js] of groups()) {
+    for (const [as, js] of groups('queued', 'running')) {
       // A carrier is cancelled through its elements.
       const cancelled = await this.cancels.run(as, js.filter((j) => j.kind === 'job' && j.cancelRequestedAt !== null && j.nativeId && (j.state === 'queued' || j.state === 'running')));
       if (cancelled) this.lastPollAt = 0; // look again soon
     }
+    // The key-value relay: once per account with running jobs; it changes no job's state.
     const whileActive = ctx.staging?.whileActive;
     if (whileActive) {
-      for (const [as, js] of groups()) {
+      for (const [as, js] of groups('running')) {
         const live = js.filter((j) => j.kind === 'job' && j.state === 'running');
         if (live.length > 0) await whileActive.call(ctx.staging, live, as.rt, (j) => jobDir(as, j));
       }
     }
-    for (const [as, js] of groups()) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
-    for (const [as, js] of groups()) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);
     closeCarriers(ctx);
   }
 

@@ -22,8 +22,10 @@
  *       outdirs/<i>.tar.gz       packed output directories
  *       <k>/                     the runner's files (started ... terminated) of array element k
  *
- * Every file the runner writes is written to a temporary name and renamed, so a reader never
- * sees a half-written line.
+ * Every status file the runner writes is one line put down by a single write(2) of a few bytes
+ * (no temporary name and rename: that cost an `mv` fork per file). A reader takes a file whose
+ * line has no final newline (empty: opened but not yet written, or its writer killed in
+ * between) as not written at all, which is what the rename used to guarantee.
  */
 import { posix } from 'node:path';
 import { BridgeError } from '../domain/errors.js';

@@ -54,7 +54,9 @@ export interface SubmitProgramOptions {
  * as much as sbatch itself, so the only external command per new submission is the submit
  * command: the claim, the `.rc` (one printf of a few bytes) and the reads are builtins, and the
  * one flock is per group. Streams are sent as raw text when they are one line of id characters
- * (`r:<text>`, the usual sbatch/qsub answer), base64 otherwise.
+ * (`r:<text>`, the usual sbatch/qsub answer), base64 otherwise. A submit command of the form
+ * `bash -c <program> <name> <args...>` (the direct adapter's launcher) runs in a subshell of the
+ * submit program (`eval`, with <args> as $1...): a fork per job instead of a fork and a new bash.
  *
  * Jobs of a batch are split into up to `parallel` groups, each run in a background subshell
  * (one fork per group, not per job), so several submissions are in flight at once. Every result

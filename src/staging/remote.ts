@@ -111,8 +111,38 @@ export function parsePlaceOutput(stdout: string): { noDir: boolean; complete: bo
  *   @@HPCB-OUT L <task> <stdout|stderr> <size>
  *   @@HPCB-OUT NODIR / @@HPCB-OUT END
  */
-export function listOutputsProgram(jobDir: string, patterns: readonly string[], dirs: readonly string[], taskCount: number): string[] {
-  return programArgv('list-outputs', [jobDir, OUTDIR_PACK_DIR, String(taskCount), String(patterns.length), ...patterns, ...dirs]);
+export interface ListItem {
+  key: string;
+  jobDir: string;
+  patterns: readonly string[];
+  dirs: readonly string[];
+  taskCount: number;
+}
+
+/** One exec lists several jobs; each job's part of the output is parsed by parseListOutputs. */
+export function listOutputsProgram(items: readonly ListItem[]): string[] {
+  const args = [OUTDIR_PACK_DIR];
+  for (const it of items) args.push(it.key, it.jobDir, String(it.taskCount), String(it.patterns.length), String(it.dirs.length), ...it.patterns, ...it.dirs);
+  return programArgv('list-outputs', args);
+}
+
+/** Each job's lines of a listing of several (by key); a job the output never reached is absent. */
+export function splitListOutputs(stdout: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let key: string | undefined;
+  let lines: string[] = [];
+  const flush = () => {
+    if (key !== undefined) out.set(key, lines.join('\n'));
+  };
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('@@HPCB-OUT JOB ')) {
+      flush();
+      key = line.slice(15);
+      lines = [];
+    } else lines.push(line);
+  }
+  flush();
+  return out;
 }
 
 export type ListedOutput =

@@ -25,6 +25,7 @@ import type { Limits } from '../settings/schema.js';
 import type { OutputRecord, PlannedOutput } from '../store/staging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { BlobStore } from './blobs.js';
+import { ListBatcher } from './listBatch.js';
 import { archiveKind, artifactNameProblem, checkArtifactName, isHttpUrl, nameFromUrl, SHA256_HEX } from './names.js';
 import {
   packedDirName,
@@ -34,7 +35,6 @@ import {
   parsePlaceOutput,
   cacheInstallProgram,
   cacheProbeProgram,
-  listOutputsProgram,
   placeProgram,
   type PlaceItem,
 } from './remote.js';
@@ -94,6 +94,10 @@ export class Staging implements StagingService, StagingHooks {
   private readonly inflight = new Map<string, Promise<void>>();
   /** One fetch per (job, artifact index). */
   private readonly fetching = new Map<string, Promise<{ sha256: string; size: number }>>();
+  /** Output listings of jobs that stage out together, one remote program per batch. */
+  private readonly listings = new ListBatcher(STAGING_EXEC_TIMEOUT_MS);
+  /** Output listings in flight, by job id (planStageOuts and stageOut share one). */
+  private readonly planning = new Map<number, Promise<void>>();
 
   constructor(private readonly opts: StagingOptions) {
     this.store = opts.store;
@@ -382,7 +386,7 @@ export class Staging implements StagingService, StagingHooks {
     const tables = this.store.staging;
     let completedAt = tables.stageOut(job.id)?.completedAt;
     if (completedAt === undefined) {
-      await this.listOnCluster(job, jobDir, rt);
+      await this.plan(job, jobDir, rt);
       completedAt = null;
     }
     if (completedAt === null) {
@@ -400,6 +404,28 @@ export class Staging implements StagingService, StagingHooks {
     }
   }
 
+  /**
+   * List the outputs of jobs about to stage out, all in the same turn, so the listings share
+   * programs (ListBatcher: up to 50 jobs each) instead of one per free stage-out slot. A failed
+   * listing is left to the job's own stageOut, which lists again.
+   */
+  planStageOuts(jobs: readonly { job: JobRecord; jobDir: string }[], rt: ClusterRuntime): void {
+    for (const { job, jobDir } of jobs) {
+      if (job.spec.outputDirs.length > 0 || this.store.staging.stageOut(job.id) !== undefined) continue;
+      this.plan(job, jobDir, rt).catch(() => undefined);
+    }
+  }
+
+  /** One listing per job at a time: a planned one and the job's own stageOut share it. */
+  private plan(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
+    let p = this.planning.get(job.id);
+    if (!p) {
+      p = this.listOnCluster(job, jobDir, rt).finally(() => this.planning.delete(job.id));
+      this.planning.set(job.id, p);
+    }
+    return p;
+  }
+
   private jobOutputsDir(jobId: number): string {
     return join(this.outputsRoot, String(jobId));
   }
@@ -407,9 +433,7 @@ export class Staging implements StagingService, StagingHooks {
   /** One remote program lists (and packs) everything; the plan is persisted in one transaction. */
   private async listOnCluster(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
     const spec = job.spec;
-    const res = await rt.transport.exec(listOutputsProgram(jobDir, spec.outputFiles, spec.outputDirs, spec.tasks.length), {
-      timeoutMs: STAGING_EXEC_TIMEOUT_MS,
-    });
+    const res = await this.listings.list(rt.transport, { key: String(job.id), jobDir, patterns: spec.outputFiles, dirs: spec.outputDirs, taskCount: spec.tasks.length });
     const listed = parseListOutputs(res.stdout);
     const problems: { name: string; reason: string }[] = [];
     const planned: PlannedOutput[] = [];
@@ -472,7 +496,10 @@ export class Staging implements StagingService, StagingHooks {
   private async downloadOne(job: JobRecord, rt: ClusterRuntime, row: OutputRecord, dir: string): Promise<void> {
     const tmp = join(dir, '.tmp', String(row.id));
     try {
-      await rt.transport.download(row.remotePath, tmp);
+      // A log the listing found empty (most stderr) needs no transfer: a finished job's logs do
+      // not grow, and a transfer per empty file is a round trip (or a spawn) per job.
+      if (row.kind === 'log' && row.size === 0) await fsp.writeFile(tmp, '');
+      else await rt.transport.download(row.remotePath, tmp);
     } catch (e) {
       // A file that vanished since the listing (scratch purge, a straggling process) is a
       // problem to report; anything else (connection lost) is retried.

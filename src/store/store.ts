@@ -224,6 +224,18 @@ function eventRow(r: Row): OwnerEvent {
   };
 }
 
+/** Rows written since an active list was read beyond which it is read whole again. */
+const PATCH_LIMIT = 200;
+
+/** One cached active list of Store.activeOnCluster. */
+interface ActiveList {
+  /** data_version when the list was read: another connection's commit changes it. */
+  dataVersion: number;
+  /** Jobs this connection wrote since then. */
+  touched: Set<number>;
+  jobs: readonly JobRecord[];
+}
+
 function parseJson<T>(v: unknown): T | null {
   return typeof v === 'string' ? (JSON.parse(v) as T) : null;
 }
@@ -249,7 +261,21 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   readonly kv: KvTables;
   private readonly now: () => number;
   private readonly stmts;
-  private readonly activeCache = new Map<string, { version: string; jobs: readonly JobRecord[] }>();
+  /**
+   * Active lists (per cluster, or per cluster and states), each with the ids this connection
+   * wrote since it was read (`touched`): a list is patched from those rows alone, and read whole
+   * only when another connection committed (data_version) or too many rows changed.
+   */
+  private readonly activeCache = new Map<string, ActiveList>();
+  /**
+   * The definition and labels of active jobs, decoded once: neither ever changes after the job
+   * is created (ids are never reused: AUTOINCREMENT), and re-reading and parsing them was most
+   * of what a tick's reads cost with hundreds of jobs in flight.
+   */
+  private readonly fixedParts = new Map<number, { cluster: string; spec: JobSpec; labels: Record<string, string> }>();
+  /** Every column of `jobs` but the definition (activeOnCluster reads it only for new jobs). */
+  private readonly activeColumns: string;
+  private readonly prepared = new Map<string, Database.Statement>();
 
   private constructor(db: Database.Database, file: string, now: () => number) {
     super();
@@ -261,6 +287,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     this.maintenance = new MaintenanceTables(db);
     this.notifications = new NotificationTables(db);
     this.kv = new KvTables(db);
+    const columns = (db.pragma('table_info(jobs)') as { name: string }[]).map((c) => c.name).filter((c) => c !== 'spec');
+    this.activeColumns = columns.join(', ');
     this.stmts = {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       labels: db.prepare('SELECT key, value FROM job_labels WHERE job_id = ?'),
@@ -290,10 +318,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         'INSERT INTO job_events (job_id, at, from_state, to_state, reason, detail) VALUES (?, ?, ?, ?, ?, ?)',
       ),
       events: db.prepare('SELECT * FROM job_events WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?'),
-      totalChanges: db.prepare('SELECT total_changes() AS n'),
-      active: db.prepare(
-        `SELECT * FROM jobs WHERE cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted') ORDER BY id`,
-      ),
+      active: db.prepare(`SELECT ${this.activeColumns} FROM jobs WHERE cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted') ORDER BY id`),
       ownerEvents: db.prepare(
         `SELECT e.id, e.job_id, e.at, e.from_state, e.to_state, e.reason FROM job_events e JOIN jobs j ON j.id = e.job_id
          WHERE j.owner = ? AND e.id > ? ORDER BY e.id LIMIT ?`,
@@ -363,6 +388,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         now,
       });
       const id = Number(info.lastInsertRowid);
+      this.touched(id);
       for (const [k, v] of Object.entries(input.spec.labels)) this.stmts.insertLabel.run(id, k, v);
       this.stmts.insertEvent.run(id, now, null, 'accepted', 'accepted', null);
       return { id, created: true };
@@ -372,6 +398,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   }
 
   get(id: number): JobRecord | undefined {
+    // An active job's definition and labels are decoded already (fixedParts): read the rest.
+    const fixed = this.fixedParts.get(id);
+    if (fixed) {
+      const row = this.statement(`SELECT ${this.activeColumns} FROM jobs WHERE id = ?`).get(id) as Row | undefined;
+      return row ? this.toRecord(row, fixed.labels, fixed.spec) : undefined;
+    }
     const row = this.stmts.get.get(id) as Row | undefined;
     return row ? this.toRecord(row) : undefined;
   }
@@ -385,17 +417,95 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   /**
    * The active jobs of a cluster, oldest first. A reconciler tick asks for them after each of
    * its steps; with 10,000 jobs pending, reading and decoding them every time cost seconds of CPU
-   * per tick while nothing had changed. So the list is reused for as long as the database is
-   * provably unchanged: no write on this connection (total_changes()) and no commit by any other
-   * (data_version). The records are frozen, since every caller now may share them.
+   * per tick while nothing had changed. So the list is kept: rows this connection wrote since
+   * (every write to `jobs` here notes its id: `touched`) are read again and put in place, and a
+   * commit by any other connection (data_version) means a whole new read. `states` limits the
+   * list to some states (a step's own jobs). The records are frozen: callers share them.
    */
-  activeOnCluster(cluster: string): readonly JobRecord[] {
-    const version = `${(this.stmts.totalChanges.get() as { n: number }).n}:${this.db.pragma('data_version', { simple: true }) as number}`;
-    const cached = this.activeCache.get(cluster);
-    if (cached && cached.version === version) return cached.jobs;
-    const jobs = Object.freeze(this.toRecords(this.stmts.active.all(cluster) as Row[]).map((j) => Object.freeze(j)));
-    this.activeCache.set(cluster, { version, jobs });
+  activeOnCluster(cluster: string, states?: readonly JobState[]): readonly JobRecord[] {
+    const dataVersion = this.db.pragma('data_version', { simple: true }) as number;
+    const key = states ? `${cluster}\0${states.join(',')}` : cluster;
+    const list = this.activeCache.get(key);
+    if (list && list.dataVersion === dataVersion) {
+      if (list.touched.size > 0) this.patchActive(list, cluster, states);
+      return list.jobs;
+    }
+    return this.readActive(key, cluster, states, dataVersion);
+  }
+
+  private readActive(key: string, cluster: string, states: readonly JobState[] | undefined, dataVersion: number): readonly JobRecord[] {
+    const rows = (states ? this.activeInStatement(states).all(cluster, ...states) : this.stmts.active.all(cluster)) as Row[];
+    const jobs = Object.freeze(this.activeRecords(cluster, rows, !states).map((j) => Object.freeze(j)));
+    this.activeCache.set(key, { dataVersion, touched: new Set(), jobs });
     return jobs;
+  }
+
+  /** Re-read only the rows this connection wrote since the list was read, and put them in place. */
+  private patchActive(list: ActiveList, cluster: string, states: readonly JobState[] | undefined): void {
+    const ids = [...list.touched];
+    list.touched.clear();
+    const rows = this.statement(`SELECT ${this.activeColumns} FROM jobs WHERE id IN (${ids.map(() => '?').join(', ')})`).all(...ids) as Row[];
+    const fits = (r: Row) => r.cluster === cluster && !TERMINAL_STATES.includes(r.state as JobState) && (!states || states.includes(r.state as JobState));
+    const fresh = new Map(this.activeRecords(cluster, rows.filter(fits), false).map((j) => [j.id, Object.freeze(j)] as const));
+    const byId = new Map(list.jobs.map((j) => [j.id, j] as const));
+    for (const id of ids) {
+      const j = fresh.get(id);
+      if (j) byId.set(id, j);
+      else byId.delete(id);
+    }
+    list.jobs = Object.freeze([...byId.values()].sort((a, b) => a.id - b.id));
+  }
+
+  /**
+   * Note a write to job `id` for every cached active list (activeOnCluster patches them). A list
+   * that many writes passed by (nobody read it meanwhile) is dropped: it is read whole next time.
+   */
+  private touched(id: number): void {
+    for (const [key, list] of this.activeCache) {
+      list.touched.add(id);
+      if (list.touched.size > PATCH_LIMIT) this.activeCache.delete(key);
+    }
+  }
+
+  /** Prepared once per distinct text (updates build theirs from the fields they set). */
+  private statement(sql: string): Database.Statement {
+    let stmt = this.prepared.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.prepared.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** A step's own jobs (some active states only): a tick re-reads after each step, not every job. */
+  private activeInStatement(states: readonly JobState[]): Database.Statement {
+    const where = `cluster = ? AND state IN (${states.map(() => '?').join(', ')}) AND state NOT IN ('completed', 'failed', 'killed', 'deleted')`;
+    return this.statement(`SELECT ${this.activeColumns} FROM jobs WHERE ${where} ORDER BY id`);
+  }
+
+  /** Rows without their definition: the fixed parts come from fixedParts, read once per job. */
+  private activeRecords(cluster: string, rows: Row[], all: boolean): JobRecord[] {
+    const missing = rows.filter((r) => !this.fixedParts.has(r.id as number)).map((r) => r.id as number);
+    for (let i = 0; i < missing.length; i += 500) {
+      const ids = missing.slice(i, i + 500);
+      const marks = ids.map(() => '?').join(', ');
+      const labels = new Map<number, Record<string, string>>(ids.map((id) => [id, {}]));
+      for (const l of this.db.prepare(`SELECT job_id, key, value FROM job_labels WHERE job_id IN (${marks})`).all(...ids) as { job_id: number; key: string; value: string }[]) {
+        labels.get(l.job_id)![l.key] = l.value;
+      }
+      for (const r of this.db.prepare(`SELECT id, spec FROM jobs WHERE id IN (${marks})`).all(...ids) as { id: number; spec: string }[]) {
+        this.fixedParts.set(r.id, { cluster, spec: JSON.parse(r.spec) as JobSpec, labels: labels.get(r.id)! });
+      }
+    }
+    if (all) {
+      // A full read is the cluster's whole active list: the parts of jobs that left it can go.
+      const active = new Set(rows.map((r) => r.id as number));
+      for (const [id, f] of this.fixedParts) if (f.cluster === cluster && !active.has(id)) this.fixedParts.delete(id);
+    }
+    return rows.map((r) => {
+      const fixed = this.fixedParts.get(r.id as number)!;
+      return this.toRecord(r, fixed.labels, fixed.spec);
+    });
   }
 
   list(filter: JobFilter = {}): JobRecord[] {
@@ -500,9 +610,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         sets.push('ended_at = COALESCE(ended_at, ?)');
         values.push(now);
       }
-      const res = this.db
-        .prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`)
-        .run(...values, id, fromState);
+      const res = this.statement(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...values, id, fromState);
+      this.touched(id);
       if (res.changes !== 1) {
         throw new BridgeError('STALE_STATE', `job ${id} changed underneath a transition`, { context: { jobId: id } });
       }
@@ -535,9 +644,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     sets.push('updated_at = ?');
     values.push(this.now());
     const placeholders = inStates.map(() => '?').join(', ');
-    const res = this.db
-      .prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state IN (${placeholders})`)
-      .run(...values, id, ...inStates);
+    const res = this.statement(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state IN (${placeholders})`).run(...values, id, ...inStates);
+    this.touched(id);
     return res.changes === 1;
   }
 
@@ -573,7 +681,8 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       const { sets, values } = patchSql(outcome ? { outcome, statusReason: outcome.reason } : {});
       sets.push('cancel_requested_at = ?', 'updated_at = ?');
       values.push(now, now);
-      this.db.prepare(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...values, id, state);
+      this.statement(`UPDATE jobs SET ${sets.join(', ')} WHERE id = ? AND state = ?`).run(...values, id, state);
+      this.touched(id);
       this.stmts.insertEvent.run(id, now, state, state, reason, outcome ? JSON.stringify({ outcome }) : null);
       return true;
     });
@@ -633,6 +742,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         }).lastInsertRowid,
       );
       ids.set(row.ref, id);
+      this.touched(id);
       if (row.kind === 'job') {
         out.push(id);
         for (const [k, v] of Object.entries(row.spec.labels)) this.stmts.insertLabel.run(id, k, v);
@@ -653,6 +763,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       const now = this.now();
       for (const id of oldIds) {
         const res = this.stmts.retireRow.run(now, id, workflowId);
+        this.touched(id);
         if (res.changes !== 1) throw new BridgeError('STALE_STATE', `job ${id} of workflow ${workflowId} changed during the rerun`);
       }
       this.stmts.workflowRerun.run(now, workflowId);
@@ -735,7 +846,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     return rows.map((r) => this.toRecord(r, labels.get(r.id as number) ?? {}));
   }
 
-  private toRecord(r: Row, preloaded?: Record<string, string>): JobRecord {
+  private toRecord(r: Row, preloaded?: Record<string, string>, spec?: JobSpec): JobRecord {
     let labels: Record<string, string> = {};
     if (preloaded) labels = preloaded;
     else for (const l of this.stmts.labels.all(r.id) as { key: string; value: string }[]) labels[l.key] = l.value;
@@ -747,7 +858,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       cluster: r.cluster as string,
       clusterUser: (r.cluster_user as string | null | undefined) ?? null,
       name: r.name as string,
-      spec: JSON.parse(r.spec as string) as JobSpec,
+      spec: spec ?? (JSON.parse(r.spec as string) as JobSpec),
       labels,
       state,
       status: publicStatus(state),

@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import { jobDirFor } from '../../src/jobdir/layout.js';
 import { buildSettings } from '../../src/settings/load.js';
@@ -58,6 +58,22 @@ describe('engine with the direct adapter', () => {
     expect(done.startedAt!).toBeLessThanOrEqual(done.endedAt!);
     // Seen by a poll (a ps STAT) or not (the adapter's word from the job's own testimony): never none.
     expect(b.get(job.id)!.nativeState).toMatch(/^(exited:0|[A-Z][a-zA-Z+<]*)$/);
+  });
+
+  it('a job created while the loop waits for its next tick is staged and submitted at once (wake)', async () => {
+    // The loop's pauses never end by themselves here (its timers are fake): only the wake that
+    // creating a job sends can run the tick that stages and submits it.
+    const realSetTimeout = globalThis.setTimeout;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const b = open({ pollIntervalSeconds: 3600 });
+      await new Promise((r) => realSetTimeout(r, 300)); // the first (empty) tick is over: the loop waits
+      const { job } = b.submit('alice', { tasks: [{ cmd: 'true' }] });
+      for (let i = 0; i < 300 && b.get(job.id)!.state !== 'queued'; i++) await new Promise((r) => realSetTimeout(r, 100));
+      expect(b.get(job.id)).toMatchObject({ state: 'queued', nativeId: expect.stringMatching(/^\d+$/) });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('says what a job no poll saw ended as, from its testimony', () => {

@@ -126,4 +126,17 @@ describe('evidence program', () => {
     expect(ev.get('b')).toMatchObject({ exitCode: null, started: false, memoryKill: true, complete: true });
     expect(ev.get('c')).toMatchObject({ noDir: true, complete: true });
   });
+
+  it('takes a status file without its final newline (being written, or its writer killed mid-write) as not written', () => {
+    const a = mkdtempSync(join(tmpdir(), 'hpcb-ev-'));
+    mkdirSync(join(a, '.hpcb'));
+    writeFileSync(join(a, '.hpcb', 'started'), '1700000000\n');
+    writeFileSync(join(a, '.hpcb', 'native_id'), '');
+    writeFileSync(join(a, '.hpcb', 'task.0.exit'), '0');
+    writeFileSync(join(a, '.hpcb', 'exit'), '');
+    writeFileSync(join(a, '.hpcb', 'terminated'), '');
+    const items = [{ key: 'a', jobDir: a, taskCount: 1 }];
+    const ev = parseEvidenceOutput(bash(renderEvidenceProgram(items)), items);
+    expect(ev.get('a')).toMatchObject({ started: true, startedEpoch: 1700000000, nativeId: null, exitCode: null, terminatedBy: null, taskExitCodes: [null], complete: true });
+  });
 });

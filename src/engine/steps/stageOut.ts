@@ -2,8 +2,9 @@
  * Step: stage-out, then the terminal state. Stage-outs run beside the loop, not inside the
  * tick: bringing back a job's outputs can take minutes (tens of GB), and while a tick waits on
  * it the cluster's other jobs are neither polled nor submitted. At most `stagingConcurrency`
- * run at once; each one that ends calls `onDone` (the loop kicks itself) so the next waiting
- * job starts and the job's terminal state is seen at once.
+ * run at once; each one that ends starts the next job the last tick found waiting, so a slot
+ * never sits idle for a whole tick, and calls `onDone` (the loop wakes itself) so what follows a
+ * terminal state (carriers, workflow children) is seen at once.
  */
 import { isTransient } from '../../domain/errors.js';
 import type { JobRecord } from '../../store/store.js';
@@ -17,6 +18,8 @@ export class StageOuts {
     private readonly ctx: StepContext,
     private readonly onDone: () => void,
   ) {}
+  /** Jobs a tick found in staging_out beyond the free slots, with the identity each acts as. */
+  private readonly waiting = new Map<number, StepContext>();
 
   has(jobId: number): boolean {
     return this.inFlight.has(jobId);
@@ -25,8 +28,13 @@ export class StageOuts {
   /** Start stage-outs of `jobs`, all of one identity (`as`, the context that acts as it). */
   start(jobs: readonly JobRecord[], as: StepContext = this.ctx): void {
     const ctx = as;
-    const room = ctx.stagingConcurrency - this.inFlight.size;
-    for (const job of jobs.slice(0, Math.max(0, room))) {
+    const room = Math.max(0, ctx.stagingConcurrency - this.inFlight.size);
+    // The slots bound transfers; what every job's stage-out starts with (listing its outputs)
+    // is prepared for all of them together, waiting ones included.
+    if (jobs.length > 1) ctx.staging?.planStageOuts?.(jobs.map((job) => ({ job, jobDir: jobDir(ctx, job) })), ctx.rt);
+    for (const job of jobs.slice(room)) this.waiting.set(job.id, as);
+    for (const job of jobs.slice(0, room)) {
+      this.waiting.delete(job.id);
       const run = stageOutOne(ctx, job)
         .catch((e) => {
           // Stopping closes the transport under a running transfer; the job stays in
@@ -35,10 +43,25 @@ export class StageOuts {
         })
         .finally(() => {
           this.inFlight.delete(job.id);
-          if (!ctx.stopped()) this.onDone();
+          if (ctx.stopped()) return;
+          for (const [as, next] of this.nextWaiting()) this.start([next], as);
+          this.onDone();
         });
       this.inFlight.set(job.id, run);
     }
+  }
+
+  /** As many waiting jobs still in staging_out as there is room for, freshly read (not a tick). */
+  private nextWaiting(): [StepContext, JobRecord][] {
+    const out: [StepContext, JobRecord][] = [];
+    const room = this.ctx.stagingConcurrency - this.inFlight.size;
+    for (const [id, as] of this.waiting) {
+      if (out.length >= room) break;
+      this.waiting.delete(id);
+      const fresh = this.inFlight.has(id) ? undefined : this.ctx.store.get(id);
+      if (fresh?.state === 'staging_out') out.push([as, fresh]);
+    }
+    return out;
   }
 
   /** Let transfers in flight finish for up to `graceMs`; a large one resumes at the next start. */

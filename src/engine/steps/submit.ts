@@ -35,34 +35,36 @@ export class TokenBucket {
   }
 }
 
-/** Returns true when the bucket ran dry with jobs left (the loop comes back when it refills). */
+/**
+ * One batch per call: a batch takes a while (the scheduler's submit command per job), and the
+ * tick's other steps (polls, finishing, stage-out, new jobs' stage-in) should not wait for
+ * hundreds more. Returns true when jobs are left (the loop runs its next tick at once) or the
+ * bucket ran dry (it comes back when it refills).
+ */
 export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRecord[]): Promise<boolean> {
   const pending = jobs.filter((j) => !(j.cancelRequestedAt !== null && j.nativeId));
-  let offset = 0;
-  while (offset < pending.length && !ctx.stopped()) {
-    const n = bucket.take(Math.min(ctx.rt.submitBatchSize, pending.length - offset));
-    if (n === 0) return true;
-    const batch = pending.slice(offset, offset + n);
-    offset += n;
-    const items: SubmitItem[] = batch.map((job) => {
-      const sc = jobScriptContext(ctx.rt, ctx.store, ctx.instance, job);
-      return { key: String(job.id), jobDir: sc.jobDir, attempt: job.attempt, tryNo: job.stepFailures, argv: ctx.rt.adapter.submitCommand(posix.join(sc.jobDir, HPCB_DIR, FILES.jobScript), sc) };
-    });
-    let result: ExecResult;
-    try {
-      ctx.counters.submitCommands++;
-      result = await exec(ctx, submitProgram(items), ctx.rt.submitTimeoutMs);
-    } catch (e) {
-      // Unknown outcome: the records on the cluster will tell on the next try (same try
-      // number, so nothing is submitted twice).
-      retryBatchLater(ctx, batch, 'submit', e);
-      return false;
-    }
-    batchOk(ctx, 'submit');
-    const records = parseSubmitProgramOutput(result.stdout);
-    for (const job of batch) record(ctx, job, records.get(String(job.id)));
+  if (pending.length === 0 || ctx.stopped()) return false;
+  const n = bucket.take(Math.min(ctx.rt.submitBatchSize, pending.length));
+  if (n === 0) return true;
+  const batch = pending.slice(0, n);
+  const items: SubmitItem[] = batch.map((job) => {
+    const sc = jobScriptContext(ctx.rt, ctx.store, ctx.instance, job);
+    return { key: String(job.id), jobDir: sc.jobDir, attempt: job.attempt, tryNo: job.stepFailures, argv: ctx.rt.adapter.submitCommand(posix.join(sc.jobDir, HPCB_DIR, FILES.jobScript), sc) };
+  });
+  let result: ExecResult;
+  try {
+    ctx.counters.submitCommands++;
+    result = await exec(ctx, submitProgram(items), ctx.rt.submitTimeoutMs);
+  } catch (e) {
+    // Unknown outcome: the records on the cluster will tell on the next try (same try
+    // number, so nothing is submitted twice).
+    retryBatchLater(ctx, batch, 'submit', e);
+    return false;
   }
-  return false;
+  batchOk(ctx, 'submit');
+  const records = parseSubmitProgramOutput(result.stdout);
+  for (const job of batch) record(ctx, job, records.get(String(job.id)));
+  return n < pending.length;
 }
 
 /** What the submit program says of one job. */

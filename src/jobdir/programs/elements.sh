@@ -6,7 +6,9 @@ for a in "$@"; do
   k=${a%%=*}; d=${a#*=}; id=
   for f in "$d"/.hpcb/[0-9]*/native_id; do
     [ -f "$f" ] || continue
-    id=$(head -c 128 "$f" | tr -d "\n ")
+    # Builtins only, and a line without its newline is still being written (src/jobdir/layout.ts).
+    IFS= read -r -N 128 id < "$f"
+    if [[ $id == *$'\n'* ]]; then id=${id%%$'\n'*} id=${id// /}; else id=; fi
     [ -n "$id" ] && break
   done
   printf "@@HPCB-EL %s %s\n" "$k" "$id"

@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# List what stage-out should bring back, in one exec (see src/staging/remote.ts for the output).
-# Usage: list-outputs.sh <job dir> <pack dir> <task count> <pattern count> <patterns...> <dirs...>
+# List what stage-out should bring back, for one job or several in one exec (see
+# src/staging/remote.ts for the output).
+# Usage: list-outputs.sh <pack dir> then, per job:
+#   <key> <job dir> <task count> <pattern count> <dir count> <patterns...> <dirs...>
+# Each job's lines follow `@@HPCB-OUT JOB <key>` and end with its own END (or NODIR).
 set -u
-cd "$1" 2>/dev/null || { printf "@@HPCB-OUT NODIR\n"; exit 0; }
-pack=$2; task_count=$3; npat=$4
-shift 4
-root=$(pwd -P)
+pack=$1
+shift
+root=
 shopt -s nullglob globstar dotglob
 b64() { printf "%s" "$1" | base64 -w0; }
 inside() { case "$1" in "$root"/.hpcb|"$root"/.hpcb/*) return 1 ;; "$root"/*) return 0 ;; *) return 1 ;; esac; }
@@ -41,23 +43,39 @@ dir() {
     printf "@@HPCB-OUT DX %s tar %s\n" "$idx" "$(head -c 2000 "$a.err" | base64 -w0)"
   fi
 }
-i=0
-while [ "$i" -lt "$npat" ] && [ "$#" -gt 0 ]; do
-  files "$i" "$1"
-  shift
-  i=$((i+1))
-done
-i=0
-while [ "$#" -gt 0 ]; do
-  dir "$i" "$1"
-  shift
-  i=$((i+1))
-done
-i=0; while [ "$i" -lt "$task_count" ]; do
-  for w in stdout stderr; do
-    f=.hpcb/task.$i.$w
-    [ -f "$f" ] && printf "@@HPCB-OUT L %s %s %s\n" "$i" "$w" "$(stat -c %s -- "$f")"
+list_one() {
+  local task_count=$2 npat=$3 ndir=$4 i=0 f w
+  # -P: the physical path, so `inside` compares real paths (no `pwd -P` fork).
+  cd -P -- "$1" 2>/dev/null || { printf "@@HPCB-OUT NODIR\n"; return 0; }
+  root=$PWD
+  shift 4
+  while [ "$i" -lt "$npat" ]; do
+    files "$i" "$1"
+    shift
+    i=$((i+1))
   done
-  i=$((i+1))
+  i=0
+  while [ "$i" -lt "$ndir" ]; do
+    dir "$i" "$1"
+    shift
+    i=$((i+1))
+  done
+  i=0; while [ "$i" -lt "$task_count" ]; do
+    for w in stdout stderr; do
+      f=.hpcb/task.$i.$w
+      # An empty log (the usual case for stderr) needs no stat: a fork per file adds up by the hundred.
+      if [ -s "$f" ]; then printf "@@HPCB-OUT L %s %s %s\n" "$i" "$w" "$(stat -c %s -- "$f")"
+      elif [ -f "$f" ]; then printf "@@HPCB-OUT L %s %s 0\n" "$i" "$w"
+      fi
+    done
+    i=$((i+1))
+  done
+  printf "@@HPCB-OUT END\n"
+}
+
+while [ "$#" -ge 5 ]; do
+  printf "@@HPCB-OUT JOB %s\n" "$1"
+  nargs=$(($4 + $5))
+  list_one "$2" "$3" "$4" "$5" "${@:6:nargs}"
+  shift $((5 + nargs))
 done
-printf "@@HPCB-OUT END\n"

@@ -49,7 +49,17 @@ submit_one() {
     set +C
     if [ "$claimed" = 0 ] && [ ! -e ".hpcb/$rec.rc" ]; then
       # Ours alone. fds 8 and 9 closed for the command: a job it starts (direct mode) must not hold a lock.
-      "$@" 8>&- 9>&- > ".hpcb/$rec.out" 2> ".hpcb/$rec.err" < /dev/null
+      if [ "$1" = bash ] && [ "$2" = -c ] && [ "$#" -ge 4 ]; then
+        # A bash program (the direct adapter's launcher) runs in a subshell of this one: a fork,
+        # not a new bash, per job. It gets its arguments as $1...; $0 and $$ are this program's.
+        (
+          prog=$3
+          shift 4
+          eval "$prog"
+        ) 8>&- 9>&- > ".hpcb/$rec.out" 2> ".hpcb/$rec.err" < /dev/null
+      else
+        "$@" 8>&- 9>&- > ".hpcb/$rec.out" 2> ".hpcb/$rec.err" < /dev/null
+      fi
       rc=$?
       printf "%s\n" "$rc" > ".hpcb/$rec.rc"
     elif [ "$claimed" = 0 ]; then
