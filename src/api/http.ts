@@ -128,7 +128,8 @@ function loneSurrogateAt(root: unknown): string | undefined {
   const pathOf = (n: Node, last?: string): string => {
     const segs: (string | number)[] = last === undefined ? [] : [last];
     for (let c: Node | undefined = n; c?.up; c = c.up) segs.unshift(c.key!);
-    return fieldName(segs);
+    // A bare string body has no field inside it: the body itself is at fault.
+    return segs.length > 0 ? fieldName(segs) : 'body';
   };
   // Iterative, with parent links instead of copied paths: a body of deeply nested arrays must
   // neither exhaust the stack nor cost memory quadratic in its depth.

@@ -97,6 +97,13 @@ describe('hostile strings in every job field', () => {
     expect(canaries(canaryDir)).toEqual([]);
   });
 
+  it('a body that is nothing but a string with an unpaired surrogate is refused naming the body', async () => {
+    for (const path of ['/jobs', '/workflows']) {
+      const r = await call(d, 'POST', path, { raw: '"\\ud800$(touch /nonexistent-canary/bare)"', headers: { 'content-type': 'application/json' } });
+      expect({ path, status: r.status, field: r.json?.error?.field }).toEqual({ path, status: 400, field: 'body' });
+    }
+  });
+
   it('accepted values run through to the job literally: environment, input files, outputs, workdir, labels', async () => {
     const jobs: { p: Payload; id: number; ok: Set<string> }[] = [];
     for (const p of payloads) {
