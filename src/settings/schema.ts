@@ -153,10 +153,11 @@ export const ClusterSchema = z
       .optional(),
     /**
      * Without daemonUrlFromJobs: relay the key-value requests jobs write into their directory
-     * (one extra remote command per account with running jobs, at most once per poll interval).
-     * false: jobs on this cluster get no key-value access.
+     * (one extra remote command per job at stage-in and one per account with running jobs, at
+     * most once per poll interval). Off unless asked for: a cluster whose users never use the
+     * store should not pay a command per job (a 1,000-instance sweep would pay 1,000).
      */
-    kvRelay: z.boolean().default(true),
+    kvRelay: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     if (c.transport === 'ssh' && !c.ssh) ctx.addIssue({ code: 'custom', path: ['ssh'], message: 'is required when transport is ssh' });

@@ -42,7 +42,7 @@ beforeAll(async () => {
   const cluster = (name: string, extra: object) => ({ file: `(${name})`, raw: { name, scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, name), pollIntervalSeconds: 0.2, ...extra } });
   const settings = buildSettings({ dataDir, logLevel: 'info', defaultCluster: 'http', kv: { maxValueBytes: 1000 } }, [
     cluster('http', { daemonUrlFromJobs: `http://127.0.0.1:${port}` }),
-    cluster('relay', {}),
+    cluster('relay', { kvRelay: true }),
   ]);
   const logger = createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => (logs.push(c.toString()), cb()) }) });
   bridge = Bridge.open(settings, { logger });

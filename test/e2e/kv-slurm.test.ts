@@ -30,6 +30,7 @@ beforeAll(async () => {
   lab = labSettings({ identities: true, cluster: { daemonUrlFromJobs: `http://127.0.0.1:${port}` } });
   const relay: Record<string, unknown> = { ...lab.cluster, name: 'lab-relay', scratchRoot: `${String(lab.cluster.scratchRoot)}-relay` };
   delete relay.daemonUrlFromJobs;
+  relay.kvRelay = true;
   const users = lab.users as Record<string, { identities: Record<string, unknown> }>;
   for (const u of Object.values(users)) u.identities['lab-relay'] = u.identities.lab;
   const settings = buildSettings({ dataDir: lab.dataDir, logLevel: process.env.HPCB_TEST_LOG ?? 'silent', defaultCluster: 'lab', users }, [
