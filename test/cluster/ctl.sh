@@ -12,6 +12,9 @@
 #   slurmctld-start     controller up; returns when it answers and the node is usable
 #   pbs-server-stop     OpenPBS server down (qterm -t quick: running jobs go on under MoM)
 #   pbs-server-start    OpenPBS server up; returns when it answers and its node is free
+#   pbs-restart         every OpenPBS daemon stopped (MoM's SIGTERM kills the jobs it runs) and
+#                       started again: the server requeues and reruns the rerunnable ones;
+#                       returns when the node is free
 #   status              JSON of what is up (exit 0 even if something is down; see "healthy")
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -106,6 +109,10 @@ case $action in
     pbs_server_answers && die "pbs_server still answers after stop"
     ;;
   pbs-server-start)
+    pbs_server_start
+    ;;
+  pbs-restart)
+    pbs_stop
     pbs_server_start
     ;;
   *)

@@ -126,7 +126,8 @@ export type ClusterCtlAction =
   | 'slurmctld-stop'
   | 'slurmctld-start'
   | 'pbs-server-stop'
-  | 'pbs-server-start';
+  | 'pbs-server-start'
+  | 'pbs-restart';
 
 interface RunResult {
   stdout: string;
