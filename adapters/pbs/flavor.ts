@@ -44,3 +44,24 @@ export function parseFlavorProbe(r: ExecResult): DetectedFlavor {
   }
   return { flavor: 'unknown', implementation: 'an unrecognised qstat', evidence: first };
 }
+
+export interface FlavorVerdict {
+  verdict: 'match' | 'mismatch' | 'unknown';
+  /** One sentence naming the configured flavor and, on a mismatch, the detected one and what to set. */
+  detail: string;
+}
+
+/**
+ * The configured flavor against what answered: the one message `config check` prints and the
+ * daemon logs and shows as the cluster's error when they disagree.
+ */
+export function judgeFlavor(configured: PbsFlavor, seen: DetectedFlavor, commandDir?: string): FlavorVerdict {
+  const what = `${seen.implementation}${seen.version ? ` ${seen.version}` : ''} ("${seen.evidence}")`;
+  if (seen.flavor === configured) return { verdict: 'match', detail: `flavor ${configured} matches the qstat found: ${what}` };
+  if (seen.flavor === 'unknown') return { verdict: 'unknown', detail: `flavor ${configured} is configured, but qstat --version names no PBS flavor: ${what}` };
+  const hint = configured === 'pbspro' && !commandDir ? ', or adapter.commandDir to where the PBS Pro commands are' : '';
+  return {
+    verdict: 'mismatch',
+    detail: `flavor ${configured} is configured, but the qstat found is ${what}, which is flavor ${seen.flavor}: set flavor: ${seen.flavor}${hint}`,
+  };
+}

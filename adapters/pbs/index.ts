@@ -40,6 +40,7 @@ import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
 import type { MpiTaskType } from '../common/resources.js';
 import type { Launcher } from '../common/runner.js';
+import { flavorProbeCommand, judgeFlavor, parseFlavorProbe } from './flavor.js';
 import { normalizePbsId, parsePbsArrayElementId, pbsArrayElementId } from './ids.js';
 import { parseAccountingResult, parseQdelResult, parseQsubOutput, parseStatusResult } from './parse.js';
 import { renderPbsScript, torqueSubmitLogArgs } from './render.js';
@@ -158,6 +159,9 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
   const arrays = options.nativeArrays ?? flavor === 'pbspro';
   const adapter: SchedulerAdapter = {
     name: 'pbs',
+    // PBS Pro's and Torque's commands share their names, and a login node may carry both (Slurm's
+    // Torque wrappers in /usr/bin): the engine asks which one answers before its first submit.
+    probe: { command: flavorProbeCommand(dir), judge: (r) => judgeFlavor(flavor, parseFlavorProbe(r), dir) },
     ...(arrays ? { arrays: PBS_ARRAYS } : {}),
     ...((options.nativeDependencies ?? flavor === 'pbspro') ? { nativeDependencies: true } : {}),
     normalizeId: normalizePbsId,

@@ -117,8 +117,25 @@ export interface NativeArrays {
   minElements?: number;
 }
 
+/**
+ * A question to the login node about which scheduler answers there, and its judgement against
+ * what the adapter was configured for. One login node can carry several look-alike commands
+ * (PBS Pro's qsub and Slurm's Torque wrapper are both `qsub`), and the wrong one takes the job
+ * and answers polls in a dialect this adapter misreads.
+ */
+export interface SchedulerProbe {
+  command: string[];
+  /**
+   * 'match': the configured dialect answers. 'mismatch': another one does; `detail` names both.
+   * 'unknown': the answer names no dialect (a site wrapper, an old release): never guessed.
+   */
+  judge(r: ExecResult): { verdict: 'match' | 'mismatch' | 'unknown'; detail: string };
+}
+
 export interface SchedulerAdapter {
   readonly name: 'slurm' | 'pbs' | 'direct';
+  /** Asked once before the engine first submits or polls on the cluster; absent: nothing to tell apart. */
+  readonly probe?: SchedulerProbe;
   /** Native job arrays (workflow factories as one submission); absent: one submission per instance. */
   readonly arrays?: NativeArrays;
   /**

@@ -19,8 +19,11 @@ export function isConnectionFailure(e: unknown): boolean {
 
 export class HealthTracker {
   readonly state: ClusterHealth;
-  /** What made the cluster degraded: only an answered poll clears a failed poll. */
-  private cause: 'poll' | 'connection' | null = null;
+  /**
+   * What made the cluster degraded: only an answered poll clears a failed poll, and only a
+   * probe that agrees with the configuration clears a disagreeing one.
+   */
+  private cause: 'poll' | 'connection' | 'config' | null = null;
 
   constructor(
     cluster: string,
@@ -50,6 +53,22 @@ export class HealthTracker {
     if (this.cause === 'connection') this.ok();
   }
 
+  /**
+   * The scheduler that answers is not the configured one (steps/probe.ts). Returns true the first
+   * time in a row, so the caller logs it once rather than at every retry.
+   */
+  misconfigured(message: string): boolean {
+    const first = this.cause !== 'config';
+    this.fail('scheduler probe', new Error(message), 'config');
+    this.cause = 'config';
+    return first;
+  }
+
+  /** The probe agreed with the configuration: ends a degradation a disagreeing probe caused. */
+  configured(): void {
+    if (this.cause === 'config') this.ok();
+  }
+
   /** A step failed; only a connection failure says anything about the cluster. */
   stepFailed(step: string, e: unknown): void {
     if (isConnectionFailure(e)) this.fail(step, e, 'connection');
@@ -73,7 +92,7 @@ export class HealthTracker {
     this.cause = null;
   }
 
-  private fail(step: string, e: unknown, cause: 'poll' | 'connection'): void {
+  private fail(step: string, e: unknown, cause: 'poll' | 'connection' | 'config'): void {
     const h = this.state;
     const msg = e instanceof Error ? e.message : String(e);
     if (h.state !== 'degraded') this.log.warn({ cluster: h.cluster, step, err: msg }, 'cluster degraded: no job state changes until it answers again');

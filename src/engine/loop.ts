@@ -3,11 +3,11 @@
  * pauses between ticks (longer while the cluster is degraded). It only orders the steps; each
  * step moves jobs forward one guarded transition at a time:
  *
- *   cancels before submission -> workflow gate -> status poll (one command per identity with
- *   jobs in the queue, or one for all as the monitor identity) -> finishing (testimony +
- *   accounting, batched) -> stage-out (beside the loop) -> stage-in -> submit (one batch per
- *   tick, rate-limited, exactly once) -> array instances follow their carrier -> cancels on the
- *   scheduler -> the key-value relay (a staging hook) -> carriers close
+ *   cancels before submission -> scheduler probe (once) -> workflow gate -> status poll (one
+ *   command per identity with jobs in the queue, or one for all as the monitor identity) ->
+ *   finishing (testimony + accounting, batched) -> stage-out (beside the loop) -> stage-in ->
+ *   submit (one batch per tick, rate-limited, exactly once) -> array instances follow their
+ *   carrier -> cancels on the scheduler -> the key-value relay (a staging hook) -> carriers close
  *
  * Truthfulness rules:
  *   - a failed status poll or an unreachable cluster changes no job's state; the cluster is
@@ -24,13 +24,14 @@ import type { JobState } from '../domain/state.js';
 import type { Logger } from '../logging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterHealth, ClusterRuntime } from './cluster.js';
-import { asAccount, byAccount, jobDir, type EngineCounters, type StagingHooks, type StepContext } from './context.js';
+import { accountOf, asAccount, byAccount, jobDir, type EngineCounters, type StagingHooks, type StepContext } from './context.js';
 import { HealthTracker } from './health.js';
 import { closeCarriers, linkArrayInstances } from './steps/arrays.js';
 import { cancelBeforeSubmit } from './steps/cancelBeforeSubmit.js';
 import { NativeCancels } from './steps/cancelNative.js';
 import { finish } from './steps/finish.js';
 import { applyStatus, readStatus } from './steps/poll.js';
+import { ProbeGate } from './steps/probe.js';
 import { stageIn } from './steps/stageIn.js';
 import { StageOuts } from './steps/stageOut.js';
 import { submit, TokenBucket } from './steps/submit.js';
@@ -58,6 +59,7 @@ export class Reconciler {
   private readonly bucket: TokenBucket;
   private readonly cancels = new NativeCancels();
   private readonly stageOuts: StageOuts;
+  private readonly probe = new ProbeGate();
   private stopped = true;
   private loop: Promise<void> | undefined;
   /** Ends the pause between ticks early (set while the loop pauses). */
@@ -157,6 +159,8 @@ export class Reconciler {
     if (jobs.length === 0) return;
 
     cancelBeforeSubmit(ctx, jobs);
+    // Which scheduler answers, asked as the first job's account before anything reaches it.
+    if (!(await this.probe.ready(asAccount(ctx, accountOf(ctx, jobs[0]!))))) return;
     const ready = gateWorkflowJobs(ctx, active(), new WorkflowRows(ctx.store));
     jobs = active();
 

@@ -6,7 +6,7 @@
  * Each cluster gets its own transport, built from the same options the daemon uses; the checks
  * run in order and stop at the first failure (nothing after a failed login can be learned).
  */
-import { flavorProbeCommand, parseFlavorProbe } from '../../adapters/pbs/flavor.js';
+import { flavorProbeCommand, judgeFlavor, parseFlavorProbe } from '../../adapters/pbs/flavor.js';
 import { pbsCommand } from '../../adapters/pbs/index.js';
 import { transportOptions } from '../bridge.js';
 import { BridgeError } from '../domain/errors.js';
@@ -65,15 +65,9 @@ export async function checkCluster(c: ClusterConfig, make: (c: ClusterConfig) =>
       // The configured flavor against what the login node's qstat says it is: the wrong one
       // renders scripts and reads states in the wrong dialect.
       const dir = typeof c.adapter?.['commandDir'] === 'string' ? c.adapter['commandDir'] : undefined;
-      const configured = c.flavor ?? 'pbspro';
       const seen = parseFlavorProbe(await t.exec(flavorProbeCommand(dir), { timeoutMs: c.commandTimeoutSeconds * 1000 }));
-      const what = `${seen.implementation}${seen.version ? ` ${seen.version}` : ''} ("${seen.evidence}")`;
-      const ok = seen.flavor === configured;
-      const detail = ok
-        ? `flavor ${configured} matches the qstat found: ${what}`
-        : seen.flavor === 'unknown'
-          ? `flavor ${configured} is configured, but qstat --version names no PBS flavor: ${what}`
-          : `flavor ${configured} is configured, but qstat is ${what}: set flavor: ${seen.flavor}${configured === 'pbspro' && !dir ? ', or adapter.commandDir to where the PBS Pro commands are' : ''}`;
+      const { verdict, detail } = judgeFlavor(c.flavor ?? 'pbspro', seen, dir);
+      const ok = verdict === 'match';
       if (!step('flavor', ok, detail)) return steps;
     }
 

@@ -12,6 +12,11 @@
 #   slurmctld-start     controller up; returns when it answers and the node is usable
 #   pbs-server-stop     OpenPBS server down (qterm -t quick: running jobs go on under MoM)
 #   pbs-server-start    OpenPBS server up; returns when it answers and its node is free
+#   pbs-restart         every OpenPBS daemon stopped (MoM's SIGTERM kills the jobs it runs) and
+#                       started again: the server requeues and reruns the rerunnable ones;
+#                       returns when the node is free
+#   pbs-rerun <id>      qrerun -W force <id> as the server's manager: the running job is killed and
+#                       requeued, rerunnable or not (its run_count grows)
 #   status              JSON of what is up (exit 0 even if something is down; see "healthy")
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -107,6 +112,14 @@ case $action in
     ;;
   pbs-server-start)
     pbs_server_start
+    ;;
+  pbs-restart)
+    pbs_stop
+    pbs_server_start
+    ;;
+  pbs-rerun)
+    [[ ${2:-} =~ ^[0-9]+(\[[0-9]+\])?(\.[A-Za-z0-9.-]+)?$ ]] || die "pbs-rerun needs a PBS job id, got '${2:-}'"
+    pbs_ns "$PBS_EXEC/bin/qrerun" -W force "$2" >>"$PBS_LOG" 2>&1 || die "qrerun -W force $2 failed (see $PBS_LOG)"
     ;;
   *)
     echo "unknown action: $action" >&2; usage ;;

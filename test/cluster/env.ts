@@ -126,17 +126,18 @@ export type ClusterCtlAction =
   | 'slurmctld-stop'
   | 'slurmctld-start'
   | 'pbs-server-stop'
-  | 'pbs-server-start';
+  | 'pbs-server-start'
+  | 'pbs-restart';
 
 interface RunResult {
   stdout: string;
   stderr: string;
 }
 
-function runCtl(action: string, timeoutMs: number): Promise<RunResult> {
+function runCtl(action: string, timeoutMs: number, args: readonly string[] = []): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     // bash explicitly: does not depend on the executable bit surviving a checkout.
-    execFile('bash', [CTL, action], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile('bash', [CTL, action, ...args], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) {
         const how = err.killed ? `killed after ${timeoutMs} ms` : `exit ${String(err.code)}`;
         reject(new Error(`test/cluster/ctl.sh ${action} failed (${how}): ${(stderr || stdout).trim()}`));
@@ -153,6 +154,11 @@ function runCtl(action: string, timeoutMs: number): Promise<RunResult> {
  */
 export async function clusterCtl(action: ClusterCtlAction, timeoutMs = 120_000): Promise<void> {
   await runCtl(action, timeoutMs);
+}
+
+/** `qrerun -W force <id>` on the OpenPBS server as its manager (ctl.sh pbs-rerun): the job runs again. */
+export async function pbsRerun(nativeId: string, timeoutMs = 60_000): Promise<void> {
+  await runCtl('pbs-rerun', timeoutMs, [nativeId]);
 }
 
 export interface ClusterStatus {

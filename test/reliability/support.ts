@@ -14,6 +14,7 @@ import type { ClusterConfig } from '../../src/settings/schema.js';
 import type { ExecOptions, Transport } from '../../src/transport/transport.js';
 import type { ClusterEnv } from '../cluster/env.js';
 import { onLogin } from '../e2e/support/lab.js';
+import { pbsServerJobs } from '../e2e/support/openpbs.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -96,6 +97,20 @@ export async function schedulerJobsByTag(env: ClusterEnv, instance: string): Pro
     const tag = name ? readTag(name.trim(), instance) : undefined;
     if (!tag) continue;
     jobs.push({ tag: name!.trim(), jobId: tag.jobId, attempt: tag.attempt, nativeId: nativeId!, state: state!, exitCode: exitCode ?? '' });
+  }
+  return jobs;
+}
+
+/**
+ * The same count on the real OpenPBS server, from its own history (`qstat -x -f -F json` read with
+ * JSON.parse, test/e2e/support/openpbs.ts): one row per submission, however often the server ran
+ * it (`run_count` is in `exitCode`'s place as `runs=N`, for messages).
+ */
+export async function pbsJobsByTag(env: ClusterEnv, instance: string): Promise<SchedulerJob[]> {
+  const jobs: SchedulerJob[] = [];
+  for (const s of await pbsServerJobs(env)) {
+    const tag = readTag(s.name, instance);
+    if (tag) jobs.push({ tag: s.name, jobId: tag.jobId, attempt: tag.attempt, nativeId: s.nativeId, state: s.state, exitCode: `${s.exitStatus ?? ''} runs=${s.runCount}` });
   }
   return jobs;
 }

@@ -23,6 +23,9 @@ import { BridgeError } from '../../../src/domain/errors.js';
 import { jobDirFor } from '../../../src/jobdir/layout.js';
 import { silentLogger } from '../../../src/logging.js';
 import { buildSettings } from '../../../src/settings/load.js';
+import { fixture } from '../../helpers/fixtures.js';
+
+const PBS_VERSION = fixture('openpbs-23.06/37_qstat_version.txt').trim();
 
 let bridge: Bridge | undefined;
 afterEach(async () => {
@@ -83,6 +86,9 @@ function fakePbspro(stateFile: string, mode: 'history' | 'none', seen: { answers
       return id;
     },
     statusCommand: () => ['bash', '-c', FAKE_QSTAT, 'fake-qstat', stateFile, mode],
+    // The engine asks which PBS answers before its first submit; this machine's own qstat is
+    // Slurm's Torque wrapper, so the stand-in answers as the real OpenPBS did (37_*).
+    probe: { ...real.probe!, command: ['printf', '%s\\n', PBS_VERSION] },
   };
 }
 

@@ -3,7 +3,8 @@
  * outputs (globs, directories, failed jobs, symlinks refused), logs while running, a 2 GiB round
  * trip in bounded memory, and a stage-out that survives SIGKILL, end to end through the Bridge on
  * the real test cluster over the real sshd. One definition, run once per scheduler dialect
- * (test/e2e/staging.test.ts on Slurm, test/e2e/torque-staging.test.ts on the Torque wrappers).
+ * (test/e2e/staging.test.ts on Slurm, test/e2e/torque-staging.test.ts on the Torque wrappers,
+ * test/e2e/openpbs-staging.test.ts on the real OpenPBS server).
  *
  * Staging itself never talks to the scheduler: it works on the job directory over the transport.
  * What the scheduler decides is when a job runs and how it ended, and that is what a second
@@ -30,7 +31,7 @@ import { jobDirFor } from '../../../src/jobdir/layout.js';
 import type { JobRecord } from '../../../src/store/store.js';
 import { makeRandomFile, sha256File } from '../../contract/files.js';
 import { listTarGz, regularFilesOfTarGz } from '../../helpers/archive.js';
-import { checkDb, dbInstance, schedulerJobsByTag } from '../../reliability/support.js';
+import { checkDb, dbInstance, pbsJobsByTag, schedulerJobsByTag } from '../../reliability/support.js';
 import { labSettings, onLogin, until, type LabOptions } from '../support/lab.js';
 
 export interface StagingSuiteCapabilities {
@@ -90,20 +91,18 @@ export function defineStagingSuite(where: string, labOptions: LabOptions, caps: 
     return Buffer.concat(chunks);
   }
 
-  /** The cluster block of a config file for a daemon in its own process, same dialect as `lab`. */
+  /**
+   * The cluster block of a config file for a daemon in its own process: the lab's own entry, so
+   * it carries every key of `labOptions` (on OpenPBS `adapter.commandDir`, without which `qsub`
+   * on the login node is Slurm's Torque wrapper and the job goes to the wrong scheduler).
+   */
   function clusterConfig(own: ReturnType<typeof labSettings>): Record<string, unknown> {
-    return {
-      name: clusterName,
-      scheduler: labOptions.scheduler ?? 'slurm',
-      ...(labOptions.flavor ? { flavor: labOptions.flavor } : {}),
-      transport: 'ssh',
-      ssh: { host: own.env.host, port: own.env.port, user: own.env.user, privateKey: own.env.privateKey, knownHosts: own.env.knownHosts },
-      scratchRoot: own.scratchRoot,
-      // The daemon processes of these tests run every job as the lab's one account.
-      sharedAccount: true,
-      pollIntervalSeconds: 1,
-    };
+    // The daemon processes of these tests run every job as the lab's one account.
+    return { ...own.cluster, sharedAccount: true, pollIntervalSeconds: 1 };
   }
+
+  /** What the scheduler itself ran under this database's tag: Slurm accounting, or the OpenPBS history. */
+  const schedulerJobs = labOptions.scheduler === 'pbs' && labOptions.flavor === 'pbspro' ? pbsJobsByTag : schedulerJobsByTag;
 
   describe(`staging ${where}`, () => {
     it('20 jobs read their inline input and one artifact that crossed the network once', async () => {
@@ -355,7 +354,7 @@ export function defineStagingSuite(where: string, labOptions: LabOptions, caps: 
       // name carries this database's tag, whatever its attempt).
       const instance = dbInstance(dbPath);
       const sched = await until('the job in accounting', async () => {
-        const found = await schedulerJobsByTag(own.env, instance);
+        const found = await schedulerJobs(own.env, instance);
         return found.length > 0 ? found : undefined;
       }, 60_000, 1000);
       expect(sched.map((s) => ({ jobId: s.jobId, attempt: s.attempt }))).toEqual([{ jobId, attempt: 0 }]);

@@ -45,7 +45,7 @@ describe('config check: the configured PBS flavor against qstat --version', () =
   it('pbspro where qstat is the Torque wrappers: fails, naming what answered and what to set', async () => {
     const steps = await checkCluster(cluster({ flavor: 'pbspro' }), () => fakeLogin('wrappers', []));
     expect(steps.at(-1)).toMatchObject({ check: 'flavor', ok: false });
-    expect(steps.at(-1)!.detail).toMatch(/flavor pbspro is configured, but qstat is Slurm's Torque wrappers .*set flavor: torque, or adapter.commandDir/);
+    expect(steps.at(-1)!.detail).toMatch(/flavor pbspro is configured, but the qstat found is Slurm's Torque wrappers .*which is flavor torque: set flavor: torque, or adapter.commandDir/);
   });
 
   it('torque on the wrappers: ok', async () => {
