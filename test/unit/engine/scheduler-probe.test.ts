@@ -61,7 +61,7 @@ describe('the scheduler probe before the first submit', () => {
     expect(b.get(id)!.nativeId).toBeNull();
 
     say(openpbs, 0);
-    b.reconciler('big')!.kick();
+    b.reconciler('big')!.wake();
     const done = await b.wait(id, 30_000);
     expect([done.status, done.statusReason]).toEqual(['completed', 'all tasks exited 0']);
     expect(b.health()[0]!.state).toBe('ok');
