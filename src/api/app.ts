@@ -27,6 +27,7 @@ import { Router, type RequestState, type RouteDoc } from './router.js';
 import { registerArtifactRoutes } from './routes/artifacts.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerJobFileRoutes } from './routes/files.js';
+import { registerInJobRoutes } from './routes/inJob.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerMetricsRoute, registerOpsRoutes } from './routes/ops.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
@@ -118,6 +119,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   registerJobRoutes(router, api);
   registerWorkflowRoutes(router, api);
   registerJobFileRoutes(router, api);
+  registerInJobRoutes(router, api);
   registerEventRoutes(router, api);
   registerArtifactRoutes(router, api);
   registerMetricsRoute(router, api);
