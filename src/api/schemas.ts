@@ -52,7 +52,9 @@ export const LogQuery = z.strictObject({
 });
 
 export const SnapshotQuery = z.strictObject({
-  path: z.string().max(4096).describe('a file of the job directory, relative to it (no "..", not absolute)'),
+  // Optional here so that the job's owner is checked before the request is: a missing path is
+  // refused by the handler (400, naming it) only for a job of the caller's.
+  path: z.string().max(4096).optional().describe('required: a file of the job directory, relative to it (no "..", not absolute)'),
 });
 
 export const ExecBody = z.strictObject({

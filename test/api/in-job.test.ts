@@ -96,6 +96,8 @@ describe('snapshot of a running job', () => {
     }
     const e = await refusal(job.snapshot('/etc/passwd'));
     expect([e.code, e.status, e.field]).toEqual(['INVALID_DEFINITION', 400, 'path']);
+    const none = await call(d, 'GET', `/jobs/${job.id}/snapshot`);
+    expect([none.status, none.json.error.field]).toEqual([400, 'path']);
     // Unknown query fields are refused like everywhere else.
     expect((await call(d, 'GET', `/jobs/${job.id}/snapshot?path=progress.txt&follow=1`)).status).toBe(400);
   });

@@ -30,7 +30,7 @@ export function registerInJobRoutes(r: Router, api: ApiContext): void {
       handler: async (ctx) => {
         const job = ownedJob(ctx);
         const { path } = ctx.query as z.infer<typeof SnapshotQuery>;
-        const data = await bridge.snapshot(job.id, ctx.user, path);
+        const data = await bridge.snapshot(job.id, ctx.user, path ?? '');
         ctx.res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': data.length, 'cache-control': 'no-store' });
         ctx.res.end(data);
       },
