@@ -100,7 +100,8 @@ export async function execInJob(job: JobRecord, req: ExecRequest, ctx: InJobCont
     stderrBytes: a.stderr.bytes,
     truncated: a.stdout.bytes > a.stdout.data.length || a.stderr.bytes > a.stderr.data.length,
   };
-  if (a.step) return view({ ...out, exitCode: a.step.timedOut || a.cut ? null : a.step.exitCode, timedOut: a.step.timedOut || a.cut });
+  // The command's own record wins: a launcher that hung after the command ended did not cut it off.
+  if (a.step) return view({ ...out, exitCode: a.step.timedOut ? null : a.step.exitCode, timedOut: a.step.timedOut });
   if (a.cut) return view({ ...out, exitCode: null, timedOut: true });
   // No record and not cut off: the command never started (the job left its allocation meanwhile,
   // or the scheduler refused the step); what the launcher said is the reason.
