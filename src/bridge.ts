@@ -30,6 +30,9 @@ import { NotificationWorker } from './notify/worker.js';
 import { JobTokens } from './auth/jobTokens.js';
 import { jobMayUseKv, KvJobAccess, withKvHooks } from './kv/jobs.js';
 import { KeyValueService } from './kv/service.js';
+import { checkExecRequest, jobRelativePath } from './domain/inJob.js';
+import { execInJob, snapshot, type InJobContext } from './inJob.js';
+import type { ExecView } from './client/types.js';
 
 export interface BridgeOptions {
   logger?: Logger;
@@ -147,6 +150,34 @@ export class Bridge {
     const updated = this.store.requestCancel(id)!;
     this.reconcilers.get(job.cluster)?.wake();
     return updated;
+  }
+
+  /**
+   * The bytes of one file of a running job's directory (`path` relative to it), read as the job's
+   * own account. Another user's job is NOT_FOUND, as everywhere.
+   */
+  snapshot(id: number, owner: string, path: string): Promise<Buffer> {
+    const job = this.ownedJob(id, owner);
+    return snapshot(job, jobRelativePath(path), this.inJobContext(job));
+  }
+
+  /** Run a short command inside a running job's allocation, as the job's account, time-limited. */
+  exec(id: number, owner: string, req: { argv: readonly string[]; timeoutSeconds?: number | undefined }): Promise<ExecView> {
+    const job = this.ownedJob(id, owner);
+    const checked = checkExecRequest(req, this.settings.daemon.limits.execSeconds);
+    // The program's name only: its arguments may hold anything.
+    this.log.info({ jobId: id, user: owner, program: checked.argv[0], timeoutSeconds: checked.timeoutSeconds }, `exec in job ${id}`);
+    return execInJob(job, checked, this.inJobContext(job));
+  }
+
+  private ownedJob(id: number, owner: string): JobRecord {
+    const job = this.get(id, owner);
+    if (!job) throw new BridgeError('NOT_FOUND', `job ${id} not found`, { context: { jobId: id } });
+    return job;
+  }
+
+  private inJobContext(job: JobRecord): InJobContext {
+    return { runtime: this.reconcilers.get(job.cluster)?.rt, instance: this.store.instanceId(), limits: this.settings.daemon.limits };
   }
 
   /** Resolve when the job is terminal, or with its current record after `timeoutMs`. */

@@ -150,6 +150,12 @@ const DIRECT: SchedulerAdapter = {
   parseCancel(): void {
     // Signalling a process that already ended is not an error.
   },
+
+  // The job's "allocation" is this machine: the command runs beside it, in its directory, under
+  // the inner program's own time limit (there is no scheduler to add a second one).
+  execInJob(_nativeId: string, inner: readonly string[]): string[] {
+    return [...inner];
+  },
 };
 
 /** The adapter with default options. */

@@ -49,6 +49,15 @@ import type { PbsFlavor } from './states.js';
 export type { PbsFlavor } from './states.js';
 export { pbsOptions, type PbsConfigOptions } from './options.js';
 
+/**
+ * PBS (Pro and Torque) has no way to start a process inside a running job from the login node:
+ * the task interface (pbsdsh, pbs_tmrsh) answers only to processes of the job itself, and
+ * pbs_attach adopts a process into a job only on the job's own execution host, where the bridge
+ * has no shell. Running the command on the login node instead would not be "in the job".
+ */
+const PBS_EXEC_REFUSAL =
+  'PBS offers no way to run a command inside a running job from the login node (pbsdsh and pbs_tmrsh work only from inside the job, pbs_attach only on its execution host); exec is available on Slurm and direct clusters';
+
 export interface PbsAdapterOptions {
   flavor: PbsFlavor;
   /** Torque only: 'auto' (XML, falling back to text inside the command; default), 'xml' or 'text'. */
@@ -162,6 +171,7 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
     // PBS Pro's and Torque's commands share their names, and a login node may carry both (Slurm's
     // Torque wrappers in /usr/bin): the engine asks which one answers before its first submit.
     probe: { command: flavorProbeCommand(dir), judge: (r) => judgeFlavor(flavor, parseFlavorProbe(r), dir) },
+    execRefusal: PBS_EXEC_REFUSAL,
     ...(arrays ? { arrays: PBS_ARRAYS } : {}),
     ...((options.nativeDependencies ?? flavor === 'pbspro') ? { nativeDependencies: true } : {}),
     normalizeId: normalizePbsId,

@@ -6,6 +6,7 @@
  *   status      squeue --noheader --array --states=all --user=<u> --format=%i|%A|%F|%K|%T|%r|%j
  *   accounting  sacct --parsable2 --noheader --format=... --jobs=a,b --user=<u>
  *   cancel      scancel a b c
+ *   exec        srun --jobid=<id> --overlap ... (a step inside a running job; exec.ts)
  */
 import type { ExecResult, FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
@@ -22,6 +23,7 @@ import {
   squeueStatusCommand,
 } from './parse.js';
 import { renderSlurmScript } from './render.js';
+import { slurmExecInJob } from './exec.js';
 
 export interface SlurmAdapterOptions {
   /**
@@ -81,6 +83,7 @@ export function createSlurmAdapter(options: SlurmAdapterOptions = {}): Scheduler
     parseCancel(r: ExecResult): void {
       parseScancel(r);
     },
+    execInJob: slurmExecInJob,
   };
   if (accounting !== 'none') {
     adapter.accountingCommand = (nativeIds: readonly string[], user: string): string[] => sacctCommand(nativeIds, user, accounting);

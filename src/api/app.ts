@@ -28,6 +28,7 @@ import { Router, type RequestState, type RouteDoc } from './router.js';
 import { registerArtifactRoutes } from './routes/artifacts.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerJobFileRoutes } from './routes/files.js';
+import { registerInJobRoutes } from './routes/inJob.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerKvRoutes } from './routes/kv.js';
 import { registerMetricsRoute, registerOpsRoutes } from './routes/ops.js';
@@ -128,6 +129,7 @@ export function buildApp(bridge: Bridge, opts: AppOptions = {}): App {
   registerJobRoutes(router, api);
   registerWorkflowRoutes(router, api);
   registerJobFileRoutes(router, api);
+  registerInJobRoutes(router, api);
   registerEventRoutes(router, api);
   registerArtifactRoutes(router, api);
   registerKvRoutes(router, api);

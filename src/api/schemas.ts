@@ -51,6 +51,17 @@ export const LogQuery = z.strictObject({
   maxBytes: z.coerce.number().int().min(1).max(16 << 20).optional(),
 });
 
+export const SnapshotQuery = z.strictObject({
+  // Optional here so that the job's owner is checked before the request is: a missing path is
+  // refused by the handler (400, naming it) only for a job of the caller's.
+  path: z.string().max(4096).optional().describe('required: a file of the job directory, relative to it (no "..", not absolute)'),
+});
+
+export const ExecBody = z.strictObject({
+  argv: z.array(z.string()).min(1).max(256).describe('the program and its arguments, run without a shell'),
+  timeoutSeconds: z.number().int().min(1).optional().describe("time limit (default 60, at most the daemon's limits.execSeconds)"),
+});
+
 /** Artifact names: one path segment, no hidden files, nothing a shell or a URL trips over. */
 export const ArtifactName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,254}$/, 'may contain only letters, digits, _ . + - and must not start with . or -');
 

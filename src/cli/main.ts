@@ -19,6 +19,7 @@ import { registerArtifacts } from './commands/artifacts.js';
 import { registerClusters } from './commands/clusters.js';
 import { registerConfig } from './commands/config.js';
 import { registerFiles } from './commands/files.js';
+import { registerInJob } from './commands/inJob.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerKv } from './commands/kv.js';
 import { registerManage } from './commands/manage.js';
@@ -41,6 +42,7 @@ export function buildProgram(status: { exit: number } = { exit: 0 }): Command {
   registerRun(program, status);
   registerInspect(program, status);
   registerFiles(program);
+  registerInJob(program, status);
   registerManage(program, status);
   registerArtifacts(program);
   registerKv(program);

@@ -15,6 +15,7 @@ import type {
   ArtifactView,
   ClusterView,
   ErrorBody,
+  ExecView,
   JobDefinition,
   JobEventView,
   JobCountsView,
@@ -297,6 +298,21 @@ export class Client {
 
   listOutputs(id: number): Promise<OutputsView> {
     return this.json('GET', `/jobs/${id}/outputs`);
+  }
+
+  /** The bytes of one file of a running job's directory as they are now (path relative to it). */
+  async snapshot(id: number, path: string): Promise<Buffer> {
+    const o: RequestOptions = { query: { path } };
+    const p = `/jobs/${id}/snapshot`;
+    return this.attempts('GET', p, o, async () => Buffer.from(await readBody(await this.send('GET', p, o), (r) => r.arrayBuffer(), this.url)));
+  }
+
+  /**
+   * Run `argv` (no shell: `['bash', '-c', '...']` for one) inside a running job's allocation.
+   * Sent once, never retried: the command may have run even when the answer was lost.
+   */
+  execInJob(id: number, argv: readonly string[], opts: { timeoutSeconds?: number } = {}): Promise<ExecView> {
+    return this.json('POST', `/jobs/${id}/exec`, { json: { argv, ...(opts.timeoutSeconds !== undefined ? { timeoutSeconds: opts.timeoutSeconds } : {}) }, retry: false });
   }
 
   private outputPath(id: number, name: string): string {

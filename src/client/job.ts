@@ -3,7 +3,7 @@
  * Field names follow the job definition (and PROMINENCE's vocabulary) so a definition written
  * as JSON and one built from these classes look alike.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Client, getDefaultClient, HpcBridgeError, type LogChunk, type Progress } from './client.js';
 import type {
@@ -11,6 +11,7 @@ import type {
   NotificationView,
   ArtifactDefinition,
   ArtifactView,
+  ExecView,
   JobDefinition,
   JobEventView,
   JobStatus,
@@ -310,6 +311,38 @@ export class Job {
   /** An output file decoded as UTF-8 text. */
   async getOutputText(name: string): Promise<string> {
     return (await this.getOutputFile(name)).toString('utf8');
+  }
+
+  /**
+   * One file of the job's directory as it is now, while the job runs (the intermediate output of
+   * a long run), read as the job's own account; `path` is relative to the job directory. With
+   * `saveAs` the bytes are written to that path, which is returned.
+   */
+  snapshot(path: string): Promise<Buffer>;
+  snapshot(path: string, opts: { saveAs: string }): Promise<string>;
+  async snapshot(path: string, opts?: { saveAs: string }): Promise<Buffer | string> {
+    const data = await this.client.snapshot(this.requireId(), path);
+    if (!opts?.saveAs) return data;
+    await mkdir(dirname(opts.saveAs), { recursive: true });
+    // A temporary name first, so a reader of saveAs never sees half a snapshot.
+    const tmp = `${opts.saveAs}.part-${process.pid}`;
+    await writeFile(tmp, data);
+    await rename(tmp, opts.saveAs);
+    return opts.saveAs;
+  }
+
+  /** A snapshot decoded as UTF-8 text. */
+  async snapshotText(path: string): Promise<string> {
+    return (await this.snapshot(path)).toString('utf8');
+  }
+
+  /**
+   * Run a short command inside the running job's allocation (Slurm: a step beside the job's own)
+   * in its directory, as the job's account; resolves with its exit status and output once it
+   * ended, or with `timedOut` once `timeoutSeconds` (default 60) cut it off. Refused on PBS.
+   */
+  exec(argv: readonly string[], opts: { timeoutSeconds?: number } = {}): Promise<ExecView> {
+    return this.client.execInJob(this.requireId(), argv, opts);
   }
 
   events(): Promise<JobEventView[]> {

@@ -192,6 +192,24 @@ export interface OutputsView {
   problems: { name: string; reason: string }[];
 }
 
+/** What a command run inside a running job (POST /jobs/{id}/exec) returned. */
+export interface ExecView {
+  /** The command's exit status; null when it was cut off at its time limit. */
+  exitCode: number | null;
+  /** The time limit ended the command (its output up to then is still here). */
+  timedOut: boolean;
+  /** The first bytes of each stream (the daemon's limits.execOutputBytes), as UTF-8 text. */
+  stdout: string;
+  stderr: string;
+  /** How many bytes each stream carried in all. */
+  stdoutBytes: number;
+  stderrBytes: number;
+  /** A stream carried more than was kept. */
+  truncated: boolean;
+  timeoutSeconds: number;
+  durationMs: number;
+}
+
 export interface ClusterView {
   name: string;
   scheduler: 'slurm' | 'pbs' | 'direct';

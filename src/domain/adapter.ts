@@ -177,4 +177,13 @@ export interface SchedulerAdapter {
   cancelCommand(nativeIds: readonly string[]): string[];
   /** Throws only when cancellation truly failed. */
   parseCancel(r: ExecResult): void;
+  /**
+   * argv (run from the login node as the job's own account) that runs `inner` inside the running
+   * job `nativeId`'s allocation, in `jobDir`, and has the scheduler end it a little after
+   * `timeoutSeconds` if it is still there (`inner` ends itself at the limit). Absent: the
+   * scheduler offers no safe way in, and `execRefusal` says why.
+   */
+  execInJob?(nativeId: string, inner: readonly string[], opts: { jobDir: string; timeoutSeconds: number }): string[];
+  /** Why commands cannot be run inside this scheduler's running jobs (shown to the user who asks). */
+  readonly execRefusal?: string;
 }

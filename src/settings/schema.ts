@@ -227,6 +227,9 @@ const LIMIT_DEFAULTS = {
   outputBytesPerJob: 20 * GiB,
   artifactBytes: 100 * GiB,
   fetchTimeoutSeconds: 3600,
+  snapshotBytes: 16 * 1024 ** 2,
+  execSeconds: 120,
+  execOutputBytes: 1024 ** 2,
 };
 
 const KV_DEFAULTS = { maxKeyBytes: 256, maxValueBytes: 64 * 1024, maxKeysPerUser: 10_000, jobCredentialHours: 168 };
@@ -256,6 +259,16 @@ export const LimitsSchema = z.strictObject({
   artifactBytes: z.number().int().min(1).default(LIMIT_DEFAULTS.artifactBytes),
   /** A URL artifact fetch that has not finished after this long is abandoned (and retried). */
   fetchTimeoutSeconds: seconds(LIMIT_DEFAULTS.fetchTimeoutSeconds, 1, 86400),
+  /** One file read from a running job's directory (a snapshot); it travels whole in one answer. */
+  snapshotBytes: z.number().int().min(1).max(1024 ** 3).default(LIMIT_DEFAULTS.snapshotBytes),
+  /**
+   * Longest time limit an exec in a running job may ask for. The answer comes when the command
+   * ends, so the cap keeps it (plus the daemon's 45 s of grace) under the 300 s a client's fetch
+   * waits for response headers.
+   */
+  execSeconds: z.number().int().min(1).max(240).default(LIMIT_DEFAULTS.execSeconds),
+  /** Of an exec's stdout and of its stderr, this many bytes each are returned; the rest is counted. */
+  execOutputBytes: z.number().int().min(1).max(64 * 1024 ** 2).default(LIMIT_DEFAULTS.execOutputBytes),
 });
 export type Limits = z.infer<typeof LimitsSchema>;
 

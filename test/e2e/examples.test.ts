@@ -80,6 +80,26 @@ function tutorial(name: string, open: () => Promise<Daemon>) {
       const wfs = (await Workflow.list(d.alice)).filter((w) => w.labels.example === '06');
       expect(wfs.map((w) => [w.status, w.progress.completed])).toEqual([['completed', 11], ['completed', 11], ['completed', 9]]);
     });
+
+    it("07: snapshots of a sweep's running instances stop it early once one is good enough", async () => {
+      d ??= await open();
+      const dir = mkdtempSync(join(tmpdir(), 'hpcb-examples-'));
+      const r = await example(d, '07-early-stop.ts', [dir]);
+      // Only damping 0.3 can get below the target; its loss is 1/step there, so at step 20 or later.
+      expect(r.winner.damping).toBe('0.3');
+      expect(r.winner.loss).toBeLessThanOrEqual(0.05);
+      expect(r.winner.step).toBeGreaterThanOrEqual(20);
+      expect(r.winner.step).toBeLessThan(300);
+      // The saved snapshot is the progress file up to then: one line per step, the last one the winner's.
+      const lines = readFileSync(r.winner.saved, 'utf8').trim().split('\n');
+      expect(lines.length).toBeGreaterThanOrEqual(r.winner.step);
+      expect(lines.slice(0, 2)).toEqual(['1 1.000000', '2 0.500000']);
+      // Every instance was cancelled before its 300 steps: none completed, and all of them ended.
+      expect(r.instances.map((i: { damping: string }) => i.damping)).toEqual(['0.1', '0.2', '0.3', '0.4']);
+      for (const i of r.instances) expect(['deleted', 'killed'], JSON.stringify(i)).toContain(i.status);
+      const wf = (await Workflow.list(d.alice)).find((w) => w.id === r.workflow)!;
+      expect(wf.status).toBe('deleted');
+    });
   });
 }
 

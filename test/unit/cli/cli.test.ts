@@ -3,7 +3,7 @@
  * `token create` against its database while it runs, then client commands and their exit codes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -128,5 +128,33 @@ describe('hpc-bridge CLI', { timeout: 240_000 }, () => {
     expect(JSON.parse(ok.stdout)).toEqual({ id: expect.any(Number) });
     writeFileSync(join(dir, 'wf-bad.yaml'), 'jobs:\n  - {name: a, tasks: [{cmd: exit 2}]}\n  - {name: b, tasks: [{cmd: echo b}]}\ndependencies: {a: [b]}\n');
     expect(cli(['run', '--wait', '--file', join(dir, 'wf-bad.yaml')]).code).toBe(3);
+  });
+
+  it('snapshot and exec on a running job: the file now, the output and exit status of a command (124 when cut off)', async () => {
+    const started = cli(['run', '--json', '--', 'bash', '-c', 'printf "loss 0.25\\n" > progress.txt; while [ ! -f go ]; do sleep 0.2; done']);
+    const { id } = JSON.parse(started.stdout) as { id: number };
+    const deadline = Date.now() + 60_000;
+    let snap = cli(['snapshot', String(id), 'progress.txt']);
+    while (snap.code !== 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 300));
+      snap = cli(['snapshot', String(id), 'progress.txt']);
+    }
+    expect(snap).toEqual({ code: 0, stdout: 'loss 0.25\n', stderr: '' });
+    const saved = cli(['snapshot', String(id), 'progress.txt', '-o', join(dir, 'snap', 'p.txt')]);
+    expect(saved.stdout.trim()).toBe(join(dir, 'snap', 'p.txt'));
+    expect(readFileSync(join(dir, 'snap', 'p.txt'), 'utf8')).toBe('loss 0.25\n');
+    const outside = cli(['snapshot', String(id), '../x']);
+    expect(outside.code).toBe(8);
+    expect(outside.stderr).toMatch(/contains "\.\."/);
+
+    expect(cli(['exec', String(id), '--', 'bash', '-c', 'cat progress.txt; echo e >&2; exit 5'])).toEqual({ code: 5, stdout: 'loss 0.25\n', stderr: 'e\n' });
+    const cut = cli(['exec', String(id), '--timeout', '1', '--', 'sleep', '30']);
+    expect(cut.code).toBe(124);
+    expect(cut.stderr).toContain('cut off at its time limit of 1 s');
+    expect(cli(['exec', String(id), '--', 'touch', 'go']).code).toBe(0);
+    expect(cli(['wait', String(id)]).code).toBe(0);
+    const ended = cli(['exec', String(id), '--', 'true']);
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toMatch(/CONFLICT: job \d+ is completed, not running/);
   });
 });

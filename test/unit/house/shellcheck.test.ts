@@ -210,12 +210,13 @@ describe('shellcheck', () => {
       collect(`${t.name}-submit`, a.submitCommand(`${BASE_CTX.jobDir}/.hpcb/job.sh`, BASE_CTX));
       collect(`${t.name}-cancel`, a.cancelCommand(['101', '102']));
       if (a.accountingCommand) collect(`${t.name}-accounting`, a.accountingCommand(['101', '102'], 'alice'));
+      if (a.execInJob) collect(`${t.name}-exec`, a.execInJob('101_3', ['true'], { jobDir: BASE_CTX.jobDir, timeoutSeconds: 30 }));
     }
     for (const [name, launchers] of [['slurm', SLURM_LAUNCHERS], ['pbs', PBS_LAUNCHERS]] as const) {
       for (const type of MPI_TASK_TYPES as MpiTaskType[]) collect(`${name}-launcher-${type}`, launchers[type](type, spec.tasks[0]!, spec));
     }
     // The adapters that have programs today: PBS status, PBS mpirun, the direct adapter's wrapper and cancel.
-    expect(programs.map((p) => p.name)).toEqual(expect.arrayContaining(['pbspro-status', 'direct-submit', 'direct-cancel', 'pbs-launcher-openmpi']));
+    expect(programs.map((p) => p.name)).toEqual(expect.arrayContaining(['pbspro-status', 'direct-submit', 'direct-cancel', 'pbs-launcher-openmpi', 'slurm-exec']));
     const findings: string[] = [];
     for (const shell of ['bash', 'sh']) {
       const files = programs
