@@ -15,6 +15,7 @@ ev_one() {
   [ -f .hpcb/terminated ] && printf "@@HPCB-EV %s terminated %s\n" "$key" "$(head -c 64 .hpcb/terminated | tr -d "\n")"
   [ -f .hpcb/native_id ] && printf "@@HPCB-EV %s native_id %s\n" "$key" "$(head -c 128 .hpcb/native_id | tr -d "\n ")"
   [ -f .hpcb/limit ] && printf "@@HPCB-EV %s limit %s\n" "$key" "$(head -c 32 .hpcb/limit | tr -d "\n")"
+  [ -f .hpcb/failure ] && printf "@@HPCB-EV %s failure %s\n" "$key" "$(head -c 64 .hpcb/failure | tr -d "\n")"
   while [ "$i" -lt "$n" ]; do
     [ -f ".hpcb/task.$i.exit" ] && printf "@@HPCB-EV %s task.%s %s\n" "$key" "$i" "$(head -c 32 ".hpcb/task.$i.exit" | tr -d "\n")"
     i=$((i+1))
