@@ -27,6 +27,8 @@ export const PODMAN_FAILURES = {
   podmanMissing: 'podman-missing',
   /** The run-time directory podman needs belongs to another account. */
   runtimeDir: 'podman-rundir',
+  /** podman itself failed when asked for the image (its message is in the task's stderr). */
+  podmanError: 'podman-error',
 } as const;
 
 /**
@@ -137,11 +139,18 @@ hpcb_podman_ready() {
     hpcb_put ${failure} "${PODMAN_FAILURES.podmanMissing} $1"
     return 1
   fi
-  if ! ${podman} image exists -- "$2"; then
-    printf 'hpc-bridge: container image %s is not in the podman storage of %s on %s (it is never pulled)\n' "$2" "$(id -un)" "\${HOSTNAME:-this node}" >&2
-    hpcb_put ${failure} "${PODMAN_FAILURES.imageMissing} $1"
-    return 1
-  fi
+  ${podman} image exists -- "$2"
+  case $? in
+    0) ;;
+    1)
+      printf 'hpc-bridge: container image %s is not in the podman storage of %s on %s (it is never pulled)\n' "$2" "$(id -un)" "\${HOSTNAME:-this node}" >&2
+      hpcb_put ${failure} "${PODMAN_FAILURES.imageMissing} $1"
+      return 1 ;;
+    *)
+      printf 'hpc-bridge: podman failed on %s before the task could start (its message is above)\n' "\${HOSTNAME:-this node}" >&2
+      hpcb_put ${failure} "${PODMAN_FAILURES.podmanError} $1"
+      return 1 ;;
+  esac
 }
 
 hpcb_memcg_hit_limit() {

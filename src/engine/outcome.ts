@@ -46,6 +46,8 @@ function notStartedReason(spec: JobSpec, failure: { what: string; task: number }
       return `container image "${image}" is not available to podman on the node (it is never pulled); ${which} did not run`;
     case 'podman-missing':
       return `podman is not installed on the node; ${which} (image "${image}") did not run`;
+    case 'podman-error':
+      return `podman failed on the node before ${which} (image "${image}") could start; its message is in the task's stderr`;
     case 'podman-rundir':
       return `podman's run-time directory on the node belongs to another account; ${which} (image "${image}") did not run`;
     default:

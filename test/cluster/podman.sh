@@ -118,8 +118,11 @@ podman_user_has_image() {
   return 1
 }
 
-# Stop the pause process that podman left for USER (it keeps the user namespace alive for later
-# podman commands; a job's podman starts its own).
+# Stop the pause process that podman left for USER. It holds the account's user and mount
+# namespaces, and every later podman of the account on this host joins them, jobs included. So
+# never run podman as a test account on the login node: its namespace has no cgroup mounts
+# (`ip netns exec` remounts /sys), and a pause process made there makes every job's container
+# fail with "runc create failed: no cgroup mount found in mountinfo".
 podman_stop_pause() {
   local uid pidf pid=''
   uid=$(field /etc/passwd "$1" 3)
