@@ -13,9 +13,10 @@
 import { posix } from 'node:path';
 import type { ScriptContext } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
-import { relativePathProblem, type JobSpec, type Task } from '../../src/domain/jobSpec.js';
+import { relativePathProblem, type ContainerRuntime, type JobSpec, type Task } from '../../src/domain/jobSpec.js';
 import { isValidEnvName, shellQuote } from '../../src/domain/quote.js';
 import { FILES, HPCB_DIR } from '../../src/jobdir/layout.js';
+import { PODMAN_NOT_STARTED, podmanArgv, podmanFunctions, podmanRunArgs, type PodmanTask } from './podman.js';
 import { isMpiTask, memoryPerNodeMb, type MpiTaskType } from './resources.js';
 
 /**
@@ -52,7 +53,7 @@ export interface RunnerOptions {
   /** Seconds between SIGTERM and SIGKILL for sidecars when the job ends. Default 5. */
   sidecarGraceSeconds?: number;
   /** Runtime for tasks with an `image` and no `runtime`. Default 'apptainer'. */
-  containerRuntime?: 'apptainer' | 'singularity';
+  containerRuntime?: Exclude<ContainerRuntime, 'podman'>;
   /**
    * A shell expression (an adapter constant, never user input) that expands to the scheduler's
    * id of this job, e.g. `${SLURM_JOB_ID:-}`. The runner writes it to `.hpcb/native_id` at
@@ -85,21 +86,22 @@ function absoluteWorkdir(jobDir: string, task: Task): string {
 /** Characters that apptainer/singularity `--bind` treats as separators (`src:dst:opts,src2`). */
 const BIND_SEPARATORS = /[:,]/;
 
-/**
- * The exact argv of a container task, without the launcher:
- *   <runtime> exec --bind <jobDir> --pwd <abs workdir> [--bind <jobDir>/<dir>:<path>]... <image> bash -c <cmd>
- * The job directory is bound at the same path, so the files tasks see are the same inside and out.
- */
-export function containerArgv(task: Task, spec: JobSpec, ctx: ScriptContext, opts: RunnerOptions = {}): string[] {
-  if (task.image === undefined) throw new BridgeError('INTERNAL', 'containerArgv called for a task without an image');
-  checkJobDir(ctx.jobDir);
-  if (BIND_SEPARATORS.test(ctx.jobDir)) {
-    throw new BridgeError('INVALID_CONFIG', `job directory ${ctx.jobDir} contains ':' or ',', which container --bind cannot express`, {
-      context: { path: ctx.jobDir },
-    });
-  }
-  const runtime = task.runtime ?? opts.containerRuntime ?? 'apptainer';
-  const argv = [runtime, 'exec', '--bind', ctx.jobDir, '--pwd', absoluteWorkdir(ctx.jobDir, task)];
+function runtimeOf(task: Task, opts: RunnerOptions): ContainerRuntime {
+  return task.runtime ?? opts.containerRuntime ?? 'apptainer';
+}
+
+function isPodmanTask(task: Task, opts: RunnerOptions): boolean {
+  return task.image !== undefined && runtimeOf(task, opts) === 'podman';
+}
+
+function podmanTask(task: Task, ctx: ScriptContext, workdir: string, binds: string[]): PodmanTask {
+  const env = ['HPCB_*', ...Object.keys(ctx.env ?? {}), ...Object.keys(task.env ?? {})];
+  return { image: task.image!, cmd: task.cmd, jobDir: ctx.jobDir, workdir, binds, env: [...new Set(env)] };
+}
+
+/** `<job dir>/<dir>:<path>` for each artifact with a mountpoint. */
+function artifactBinds(spec: JobSpec, ctx: ScriptContext): string[] {
+  const binds: string[] = [];
   spec.artifacts.forEach((a, i) => {
     if (a.mountpoint === undefined) return;
     const sep = a.mountpoint.indexOf(':');
@@ -111,8 +113,31 @@ export function containerArgv(task: Task, spec: JobSpec, ctx: ScriptContext, opt
     if (BIND_SEPARATORS.test(dir) || BIND_SEPARATORS.test(target)) {
       throw new BridgeError('INVALID_DEFINITION', `${field}: directory and path must not contain ':' or ','`, { context: { field } });
     }
-    argv.push('--bind', `${posix.join(ctx.jobDir, dir)}:${target}`);
+    binds.push(`${posix.join(ctx.jobDir, dir)}:${target}`);
   });
+  return binds;
+}
+
+/**
+ * The exact argv of a container task, without the launcher:
+ *   <runtime> exec --bind <jobDir> --pwd <abs workdir> [--bind <jobDir>/<dir>:<path>]... <image> bash -c <cmd>
+ * or podman's (adapters/common/podman.ts). The job directory is bound at the same path, so the
+ * files tasks see are the same inside and out.
+ */
+export function containerArgv(task: Task, spec: JobSpec, ctx: ScriptContext, opts: RunnerOptions = {}): string[] {
+  if (task.image === undefined) throw new BridgeError('INTERNAL', 'containerArgv called for a task without an image');
+  checkJobDir(ctx.jobDir);
+  if (BIND_SEPARATORS.test(ctx.jobDir)) {
+    throw new BridgeError('INVALID_CONFIG', `job directory ${ctx.jobDir} contains ':' or ',', which container --bind cannot express`, {
+      context: { path: ctx.jobDir },
+    });
+  }
+  const runtime = runtimeOf(task, opts);
+  const workdir = absoluteWorkdir(ctx.jobDir, task);
+  const binds = artifactBinds(spec, ctx);
+  if (runtime === 'podman') return podmanArgv(podmanTask(task, ctx, workdir, binds));
+  const argv = [runtime, 'exec', '--bind', ctx.jobDir, '--pwd', workdir];
+  for (const b of binds) argv.push('--bind', b);
   argv.push(task.image, 'bash', '-c', task.cmd);
   return argv;
 }
@@ -122,9 +147,19 @@ export function taskCommandLine(index: number, spec: JobSpec, ctx: ScriptContext
   const task = spec.tasks[index];
   if (!task) throw new BridgeError('INTERNAL', `no task ${index}`);
   const words: string[] = [];
+  if (isPodmanTask(task, opts) && isMpiTask(task)) {
+    const field = `tasks[${index}].runtime`;
+    throw new BridgeError('INVALID_DEFINITION', `${field}: podman cannot run an MPI task (type "${task.type}")`, { context: { field } });
+  }
   if (isMpiTask(task)) {
     if (!opts.launcher) throw new BridgeError('INTERNAL', `task ${index} has type ${task.type} but the adapter gave no launcher`);
     words.push(...opts.launcher(task.type, task, spec));
+  }
+  if (isPodmanTask(task, opts)) {
+    // Through the runner's function (podmanFunctions), which records the container it starts.
+    containerArgv(task, spec, ctx, opts); // the same checks of the job directory as any container
+    const run = podmanRunArgs(podmanTask(task, ctx, absoluteWorkdir(ctx.jobDir, task), artifactBinds(spec, ctx)));
+    return ['hpcb_podman_run', String(index), ...run.map(q)].join(' ');
   }
   if (task.image !== undefined) words.push(...containerArgv(task, spec, ctx, opts));
   else words.push('bash', '-c', task.cmd);
@@ -149,7 +184,12 @@ function renderTaskFunction(index: number, spec: JobSpec, ctx: ScriptContext, op
   for (const [name, value] of Object.entries(task.env ?? {})) {
     lines.push(`  ${exportLine(name, value, `tasks[${index}].env.${name}`)}`);
   }
-  lines.push(`  exec ${taskCommandLine(index, spec, ctx, opts)}`, '}');
+  // After the exports: a task's own XDG_RUNTIME_DIR is checked like an inherited one.
+  if (isPodmanTask(task, opts)) {
+    lines.push(`  hpcb_podman_ready ${index} ${q(task.image!)} || exit ${PODMAN_NOT_STARTED}`, `  ${taskCommandLine(index, spec, ctx, opts)}`, '}');
+  } else {
+    lines.push(`  exec ${taskCommandLine(index, spec, ctx, opts)}`, '}');
+  }
   return lines.join('\n');
 }
 
@@ -179,6 +219,8 @@ hpcb_on_signal() {
   hpcb_put "$hpcb_dir/${FILES.terminated}" "$1 $now $hpcb_running"
   if [ -n "$hpcb_child" ]; then kill -TERM "$hpcb_child" 2>/dev/null; fi
   for hpcb_e in $hpcb_sidecars; do kill -TERM -- "-\${hpcb_e#*:}" 2>/dev/null; done
+  # Containers the scheduler's kill may not reach (adapters/common/podman.ts); only jobs with podman tasks define it.
+  if declare -F hpcb_podman_stop_all >/dev/null; then hpcb_podman_stop_all; fi
   exit "$2"
 }
 trap 'hpcb_on_signal TERM 143' TERM
@@ -289,8 +331,8 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
     `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
     'fi',
     '# Status files of an earlier run in this directory (a requeue, a resubmission) must not be read as this run\'s.',
-    `for hpcb_f in "$hpcb_dir/${FILES.exit}" "$hpcb_dir/${FILES.terminated}" "$hpcb_dir/${FILES.nativeId}" "$hpcb_dir"/task.*.exit; do`,
-    `  if [ -e "$hpcb_f" ]; then rm -f -- "$hpcb_dir/${FILES.exit}" "$hpcb_dir/${FILES.terminated}" "$hpcb_dir/${FILES.nativeId}" "$hpcb_dir"/task.*.exit; break; fi`,
+    `for hpcb_f in "$hpcb_dir/${FILES.exit}" "$hpcb_dir/${FILES.terminated}" "$hpcb_dir/${FILES.nativeId}" "$hpcb_dir/${FILES.failure}" "$hpcb_dir"/task.*.exit; do`,
+    `  if [ -e "$hpcb_f" ]; then rm -f -- "$hpcb_dir/${FILES.exit}" "$hpcb_dir/${FILES.terminated}" "$hpcb_dir/${FILES.nativeId}" "$hpcb_dir/${FILES.failure}" "$hpcb_dir"/task.*.exit; break; fi`,
     'done',
     `printf -v hpcb_now '%(%s)T' -1`,
     `if ! hpcb_put "$hpcb_dir/${FILES.started}" "$hpcb_now"; then`,
@@ -312,6 +354,9 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
   if (ctx.array) out.push(`export HPCB_ARRAY_INDEX HPCB_ARRAY_SIZE=${ctx.array.size}`);
   out.push('');
 
+  if (spec.tasks.some((t) => isPodmanTask(t, opts))) {
+    out.push('# Rootless podman in a batch job (adapters/common/podman.ts says why each step).', podmanFunctions(), '');
+  }
   spec.tasks.forEach((_t, i) => out.push(renderTaskFunction(i, spec, ctx, opts), ''));
 
   out.push(
@@ -340,6 +385,7 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
     '  fi',
     'done',
     'hpcb_stop_sidecars',
+    ...(spec.tasks.some((t) => isPodmanTask(t, opts)) ? ['hpcb_podman_stop_all'] : []),
     `hpcb_put "$hpcb_dir/${FILES.exit}" "$hpcb_rc $hpcb_failed"`,
     'exit "$hpcb_rc"',
     '',

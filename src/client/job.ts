@@ -31,7 +31,7 @@ export class Task {
   type?: TaskType;
   procsPerNode?: number;
   image?: string;
-  runtime?: 'apptainer' | 'singularity';
+  runtime?: 'apptainer' | 'singularity' | 'podman';
 
   constructor(cmd: string | TaskDefinition = '', opts: Omit<TaskDefinition, 'cmd'> = {}) {
     const def = typeof cmd === 'string' ? { ...opts, cmd } : cmd;

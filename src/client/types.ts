@@ -16,7 +16,7 @@ export interface TaskDefinition {
   type?: TaskType | undefined;
   procsPerNode?: number | undefined;
   image?: string | undefined;
-  runtime?: 'apptainer' | 'singularity' | undefined;
+  runtime?: 'apptainer' | 'singularity' | 'podman' | undefined;
 }
 
 export interface ResourcesDefinition {

@@ -58,6 +58,21 @@ export const TASK_TYPES = ['basic', 'sidecar', 'openmpi', 'mpich', 'intelmpi', '
 export type TaskType = (typeof TASK_TYPES)[number];
 export const MPI_TASK_TYPES: readonly TaskType[] = ['openmpi', 'mpich', 'intelmpi', 'srun'];
 
+/**
+ * Container runtimes a task may name. apptainer and singularity run an image file or URI as the
+ * user; podman runs an image from the job's own account's rootless storage (see
+ * adapters/common/podman.ts).
+ */
+export const CONTAINER_RUNTIMES = ['apptainer', 'singularity', 'podman'] as const;
+export type ContainerRuntime = (typeof CONTAINER_RUNTIMES)[number];
+
+/**
+ * What podman accepts as an image reference, loosely ([registry[:port]/]name[:tag][@digest]):
+ * podman itself checks the rest. Above all it cannot start with '-', where podman would read an
+ * option, nor hold spaces.
+ */
+const PODMAN_IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$/;
+
 export const TaskSchema = z.strictObject({
   cmd: z.string().min(1, 'must not be empty').max(65536).refine((v) => !v.includes('\0'), 'must not contain a NUL byte'),
   env: z.record(envName, envValue).optional(),
@@ -65,7 +80,7 @@ export const TaskSchema = z.strictObject({
   type: z.enum(TASK_TYPES).default('basic'),
   procsPerNode: posInt.optional(),
   image: z.string().min(1).max(1024).refine((v) => !/[\0\n\r]/.test(v), 'must not contain NUL or newlines').optional(),
-  runtime: z.enum(['apptainer', 'singularity']).optional(),
+  runtime: z.enum(CONTAINER_RUNTIMES).optional(),
 });
 export type Task = z.infer<typeof TaskSchema>;
 
@@ -174,6 +189,14 @@ export const JobSpecSchema = z
       }
       if (t.runtime !== undefined && t.image === undefined) {
         ctx.addIssue({ code: 'custom', path: ['tasks', i, 'runtime'], message: 'needs an image' });
+      }
+      if (t.runtime === 'podman' && t.image !== undefined && !PODMAN_IMAGE.test(t.image)) {
+        ctx.addIssue({ code: 'custom', path: ['tasks', i, 'image'], message: 'is not a podman image reference ([registry/]name[:tag][@digest]: letters, digits and . _ / : @ + -, not starting with -)' });
+      }
+      if (t.runtime === 'podman' && MPI_TASK_TYPES.includes(t.type)) {
+        // The launcher would start one podman per rank, each in its own container, user namespace
+        // and network view, where the MPI library finds no peers; the bridge does not run that.
+        ctx.addIssue({ code: 'custom', path: ['tasks', i, 'runtime'], message: `podman cannot run an MPI task (type "${t.type}"): use apptainer or singularity, or type "basic"` });
       }
       if (MPI_TASK_TYPES.includes(t.type) && /^\s*(mpirun|mpiexec|srun)\b/.test(t.cmd)) {
         ctx.addIssue({ code: 'custom', path: ['tasks', i, 'cmd'], message: `must not start with a launcher: the bridge adds it for type "${t.type}"` });

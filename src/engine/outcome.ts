@@ -37,6 +37,24 @@ function plural(n: number, w: string): string {
   return `${n} ${w}${n === 1 ? '' : 's'}`;
 }
 
+/** What the runner's `.hpcb/failure` words mean (adapters/common/podman.ts writes them). */
+function notStartedReason(spec: JobSpec, failure: { what: string; task: number }): string {
+  const which = spec.tasks.length > 1 ? `task ${failure.task + 1}` : 'the task';
+  const image = spec.tasks[failure.task]?.image ?? '?';
+  switch (failure.what) {
+    case 'image-missing':
+      return `container image "${image}" is not available to podman on the node (it is never pulled); ${which} did not run`;
+    case 'podman-missing':
+      return `podman is not installed on the node; ${which} (image "${image}") did not run`;
+    case 'podman-error':
+      return `podman failed on the node before ${which} (image "${image}") could start; its message is in the task's stderr`;
+    case 'podman-rundir':
+      return `podman's run-time directory on the node belongs to another account; ${which} (image "${image}") did not run`;
+    default:
+      return `${which} could not start (${failure.what})`;
+  }
+}
+
 function taskFailureReason(spec: JobSpec, code: number, task: number | null): string {
   if (task !== null && spec.tasks.length > 1) return `task ${task + 1} exited with code ${code}`;
   if (task !== null) return `task exited with code ${code}`;
@@ -109,6 +127,9 @@ export function decideOutcome(d: DecisionInput): Decision {
     if (ev.exitCode === 0) return decided({ status: 'completed', reason: 'all tasks exited 0', exitCode: 0 });
     if (ev.memoryKill && (ev.exitCode === 137 || ev.exitCode === 9)) {
       return decided({ status: 'killed', reason: 'memory limit exceeded', exitCode: ev.exitCode });
+    }
+    if (ev.failure && ev.failure.task === ev.failedTask) {
+      return decided({ status: 'failed', reason: notStartedReason(d.spec, ev.failure), exitCode: ev.exitCode });
     }
     return decided({ status: 'failed', reason: taskFailureReason(d.spec, ev.exitCode, ev.failedTask), exitCode: ev.exitCode });
   }

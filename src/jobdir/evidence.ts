@@ -16,7 +16,7 @@ export interface EvidenceItem {
 /**
  * The job's own testimony, for many jobs in one exec: the runner's `.hpcb/exit`
  * ("<code> <failing task or -1>"), `.hpcb/started`, `.hpcb/limit` (a limit enforced by the
- * direct adapter's wrapper), each `.hpcb/task.<i>.exit`, whether the
+ * direct adapter's wrapper), `.hpcb/failure` (why a task could not start), each `.hpcb/task.<i>.exit`, whether the
  * script was terminated by a signal, and whether any bridge or task stderr mentions a memory
  * kill (MEMORY_KILL_PATTERNS in layout.ts).
  * Output: `@@HPCB-EV <key> <field> <value>` lines; absent files are simply not reported.
@@ -42,6 +42,8 @@ export interface Evidence {
   /** A limit enforced outside the scheduler (the direct adapter's `timeout`): "walltime" or "memory". */
   limit: string | null;
   taskExitCodes: (number | null)[];
+  /** Why a task could not start (`.hpcb/failure`: a word and the task's index), if the runner said. */
+  failure?: { what: string; task: number } | null;
   memoryKill: boolean;
   /** The program reached the end for this job (output not cut short). */
   complete: boolean;
@@ -84,6 +86,10 @@ export function parseEvidenceOutput(stdout: string, items: readonly EvidenceItem
     }
     else if (field === 'terminated') ev.terminatedBy = value || 'signal';
     else if (field === 'limit') ev.limit = value || null;
+    else if (field === 'failure') {
+      const f = /^([a-z-]{1,32}) (\d{1,6})$/.exec(value);
+      ev.failure = f ? { what: f[1]!, task: Number(f[2]) } : null;
+    }
     else if (field === 'native_id') ev.nativeId = /^[A-Za-z0-9_.[\]-]+$/.test(value) ? value : null;
     else if (field === 'memkill') ev.memoryKill = true;
     else if (field === 'end') ev.complete = true;

@@ -17,6 +17,8 @@
  *       terminated               "<SIGNAME> <epoch seconds> <running task index or -1>",
  *                                written instead of `exit` when the script is signalled
  *       limit                    "walltime" | "memory": a limit enforced outside a scheduler
+ *       failure                  "<word> <task index>": why a task could not start (a podman
+ *                                task's image or podman missing; adapters/common/podman.ts)
  *       scheduler[.<k>].out|err  the scheduler's own log of the script
  *       stagein.err              stderr of the last artifact placement
  *       outdirs/<i>.tar.gz       packed output directories
@@ -47,6 +49,7 @@ export const FILES = {
   exit: 'exit',
   terminated: 'terminated',
   limit: 'limit',
+  failure: 'failure',
   stageInErr: 'stagein.err',
   outdirs: 'outdirs',
 } as const;
@@ -55,7 +58,7 @@ export const FILES = {
  * What one attempt leaves behind as its testimony (relative to `.hpcb/`, `*` a task index): a
  * resubmission clears them so the previous attempt's files are not read as the new one's.
  */
-export const ATTEMPT_FILES: readonly string[] = [FILES.exit, FILES.started, FILES.terminated, FILES.limit, FILES.nativeId, 'task.*.exit'];
+export const ATTEMPT_FILES: readonly string[] = [FILES.exit, FILES.started, FILES.terminated, FILES.limit, FILES.failure, FILES.nativeId, 'task.*.exit'];
 
 /** Stem of the exactly-once submit record of one (attempt, try) of a job, inside `.hpcb/`. */
 export function submitRecordName(attempt: number, tryNo: number): string {

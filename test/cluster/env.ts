@@ -77,7 +77,7 @@ export interface ClusterEnv {
   clusterName: string;
   account: string;
   labDir: string;
-  /** sha256 of lib.sh, up.sh, openpbs.sh and templates/*.in that built the running cluster. */
+  /** sha256 of lib.sh, up.sh, openpbs.sh, podman.sh and templates/*.in that built the running cluster. */
   configHash: string;
 }
 
@@ -194,7 +194,7 @@ export async function clusterStatus(timeoutMs = 30_000): Promise<ClusterStatus> 
 export function clusterConfigHash(): string {
   const templates = readdirSync(`${CLUSTER_SCRIPTS_DIR}templates`).filter((f) => f.endsWith('.in')).sort();
   const hash = createHash('sha256');
-  for (const f of ['lib.sh', 'up.sh', 'openpbs.sh', ...templates.map((t) => `templates/${t}`)]) {
+  for (const f of ['lib.sh', 'up.sh', 'openpbs.sh', 'podman.sh', ...templates.map((t) => `templates/${t}`)]) {
     hash.update(readFileSync(`${CLUSTER_SCRIPTS_DIR}${f}`));
   }
   return hash.digest('hex');

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start (installing if needed) the hpc-bridge test cluster: a real single-node Slurm 22.05 with
 # munge, MariaDB + slurmdbd accounting, the Torque/PBS wrappers, a real OpenPBS server beside it
-# (openpbs.sh; built from source once per machine), and a key-only sshd "login node" in its own
+# (openpbs.sh; built from source once per machine), rootless podman with a locally built test
+# image for the test accounts (podman.sh), and a key-only sshd "login node" in its own
 # network namespace at 10.99.0.2:2222. Idempotent: when everything is already up it
 # only runs a health check and exits. Writes $LAB_DIR/env.json, the one file tests read.
 #
@@ -20,6 +21,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
 # shellcheck source=openpbs.sh
 source "$HERE/openpbs.sh"
+# shellcheck source=podman.sh
+source "$HERE/podman.sh"
 # bash 5.2 would expand '&' in ${var//pat/repl} replacements; render() must insert values verbatim.
 shopt -u patsub_replacement 2>/dev/null || true
 
@@ -336,7 +339,7 @@ login_check() {
 # same over its checkout and re-runs up.sh when they differ, so a healthy cluster built from older
 # templates is reconfigured rather than silently reused. Byte order (LC_ALL=C) as in globalSetup.ts.
 config_hash() {
-  local files=("$HERE/lib.sh" "$HERE/up.sh" "$HERE/openpbs.sh") f
+  local files=("$HERE/lib.sh" "$HERE/up.sh" "$HERE/openpbs.sh" "$HERE/podman.sh") f
   local LC_ALL=C
   for f in "$HERE"/templates/*.in; do files+=("$f"); done
   cat "${files[@]}" | sha256sum | cut -c1-64
@@ -406,6 +409,8 @@ ensure_dirs
 compute_settings
 ensure_users
 ensure_direct_users
+podman_up
+log "podman part: ${PODMAN_MS} ms"
 ensure_keys
 write_configs
 pbs_write_conf

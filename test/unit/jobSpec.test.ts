@@ -37,6 +37,13 @@ describe('job definition validation', () => {
     expect(problems({ tasks: [{ cmd: 'mpirun -np 2 ./a', type: 'openmpi' }] })[0]!.field).toBe('tasks[0].cmd');
     expect(problems({ tasks: [{ cmd: 'x' }], resources: { nodes: 2 } })[0]!.field).toBe('resources.nodes');
     expect(problems({ tasks: [{ cmd: 'x', runtime: 'apptainer' }] })[0]!.field).toBe('tasks[0].runtime');
+    expect(problems({ tasks: [{ cmd: 'x', image: 'mpi:1', runtime: 'podman', type: 'openmpi' }] })[0]).toEqual({
+      field: 'tasks[0].runtime',
+      message: 'podman cannot run an MPI task (type "openmpi"): use apptainer or singularity, or type "basic"',
+    });
+    expect(problems({ tasks: [{ cmd: 'x', image: '--privileged', runtime: 'podman' }] })[0]!.field).toBe('tasks[0].image');
+    expect(problems({ tasks: [{ cmd: 'x', image: 'a b', runtime: 'podman' }] })[0]!.field).toBe('tasks[0].image');
+    expect(() => parseJobSpec({ tasks: [{ cmd: 'x', image: 'registry.example:5000/team/tool:1.2@sha256:abc', runtime: 'podman' }] })).not.toThrow();
     expect(problems({ tasks: [{ cmd: 'x' }] , queue: 'a;rm -rf /' })[0]!.field).toBe('queue');
   });
 

@@ -28,6 +28,16 @@ describe('decideOutcome', () => {
     expect(decide({ evidence: ev({ memoryKill: true }), final: fin('failed', { exitCode: 0, signal: 9 }) })).toMatchObject({ outcome: { status: 'killed', reason: 'memory limit exceeded' } });
   });
 
+  it('a task that could not start says why, naming its image (.hpcb/failure)', () => {
+    const pspec = parseJobSpec({ tasks: [{ cmd: 'a', image: 'localhost/x:1', runtime: 'podman' }, { cmd: 'b', image: 'localhost/gone:2', runtime: 'podman' }] });
+    const failure = { what: 'image-missing', task: 1 };
+    expect(decide({ spec: pspec, evidence: ev({ exitCode: 125, failedTask: 1, taskExitCodes: [0, 125], failure }), final: fin('failed', { exitCode: 125 }) })).toMatchObject({
+      outcome: { status: 'failed', reason: 'container image "localhost/gone:2" is not available to podman on the node (it is never pulled); task 2 did not run', exitCode: 125 },
+    });
+    // A failure file of another task than the one that failed is not this job's reason.
+    expect(decide({ spec: pspec, evidence: ev({ exitCode: 3, failedTask: 0, taskExitCodes: [3, null], failure }) })).toMatchObject({ outcome: { reason: 'task 1 exited with code 3' } });
+  });
+
   it('user cancel is deleted; a job that finished first stays completed', () => {
     expect(decide({ cancelRequested: true, final: fin('cancelled') })).toMatchObject({ outcome: { status: 'deleted', reason: 'cancelled by user' } });
     expect(decide({ cancelRequested: true, evidence: ev({ exitCode: 0 }), final: fin('completed', { exitCode: 0 }) })).toMatchObject({ outcome: { status: 'completed' } });

@@ -115,6 +115,7 @@ describe('evidence program', () => {
     writeFileSync(join(a, '.hpcb', 'started'), '1700000000\n');
     writeFileSync(join(a, '.hpcb', 'task.0.exit'), '0\n');
     writeFileSync(join(a, '.hpcb', 'task.1.exit'), '3\n');
+    writeFileSync(join(a, '.hpcb', 'failure'), 'image-missing 1\n');
     writeFileSync(join(b, '.hpcb', 'slurm.err'), 'slurmstepd: error: Exceeded job memory limit\n');
     const items = [
       { key: 'a', jobDir: a, taskCount: 2 },
@@ -122,8 +123,9 @@ describe('evidence program', () => {
       { key: 'c', jobDir: join(a, 'nope'), taskCount: 1 },
     ];
     const ev = parseEvidenceOutput(bash(renderEvidenceProgram(items)), items);
-    expect(ev.get('a')).toMatchObject({ exitCode: 3, failedTask: 1, started: true, taskExitCodes: [0, 3], memoryKill: false, complete: true });
+    expect(ev.get('a')).toMatchObject({ exitCode: 3, failedTask: 1, started: true, taskExitCodes: [0, 3], failure: { what: 'image-missing', task: 1 }, memoryKill: false, complete: true });
     expect(ev.get('b')).toMatchObject({ exitCode: null, started: false, memoryKill: true, complete: true });
+    expect(ev.get('b')!.failure ?? null).toBeNull();
     expect(ev.get('c')).toMatchObject({ noDir: true, complete: true });
   });
 

@@ -34,6 +34,7 @@ ev_one() {
   one terminated .hpcb/terminated 64
   if line .hpcb/native_id 128; then printf "@@HPCB-EV %s native_id %s\n" "$key" "${REPLY// /}"; fi
   one limit .hpcb/limit 32
+  one failure .hpcb/failure 64
   while [ "$i" -lt "$n" ]; do
     one "task.$i" ".hpcb/task.$i.exit" 32
     i=$((i+1))

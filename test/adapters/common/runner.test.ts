@@ -368,3 +368,83 @@ describe('running the script with bash', () => {
     expect(read(dir, taskStdoutPath(0))).toBe(`in container ${join(dir, 'w')}\n`);
   });
 });
+
+/**
+ * A stand-in for podman on PATH: `image exists` knows one image (have:1); `run` records its argv
+ * and the container id it "starts", then runs the task's `bash -c` program; `rm` records its argv.
+ */
+function fakePodman(dir: string): string {
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(
+    join(bin, 'podman'),
+    [
+      '#!/bin/bash',
+      'while [[ $1 == --* ]]; do shift; done',
+      'case $1 in',
+      '  image) [[ $4 == have:1 ]]; exit ;;',
+      '  rm) printf "%s\\n" "$@" >> "$HPCB_FAKE/rm.txt"; exit 0 ;;',
+      '  run) printf "%s\\n" "$@" > "$HPCB_JOB_DIR/argv.txt"; printf c0ffee > "$3"; shift $(($# - 3)); exec "$@" ;;',
+      'esac',
+      'exit 99',
+    ].join('\n'),
+  );
+  chmodSync(join(bin, 'podman'), 0o755);
+  return bin;
+}
+
+describe('podman tasks', () => {
+  it('run through the runner with a recorded container id, the job directory mounted and variables named', () => {
+    const dir = jobDir();
+    const bin = fakePodman(dir);
+    const cmd = "echo 'in container' \"$PWD\"";
+    const r = runScript(
+      script({ tasks: [{ cmd, image: 'have:1', runtime: 'podman', workdir: 'w', env: { ALPHA: "it's" } }], artifacts: [{ url: 'a.tgz', mountpoint: 'ref:/ref' }] }, ctxFor(dir, { env: { BETA: '1' } })),
+      { PATH: `${bin}:${process.env.PATH}`, HPCB_FAKE: dir },
+    );
+    expect(r.status).toBe(0);
+    expect(read(dir, 'argv.txt').split('\n').slice(0, -1)).toEqual([
+      'run', '--cidfile', `${dir}/.hpcb/task.0.cid`,
+      '--rm', '--pull=never', '--init', '--userns=keep-id', '--umask=0077', '--network=host', '--log-driver=passthrough',
+      '--volume', `${dir}:${dir}`, '--workdir', join(dir, 'w'), '--volume', `${dir}/ref:/ref`,
+      '--env', 'HPCB_*', '--env', 'BETA', '--env', 'ALPHA', '--', 'have:1', 'bash', '-c', cmd,
+    ]);
+    expect(read(dir, taskStdoutPath(0))).toBe(`in container ${join(dir, 'w')}\n`);
+    // The id file goes with the container; nothing is left to remove at the end.
+    expect(exists(dir, `${HPCB_DIR}/task.0.cid`)).toBe(false);
+    expect(exists(dir, 'rm.txt')).toBe(false);
+  });
+
+  it('an image podman does not have: exit 125, the reason in .hpcb/failure, the image in stderr', () => {
+    const dir = jobDir();
+    const bin = fakePodman(dir);
+    const r = runScript(
+      script({ tasks: [{ cmd: 'true', image: 'have:1', runtime: 'podman' }, { cmd: 'true', image: 'gone:2', runtime: 'podman' }] }, ctxFor(dir)),
+      { PATH: `${bin}:${process.env.PATH}`, HPCB_FAKE: dir, XDG_RUNTIME_DIR: '/nonexistent/run/user/4242' },
+    );
+    expect(r.status).toBe(125);
+    expect(read(dir, `${HPCB_DIR}/failure`)).toBe('image-missing 1\n');
+    expect(read(dir, taskStderrPath(1))).toMatch(/^hpc-bridge: container image gone:2 is not in the podman storage of \S+ on /);
+    expect(parseJobExitFile(read(dir, exitPath()))).toEqual({ exitCode: 125, failedTask: 1 });
+  });
+
+  it('on SIGTERM the runner removes the containers it recorded before it exits', async () => {
+    const dir = jobDir();
+    const bin = fakePodman(dir);
+    const r = await runScriptAndSignal(
+      script({ tasks: [{ cmd: 'echo up; sleep 30', image: 'have:1', runtime: 'podman' }] }, ctxFor(dir)),
+      () => exists(dir, taskStdoutPath(0)) && read(dir, taskStdoutPath(0)) === 'up\n',
+      'SIGTERM',
+      { PATH: `${bin}:${process.env.PATH}`, HPCB_FAKE: dir },
+    );
+    expect(r.status).toBe(143);
+    expect(read(dir, 'rm.txt')).toBe('rm\n--force\n--time\n2\n--\nc0ffee\n');
+    expect(exists(dir, `${HPCB_DIR}/task.0.cid`)).toBe(false);
+  });
+
+  it('refuses an MPI task that would run in podman (the field named)', () => {
+    const spec = parseJobSpec({ tasks: [{ cmd: './a.out', type: 'openmpi', image: 'mpi:1' }], resources: { cpus: 2 } });
+    const podmanTask = { ...spec, tasks: [{ ...spec.tasks[0]!, runtime: 'podman' as const }] };
+    expect(() => taskCommandLine(0, podmanTask, ctxFor('/j'), { launcher: () => ['mpirun'] })).toThrow(/^tasks\[0\]\.runtime: podman cannot run an MPI task/);
+  });
+});

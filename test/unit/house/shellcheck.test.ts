@@ -123,6 +123,20 @@ const CASES: Case[] = [
     },
   },
   {
+    // Rootless podman: the runner's podman functions, a sidecar and a task in a workdir, with
+    // values chosen to break careless quoting in the environment carried into the container.
+    name: 'podman',
+    input: {
+      tasks: [
+        { cmd: 'sleep 600', image: 'localhost/side:1', runtime: 'podman', type: 'sidecar' },
+        { cmd: 'printf "%s\\n" "$DOLLAR"; ls -l', image: 'registry.example:5000/tools/solver:2.1', runtime: 'podman', env: HOSTILE, workdir: 'sub dir' },
+        { cmd: 'echo plain' },
+      ],
+      artifacts: [{ url: 'refdata', mountpoint: 'ref:/data' }],
+    },
+    ctx: { env: { ALPHA: '0.5' } },
+  },
+  {
     name: 'mpi-multi-node',
     input: {
       tasks: [
@@ -191,7 +205,7 @@ describe('shellcheck', () => {
     const names = files.map((f) => f.slice(work.length + 1));
     // Each scheduler's array and MPI forms are among them (a case filter that matched nothing would hide them).
     expect(names).toEqual(
-      expect.arrayContaining(['slurm-array.sh', 'pbspro-array.sh', 'torque-arrays-array.sh', 'slurm-srun.sh', 'pbspro-mpi-multi-node.sh', 'direct-sidecars.sh']),
+      expect.arrayContaining(['slurm-array.sh', 'pbspro-array.sh', 'torque-arrays-array.sh', 'slurm-srun.sh', 'pbspro-mpi-multi-node.sh', 'direct-sidecars.sh', 'slurm-podman.sh', 'pbspro-podman.sh']),
     );
     expect(names.length).toBeGreaterThanOrEqual(TARGETS.length * 7);
     const findings = shellcheck(['-s', 'bash', ...GENERATED_EXCLUDES, ...files]);
