@@ -3,7 +3,7 @@
  * and the API's render preview both build it here, so the preview is the script a submission gets.
  */
 import type { ScriptContext } from '../domain/adapter.js';
-import { jobDirFor } from '../jobdir/layout.js';
+import { eventLogFor, jobDirFor } from '../jobdir/layout.js';
 import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterRuntime } from './cluster.js';
 import { jobTag } from './tag.js';
@@ -17,6 +17,7 @@ export function scriptContextFor(rt: ClusterRuntime, instance: string, job: Scri
     ...(env ? { env } : {}),
     jobDir: jobDirFor(rt.scratchRoot, instance, job.id),
     tag: jobTag(instance, job.id, job.attempt),
+    eventLog: eventLogFor(rt.scratchRoot),
     bridgeJobId: job.id,
     attempt: job.attempt,
     defaults: rt.defaults,

@@ -10,5 +10,6 @@ import m0004 from './migrations/0004_workflows.js';
 import m0005 from './migrations/0005_scratch_removed.js';
 import m0006 from './migrations/0006_workflow_idempotency.js';
 import m0007 from './migrations/0007_cluster_user.js';
+import m0010 from './migrations/0010_event_offsets.js';
 
-export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007];
+export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0010];
