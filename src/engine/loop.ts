@@ -4,7 +4,8 @@
  * step moves jobs forward one guarded transition at a time:
  *
  *   cancels before submission -> workflow gate -> status poll (one command per identity with
- *   jobs in the queue, or one for all as the monitor identity) ->
+ *   jobs in the queue, or one for all as the monitor identity; slow while the event followers
+ *   are healthy) -> what the event log said (start, end) ->
  *   stage-in -> submit (batched, rate-limited, exactly once) -> array instances follow their
  *   carrier -> cancels on the scheduler -> finishing (testimony + accounting, batched) ->
  *   stage-out (beside the loop) -> carriers close
@@ -25,7 +26,10 @@ import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterHealth, ClusterRuntime } from './cluster.js';
 import { asAccount, byAccount, type EngineCounters, type StagingHooks, type StepContext } from './context.js';
 import { HealthTracker } from './health.js';
+import { EventFollowers, type FollowerStats } from './follower.js';
+import { AccountingFill } from './steps/accountingFill.js';
 import { closeCarriers, linkArrayInstances } from './steps/arrays.js';
+import { applyEvents, awaitsScheduler } from './steps/events.js';
 import { cancelBeforeSubmit } from './steps/cancelBeforeSubmit.js';
 import { NativeCancels } from './steps/cancelNative.js';
 import { finish } from './steps/finish.js';
@@ -59,9 +63,11 @@ export class Reconciler {
   private readonly stageOuts: StageOuts;
   private stopped = true;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private interrupt: (() => void) | undefined;
   private kicked = false;
   private lastPollAt = 0;
+  private readonly followers: EventFollowers | undefined;
+  private readonly accountingFill = new AccountingFill();
 
   constructor(
     readonly rt: ClusterRuntime,
@@ -86,6 +92,17 @@ export class Reconciler {
     };
     this.bucket = new TokenBucket(rt.submitRatePerSecond, now);
     this.stageOuts = new StageOuts(this.ctx, () => this.kick());
+    if (rt.events && rt.transport.stream) this.followers = new EventFollowers(this.ctx, rt.events, () => this.wake());
+  }
+
+  /** What the event followers read so far (undefined: the cluster's log is not followed). */
+  get followerStats(): FollowerStats | undefined {
+    return this.followers?.stats;
+  }
+
+  /** Close one account's follower channel; it comes back by itself from its stored offset. */
+  restartFollower(account: string): void {
+    this.followers?.restart(account);
   }
 
   get health(): ClusterHealth {
@@ -101,8 +118,9 @@ export class Reconciler {
   /** Stop after the current tick; jobs on the cluster keep running and resume at the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.interrupt?.();
     await this.loop;
+    await this.followers?.stop();
     // Give transfers in flight a moment to finish (a small output usually does); a large one is
     // cut off when the transport closes and resumes at the next start.
     await this.stageOuts.drain(this.opts.stopGraceMs ?? 5000);
@@ -111,7 +129,12 @@ export class Reconciler {
   /** Run a tick soon (a job was created or a cancel requested). */
   kick(): void {
     this.kicked = true;
-    this.wake?.();
+    this.interrupt?.();
+  }
+
+  /** An immediate pass: calls while one runs or is pending coalesce into one more. */
+  wake(): void {
+    this.kick();
   }
 
   private async run(): Promise<void> {
@@ -130,12 +153,12 @@ export class Reconciler {
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, delay);
-        this.wake = () => {
+        this.interrupt = () => {
           clearTimeout(t);
           resolve();
         };
       });
-      this.wake = undefined;
+      this.interrupt = undefined;
       this.kicked = false;
     }
   }
@@ -146,6 +169,8 @@ export class Reconciler {
     const active = () => ctx.store.activeOnCluster(rt.name);
     const due = (j: { retryAt: number | null }) => (j.retryAt ?? 0) <= now;
     let jobs = active();
+    this.followers?.ensure(followedAccounts(ctx, jobs));
+    await this.accountingFill.run(ctx);
     if (jobs.length === 0) return;
 
     cancelBeforeSubmit(ctx, jobs);
@@ -156,10 +181,10 @@ export class Reconciler {
     // (or one for all with a monitor identity), or sooner when a submission with an unknown
     // outcome needs to look for its tag.
     const needsAdoption = jobs.some((j) => j.state === 'submitting' && j.stepFailures > 0 && due(j));
-    const inQueue = jobs.some((j) => j.state === 'queued' || j.state === 'running');
+    const inQueue = jobs.some(pollable);
     // Identities whose status could not be read: nothing of theirs moves this tick.
     const unread = new Set<string>();
-    if ((inQueue && now - this.lastPollAt >= rt.pollIntervalMs) || needsAdoption) {
+    if ((inQueue && now - this.lastPollAt >= this.pollInterval(jobs, now)) || needsAdoption) {
       const polled = await this.pollAll(jobs, unread);
       if (polled !== null) {
         this.lastPollAt = polled;
@@ -167,6 +192,7 @@ export class Reconciler {
       }
       if (unread.size > 0 && polled === null) return; // could not ask at all: change nothing, back off
     }
+    applyEvents(ctx, active());
     // Every remote command of a job runs as its owner's identity: one group of steps per account.
     const groups = () => [...byAccount(ctx, active())].filter(([account]) => !unread.has(account)).map(([account, js]) => [asAccount(ctx, account), js] as const);
 
@@ -190,6 +216,22 @@ export class Reconciler {
   }
 
   /**
+   * The status poll is the safety net while every account with jobs in the queue has a healthy
+   * follower and no job waits for the scheduler's word: it runs at the slow interval. Otherwise
+   * (a follower down, a job whose script was signalled or whose exit file is not there yet) it
+   * runs at the cluster's own interval.
+   */
+  private pollInterval(jobs: readonly JobRecord[], now: number): number {
+    const { rt } = this;
+    if (!this.followers || !rt.events) return rt.pollIntervalMs;
+    if (jobs.some((j) => awaitsScheduler(j, now, rt.pollIntervalMs))) return rt.pollIntervalMs;
+    for (const account of byAccount(this.ctx, jobs.filter(pollable)).keys()) {
+      if (!this.followers.healthy(account)) return rt.pollIntervalMs;
+    }
+    return Math.max(rt.pollIntervalMs, rt.events.safetyPollMs);
+  }
+
+  /**
    * The status round: one command as the monitor identity for every account's jobs where the
    * cluster has one, else one per account with jobs in the queue (or a submission to adopt),
    * each as that account. Accounts whose status could not be read go into `unread`. Returns
@@ -197,7 +239,7 @@ export class Reconciler {
    */
   private async pollAll(jobs: readonly JobRecord[], unread: Set<string>): Promise<number | null> {
     const { ctx, rt } = this;
-    const groups = byAccount(ctx, jobs.filter((j) => j.state === 'queued' || j.state === 'running' || (j.state === 'submitting' && j.stepFailures > 0)));
+    const groups = byAccount(ctx, jobs.filter((j) => pollable(j) || (j.state === 'submitting' && j.stepFailures > 0)));
     let answered: number | null = null;
     const note = (t: number) => (answered = answered === null ? t : Math.min(answered, t));
     if (rt.monitor && rt.adapter.statusForAll) {
@@ -221,4 +263,15 @@ export class Reconciler {
     }
     return answered;
   }
+}
+
+/** Jobs a status poll looks at: in the queue, or sent to finishing by an end record alone. */
+function pollable(j: JobRecord): boolean {
+  return j.state === 'queued' || j.state === 'running' || (j.state === 'finishing' && j.absentSince === null && j.eventPhase === 'end');
+}
+
+/** Accounts whose jobs may still append a record: from stage-in until their outcome is decided. */
+function followedAccounts(ctx: StepContext, jobs: readonly JobRecord[]): Set<string> {
+  const states = new Set(['staging_in', 'submitting', 'queued', 'running', 'finishing']);
+  return new Set(byAccount(ctx, jobs.filter((j) => states.has(j.state))).keys());
 }
