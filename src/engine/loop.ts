@@ -112,6 +112,9 @@ export class Reconciler {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    // Jobs already in the queue (a restart) are asked about at once; otherwise the first poll
+    // is due one interval from now, so a job that ends before it is learned from its record.
+    this.lastPollAt = this.ctx.store.activeOnCluster(this.rt.name).some(pollable) ? 0 : this.ctx.now();
     this.loop = this.run();
   }
 
