@@ -24,9 +24,16 @@ export function applyEvents(ctx: StepContext, jobs: readonly JobRecord[]): numbe
   return moved;
 }
 
-/** Ended by its event and still waiting for evidence: the scheduler must be asked soon. */
+/**
+ * A job only the scheduler can tell about next, so the status poll keeps its fast interval:
+ * signalled (its record says so, not why), cancelled by request, queued for `settleMs` without
+ * a start record and never seen by a poll (its reason for waiting, or a job that never starts),
+ * or sent to finishing by its end record with no exit file after `settleMs`.
+ */
 export function awaitsScheduler(job: JobRecord, now: number, settleMs: number): boolean {
   if (job.kind !== 'job') return false;
-  if (job.eventPhase === 'term' && (job.state === 'queued' || job.state === 'running')) return true;
+  const inQueue = job.state === 'queued' || job.state === 'running';
+  if (inQueue && (job.eventPhase === 'term' || job.cancelRequestedAt !== null)) return true;
+  if (job.state === 'queued' && job.nativeState === null && now - (job.submittedAt ?? now) >= settleMs) return true;
   return job.state === 'finishing' && job.absentSince === null && now - job.updatedAt > settleMs;
 }
