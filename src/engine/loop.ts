@@ -100,6 +100,11 @@ export class Reconciler {
     return this.followers?.stats;
   }
 
+  /** Whether `account`'s follower is up and heard from lately (for /metrics and tests). */
+  followerHealthy(account: string): boolean {
+    return this.followers?.healthy(account) ?? false;
+  }
+
   /** Close one account's follower channel; it comes back by itself from its stored offset. */
   restartFollower(account: string): void {
     this.followers?.restart(account);

@@ -87,7 +87,23 @@ describe('completion events on Slurm', () => {
     expect(reasons(fast, job.id).some((x) => x.includes('(event log)'))).toBe(false);
     expect(r.counters.statusCommands).toBeGreaterThan(0);
     expect(r.followerStats!.applied).toBe(0);
-    // With full accounting wait, the details are there at once on this path.
+    // Decided by the poll, after accounting's short wait: the details are there at once.
     expect(done.accounting).not.toBeNull();
+  });
+
+  it('once the log is readable again the follower comes back; a job it ends gets its accounting details afterwards', async () => {
+    await onLogin(fastLab.env, `chmod 600 ${eventLogFor(fastLab.scratchRoot)}`);
+    const r = fast.reconciler('fast')!;
+    await until('the follower healthy again', () => r.followerHealthy(fastLab.env.user), 120_000, 100);
+    const job = fast.submit('alice', { tasks: [{ cmd: 'exit 0' }] }).job;
+    const done = await fast.wait(job.id, 120_000);
+    expect([done.status, done.exitCode]).toEqual(['completed', 0]);
+    expect(reasons(fast, job.id)).toContain('script ended with status 0 (event log)');
+    expect(done.accounting).toBeNull();
+    const filled = await until('accounting filled in', () => fast.get(job.id)!.accounting, 120_000, 500);
+    expect(filled.nodeList).toBeTruthy();
+    expect(filled.elapsedSeconds).toBeGreaterThanOrEqual(0);
+    expect(fast.get(job.id)!.status).toBe('completed');
+    expect(fast.get(job.id)!.accountingDue).toBeNull();
   });
 });
