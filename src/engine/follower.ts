@@ -28,6 +28,8 @@ export interface FollowerStats {
 
 /** An account no job needs any more keeps its follower this long (a loop's next jobs come soon). */
 const IDLE_STOP_MS = 60_000;
+/** How long stopping waits for a follower's channel to close. */
+const STOP_WAIT_MS = 2000;
 
 export class EventFollowers {
   readonly stats: FollowerStats = { starts: 0, records: 0, applied: 0, skipped: 0 };
@@ -109,11 +111,18 @@ class Follower {
     this.handle?.close();
   }
 
+  /**
+   * Close the channel and wait for the loop to end, but not for long: over a dead link the
+   * channel's close is never answered, and shutdown must not hang on it (the transport's own
+   * close ends it).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.handle?.close();
     this.wakeBackoff?.();
-    await this.run;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.run, new Promise((r) => (timer = setTimeout(r, STOP_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   private async loop(): Promise<void> {
