@@ -769,11 +769,16 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     return this.toRecords(rows);
   }
 
-  /** Accounting learned after the job was decided (any state; the state never changes here). */
-  fillAccounting(id: number, accounting: Accounting | null): void {
+  /**
+   * Accounting (and the scheduler's final view) learned after the job was decided: any state,
+   * and the state never changes here. Nothing already recorded is replaced.
+   */
+  fillAccounting(id: number, accounting: Accounting | null, final: FinalInfo | null): void {
     this.db
-      .prepare('UPDATE jobs SET accounting = COALESCE(?, accounting), accounting_due = NULL WHERE id = ?')
-      .run(accounting === null ? null : JSON.stringify(accounting), id);
+      .prepare(
+        'UPDATE jobs SET accounting = COALESCE(accounting, ?), native_final = COALESCE(native_final, ?), accounting_due = NULL WHERE id = ?',
+      )
+      .run(accounting === null ? null : JSON.stringify(accounting), final === null ? null : JSON.stringify(final), id);
   }
 
   close(): void {

@@ -28,12 +28,16 @@ export function applyEvents(ctx: StepContext, jobs: readonly JobRecord[]): numbe
  * A job only the scheduler can tell about next, so the status poll keeps its fast interval:
  * signalled (its record says so, not why), cancelled by request, queued for `settleMs` without
  * a start record and never seen by a poll (its reason for waiting, or a job that never starts),
- * or sent to finishing by its end record with no exit file after `settleMs`.
+ * queued past its maximumTimeInQueue, or sent to finishing by its end record and still
+ * undecided after `settleMs` (no exit file yet, or a status that may be a scheduler's kill).
  */
 export function awaitsScheduler(job: JobRecord, now: number, settleMs: number): boolean {
   if (job.kind !== 'job') return false;
   const inQueue = job.state === 'queued' || job.state === 'running';
   if (inQueue && (job.eventPhase === 'term' || job.cancelRequestedAt !== null)) return true;
   if (job.state === 'queued' && job.nativeState === null && now - (job.submittedAt ?? now) >= settleMs) return true;
+  // policies.maximumTimeInQueue is enforced on a poll's view of the queued job.
+  const limit = job.spec.policies.maximumTimeInQueue;
+  if (job.state === 'queued' && limit && now - (job.submittedAt ?? now) >= limit * 60_000) return true;
   return job.state === 'finishing' && job.absentSince === null && now - job.updatedAt > settleMs;
 }

@@ -76,7 +76,9 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
     const acct = job.nativeId ? accounting.get(job.nativeId) : undefined;
     const sinceGone = now - (job.absentSince ?? job.updatedAt);
     const byEvent = endedByEvent(job);
-    if (byEvent && ev.exitCode === null) continue;
+    // Status 129 and up is a signal, often a limit the scheduler enforced (a task OOM-killed):
+    // that is the scheduler's to say, so such a job waits for it like any other.
+    if (byEvent && (ev.exitCode === null || ev.exitCode > 128)) continue;
     // Accounting lags the queue by a second or so; give it a moment so the job's record
     // carries elapsed time, max RSS and nodes (a job decided by its end record does not wait).
     if (!byEvent && !acct && adapter.accountingCommand && job.nativeId && sinceGone < ACCOUNTING_WAIT_MS) continue;
@@ -113,7 +115,7 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
       ...(job.startedAt === null && ev.startedEpoch != null ? { startedAt: ev.startedEpoch * 1000 } : {}),
       ...(job.nativeState === null ? nativeStateOf(final?.nativeState ?? adapter.nativeStateFromTestimony?.({ exitCode: ev.exitCode, terminatedBy: ev.terminatedBy })) : {}),
     };
-    const fillLater = byEvent && !acct && adapter.accountingCommand && job.nativeId ? { accountingDue: now + ACCOUNTING_FILL_MS } : {};
+    const fillLater = byEvent && !acct && job.nativeId ? { accountingDue: now + ACCOUNTING_FILL_MS } : {};
     move(ctx, job, ['finishing'], 'staging_out', { ...unseen, ...fillLater, outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final }, `outcome: ${outcome.status} (${outcome.reason})`);
   }
   return true;
