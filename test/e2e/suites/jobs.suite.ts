@@ -251,6 +251,9 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
       const running = bridge.submit(labOptions.identities ? 'bob' : 'alice', { tasks: [{ cmd: 'sleep 300' }] }).job;
       await until('queued job in the scheduler', () => bridge.get(queued.id)!.state === 'queued', 60_000);
       await until('running job started', () => bridge.get(running.id)!.state === 'running', 60_000);
+      // The start may come from the job's own record, before any status poll: the reason for
+      // waiting comes with the first poll that sees the queued job.
+      await until('the queued job seen by a status poll', () => bridge.get(queued.id)!.statusReason, 60_000);
       if (caps.reportsPendingReason) {
         expect(bridge.get(queued.id)!.statusReason).toMatch(/PartitionDown|waiting/);
       } else {
