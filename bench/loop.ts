@@ -125,7 +125,7 @@ async function commandsPerHour(d: Daemon, jobs: number, windowSeconds: number): 
 
 export async function runLoopBench(opts: BenchOptions & { rounds?: number; windowSeconds?: number } = {}): Promise<BenchRow[]> {
   const rounds = opts.rounds ?? (opts.quick ? 3 : 10);
-  const windowSeconds = opts.windowSeconds ?? (opts.quick ? 40 : 90);
+  const windowSeconds = opts.windowSeconds ?? (opts.quick ? 40 : 60);
   const log = opts.log ?? ((s: string) => console.error(s));
   const rows: BenchRow[] = [];
   const d = await daemon({});
