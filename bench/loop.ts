@@ -148,9 +148,14 @@ export async function runLoopBench(opts: BenchOptions & { rounds?: number; windo
     rows.push(makeRow('job end to SDK wait() returning, p95', pct(latencies, 95), 'ms', 'GET /healthz round trip', pct(healthz, 95), note));
 
     log('loop: follower CPU idle');
+    // A follower with no job to follow stops after a minute: a job parked in the DOWN partition
+    // keeps it needed (and idle) while it is measured.
+    const parked = d.bridge.submit('bench', { tasks: [{ cmd: 'true' }], queue: 'parked' }).job;
+    while (d.bridge.get(parked.id)!.state !== 'queued') await sleep(200);
     const idle0 = await followerCpu(d);
     await sleep(30_000);
     const idleCpu = (await followerCpu(d)) - idle0;
+    d.bridge.cancel(parked.id);
     const squeue = await squeueCpu(d);
     rows.push(makeRow('event follower CPU on the login node, idle', (idleCpu / 30) * 1000, 'ms/s', 'squeue every 5 s (its CPU per second)', (squeue / 5) * 1000, `30 s; eventCheckSeconds 0.1; one squeue costs ${(squeue * 1000).toFixed(1)} ms CPU; lower is better`));
 
