@@ -5,7 +5,7 @@
  *
  *   npm run bench                          everything (the published table)
  *   npm run bench -- --quick               small sizes, for development (not comparable)
- *   npm run bench -- --only=submit,poll    some groups: submit sweep pbs poll identities api login transport staging wait direct streams waiters
+ *   npm run bench -- --only=submit,poll    some groups: submit sweep pbs poll identities api login transport staging wait direct streams waiters loop
  *
  * A `--quick` or `--only` run writes bench/results.local.json instead, so the published
  * results are only replaced by a full run.
@@ -19,6 +19,7 @@ import { loadClusterEnv } from '../test/cluster/env.js';
 import { runApiBench } from './api.js';
 import { runIdentitiesBench } from './identities.js';
 import { runLoginBench } from './login.js';
+import { runLoopBench } from './loop.js';
 import { runPollBench } from './poll.js';
 import { runStagingBench } from './staging.js';
 import { runSubmitBench } from './submit.js';
@@ -30,7 +31,7 @@ import { runStreamsBench } from './streams.js';
 import { benchTable, runTransportBench, type BenchRow } from './transport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['submit', 'sweep', 'pbs', 'poll', 'identities', 'api', 'login', 'transport', 'staging', 'wait', 'direct', 'streams', 'waiters'] as const;
+const GROUPS = ['submit', 'sweep', 'pbs', 'poll', 'identities', 'api', 'login', 'transport', 'staging', 'wait', 'direct', 'streams', 'waiters', 'loop'] as const;
 type Group = (typeof GROUPS)[number];
 
 /** First line of a command's version output, from stdout or stderr (`ssh -V` prints to stderr). */
@@ -102,6 +103,7 @@ async function main(): Promise<void> {
   await run('direct', () => runDirectBench(quick ? { jobs: 100 } : {}));
   await run('streams', () => runStreamsBench(quick ? { jobs: 50 } : {}));
   await run('waiters', () => runConcurrentWaitBench(quick ? { waiters: 100 } : {}));
+  await run('loop', () => runLoopBench(opts));
   machine.loadAverageEnd = load();
   const durationSeconds = Math.round((Date.now() - started) / 1000);
   const table = benchTable(rows);

@@ -469,6 +469,9 @@ export function scratchRootFor(c: ClusterConfig, account: string): string {
   return c.scratchRoot.replaceAll('{user}', account);
 }
 
+/** How often a quiet event follower says it is alive; three missed ones restart it. */
+const EVENT_HEARTBEAT_MS = 5000;
+
 /**
  * The engine's view of a cluster: the base runtime acts as the cluster's own account; forAccount
  * gives the same cluster as another account (its pooled transport and its scratch root); the
@@ -490,6 +493,7 @@ export function clusterRuntime(c: ClusterConfig, settings: Settings, adapter: Sc
     adapter,
     defaults: c.defaults,
     pollIntervalMs: c.pollIntervalSeconds * 1000,
+    ...(c.events ? { events: { safetyPollMs: c.safetyPollSeconds * 1000, checkMs: c.eventCheckSeconds * 1000, heartbeatMs: EVENT_HEARTBEAT_MS } } : {}),
     lostGraceMs: c.lostGraceSeconds * 1000,
     submitBatchSize: c.submitBatchSize,
     submitRatePerSecond: c.submitRatePerSecond,

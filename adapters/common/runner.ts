@@ -15,7 +15,7 @@ import type { ScriptContext } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import { relativePathProblem, type ContainerRuntime, type JobSpec, type Task } from '../../src/domain/jobSpec.js';
 import { isValidEnvName, shellQuote } from '../../src/domain/quote.js';
-import { FILES, HPCB_DIR } from '../../src/jobdir/layout.js';
+import { EVENT_RECORD, FILES, HPCB_DIR } from '../../src/jobdir/layout.js';
 import { PODMAN_NOT_STARTED, podmanArgv, podmanFunctions, podmanRunArgs, type PodmanTask } from './podman.js';
 import { isMpiTask, memoryPerNodeMb, type MpiTaskType } from './resources.js';
 
@@ -217,6 +217,7 @@ hpcb_on_signal() {
   local now
   printf -v now '%(%s)T' -1
   hpcb_put "$hpcb_dir/${FILES.terminated}" "$1 $now $hpcb_running"
+  hpcb_event term "$2"
   if [ -n "$hpcb_child" ]; then kill -TERM "$hpcb_child" 2>/dev/null; fi
   for hpcb_e in $hpcb_sidecars; do kill -TERM -- "-\${hpcb_e#*:}" 2>/dev/null; done
   # Containers the scheduler's kill may not reach (adapters/common/podman.ts); only jobs with podman tasks define it.
@@ -272,6 +273,25 @@ hpcb_run() {
   hpcb_running=-1
   return "$rc"
 }`;
+
+/**
+ * `hpcb_event <phase> <exit status or ->`: one record appended to the account's event log
+ * (src/jobdir/layout.ts, EVENT_RECORD). The printf builtin emits the whole line in one write(2)
+ * and `>>` opens with O_APPEND, so records from many nodes never interleave. Stderr is sent away
+ * before the log is opened: a log that cannot be written must cost the job nothing (the status
+ * poll still learns how it ended). EPOCHREALTIME needs no fork; older bash falls back to date.
+ */
+function eventLines(ctx: ScriptContext, opts: RunnerOptions): string[] {
+  if (ctx.eventLog === undefined) return ['hpcb_event() { :; }'];
+  if (!ctx.eventLog.startsWith('/') || /[\0\n\r]/.test(ctx.eventLog)) {
+    throw new BridgeError('INVALID_CONFIG', `event log must be an absolute path without newlines, got ${JSON.stringify(ctx.eventLog)}`, { context: { path: ctx.eventLog } });
+  }
+  return [
+    `hpcb_event_log=${q(ctx.eventLog)}`,
+    `hpcb_event_id=${opts.nativeIdExpr ? `"${opts.nativeIdExpr}"` : "''"}`,
+    `hpcb_event() { printf '%s %s %s %s %s %s\\n' ${EVENT_RECORD.version} ${q(ctx.tag)} "\${hpcb_event_id:--}" "$1" "$2" "\${EPOCHREALTIME:-$(date +%s)}" 2>/dev/null >>"$hpcb_event_log" || :; }`,
+  ];
+}
 
 /**
  * The bash body of a batch script for `spec` (everything after the scheduler's directives).
@@ -340,6 +360,8 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
     `  exit ${RUNNER_EXIT.NO_BRIDGE_DIR}`,
     'fi',
     ...(opts.nativeIdExpr ? [`hpcb_put "$hpcb_dir/${FILES.nativeId}" "${opts.nativeIdExpr}"`] : []),
+    ...eventLines(ctx, opts),
+    'hpcb_event start -',
     '',
   );
 
@@ -387,6 +409,7 @@ export function renderRunner(spec: JobSpec, ctx: ScriptContext, opts: RunnerOpti
     'hpcb_stop_sidecars',
     ...(spec.tasks.some((t) => isPodmanTask(t, opts)) ? ['hpcb_podman_stop_all'] : []),
     `hpcb_put "$hpcb_dir/${FILES.exit}" "$hpcb_rc $hpcb_failed"`,
+    'hpcb_event end "$hpcb_rc"',
     'exit "$hpcb_rc"',
     '',
   );

@@ -89,6 +89,8 @@ export interface ScriptContext {
   jobDir: string;
   /** The bridge's tag, used as the scheduler job name (see src/engine/tag.ts). */
   tag: string;
+  /** Absolute path of the account's event log (src/jobdir/layout.ts); absent: no records. */
+  eventLog?: string;
   bridgeJobId: number;
   attempt: number;
   /** Cluster defaults applied when the definition leaves them out. */

@@ -76,3 +76,10 @@ export interface Outcome {
   /** Whether maximumRetries may resubmit (node failure, lost, launch failure: not the job's own exit). */
   retryable?: boolean;
 }
+
+/**
+ * What a job's script said in the event log (src/jobdir/layout.ts, EVENT_RECORD): it started,
+ * it ended after writing its exit file, or a signal ended it (the scheduler then says how).
+ */
+export const EVENT_PHASES = ['start', 'end', 'term'] as const;
+export type EventPhase = (typeof EVENT_PHASES)[number];

@@ -35,10 +35,25 @@ export interface ClusterRuntime {
   submitRatePerSecond: number;
   /** Timeout for ordinary scheduler commands. */
   commandTimeoutMs: number;
+  /**
+   * Following each account's event log (src/engine/follower.ts); absent: not followed, the
+   * status poll alone decides at `pollIntervalMs`.
+   */
+  events?: EventSettings;
   /** Timeout for a submit batch (a submit command may retry internally while the scheduler is busy). */
   submitTimeoutMs: number;
   /** How this cluster's jobs reach the key-value store; absent: they do not. */
   kvFromJobs?: KvFromJobs;
+}
+
+/** How the event log is followed. */
+export interface EventSettings {
+  /** Status poll interval while every follower needed is healthy (the safety net). */
+  safetyPollMs: number;
+  /** How often the remote program looks for appends. */
+  checkMs: number;
+  /** How often it says it is alive when nothing happens. */
+  heartbeatMs: number;
 }
 
 export type ClusterHealthState = 'unknown' | 'ok' | 'degraded';

@@ -4,7 +4,8 @@
  * step moves jobs forward one guarded transition at a time:
  *
  *   cancels before submission -> scheduler probe (once) -> workflow gate -> status poll (one
- *   command per identity with jobs in the queue, or one for all as the monitor identity) ->
+ *   command per identity with jobs in the queue, or one for all as the monitor identity; slow
+ *   while the event followers are healthy) -> what the event log said (start, end) ->
  *   finishing (testimony + accounting, batched) -> stage-out (beside the loop) -> stage-in ->
  *   submit (one batch per tick, rate-limited, exactly once) -> array instances follow their
  *   carrier -> cancels on the scheduler -> the key-value relay (a staging hook) -> carriers close
@@ -26,7 +27,10 @@ import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterHealth, ClusterRuntime } from './cluster.js';
 import { accountOf, asAccount, byAccount, jobDir, type EngineCounters, type StagingHooks, type StepContext } from './context.js';
 import { HealthTracker } from './health.js';
+import { EventFollowers, type FollowerStats } from './follower.js';
+import { AccountingFill } from './steps/accountingFill.js';
 import { closeCarriers, linkArrayInstances } from './steps/arrays.js';
+import { applyEvents, awaitsScheduler } from './steps/events.js';
 import { cancelBeforeSubmit } from './steps/cancelBeforeSubmit.js';
 import { NativeCancels } from './steps/cancelNative.js';
 import { finish } from './steps/finish.js';
@@ -67,6 +71,8 @@ export class Reconciler {
   /** Something happened during a tick: run the next one without a pause. */
   private woken = false;
   private lastPollAt = 0;
+  private readonly followers: EventFollowers | undefined;
+  private readonly accountingFill = new AccountingFill();
 
   constructor(
     readonly rt: ClusterRuntime,
@@ -91,6 +97,22 @@ export class Reconciler {
     };
     this.bucket = new TokenBucket(rt.submitRatePerSecond, now);
     this.stageOuts = new StageOuts(this.ctx, () => this.wake());
+    if (rt.events && rt.transport.stream) this.followers = new EventFollowers(this.ctx, rt.events, () => this.wake());
+  }
+
+  /** What the event followers read so far (undefined: the cluster's log is not followed). */
+  get followerStats(): FollowerStats | undefined {
+    return this.followers?.stats;
+  }
+
+  /** Whether `account`'s follower is up and heard from lately (for /metrics and tests). */
+  followerHealthy(account: string): boolean {
+    return this.followers?.healthy(account) ?? false;
+  }
+
+  /** Close one account's follower channel; it comes back by itself from its stored offset. */
+  restartFollower(account: string): void {
+    this.followers?.restart(account);
   }
 
   get health(): ClusterHealth {
@@ -100,6 +122,9 @@ export class Reconciler {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    // Jobs already in the queue (a restart) are asked about at once; otherwise the first poll
+    // is due one interval from now, so a job that ends before it is learned from its record.
+    this.lastPollAt = this.ctx.store.activeOnCluster(this.rt.name).some(pollable) ? 0 : this.ctx.now();
     this.loop = this.run();
   }
 
@@ -108,6 +133,7 @@ export class Reconciler {
     this.stopped = true;
     this.interrupt?.();
     await this.loop;
+    await this.followers?.stop();
     // Give transfers in flight a moment to finish (a small output usually does); a large one is
     // cut off when the transport closes and resumes at the next start.
     await this.stageOuts.drain(this.opts.stopGraceMs ?? 5000);
@@ -156,6 +182,8 @@ export class Reconciler {
     const active = () => ctx.store.activeOnCluster(rt.name);
     const due = (j: { retryAt: number | null }) => (j.retryAt ?? 0) <= now;
     let jobs = active();
+    this.followers?.ensure(followedAccounts(ctx, jobs));
+    await this.accountingFill.run(ctx);
     if (jobs.length === 0) return;
 
     cancelBeforeSubmit(ctx, jobs);
@@ -168,10 +196,10 @@ export class Reconciler {
     // (or one for all with a monitor identity), or sooner when a submission with an unknown
     // outcome needs to look for its tag.
     const needsAdoption = jobs.some((j) => j.state === 'submitting' && j.stepFailures > 0 && due(j));
-    const inQueue = jobs.some((j) => j.state === 'queued' || j.state === 'running');
+    const inQueue = jobs.some(pollable);
     // Identities whose status could not be read: nothing of theirs moves this tick.
     const unread = new Set<string>();
-    if ((inQueue && now - this.lastPollAt >= rt.pollIntervalMs) || needsAdoption) {
+    if ((inQueue && now - this.lastPollAt >= this.pollInterval(jobs, now)) || needsAdoption) {
       const polled = await this.pollAll(jobs, unread);
       if (polled !== null) {
         this.lastPollAt = polled;
@@ -179,6 +207,7 @@ export class Reconciler {
       }
       if (unread.size > 0 && polled === null) return; // could not ask at all: change nothing, back off
     }
+    applyEvents(ctx, active());
     // Every remote command of a job runs as its owner's identity: one group of steps per account.
     // Each step reads back only the states it acts on (what the steps before it left there).
     const groups = (...states: JobState[]) =>
@@ -214,6 +243,22 @@ export class Reconciler {
   }
 
   /**
+   * The status poll is the safety net while every account with jobs in the queue has a healthy
+   * follower and no job waits for the scheduler's word: it runs at the slow interval. Otherwise
+   * (a follower down, a job whose script was signalled or whose exit file is not there yet) it
+   * runs at the cluster's own interval.
+   */
+  private pollInterval(jobs: readonly JobRecord[], now: number): number {
+    const { rt } = this;
+    if (!this.followers || !rt.events) return rt.pollIntervalMs;
+    if (jobs.some((j) => awaitsScheduler(j, now, rt.pollIntervalMs))) return rt.pollIntervalMs;
+    for (const account of byAccount(this.ctx, jobs.filter(pollable)).keys()) {
+      if (!this.followers.healthy(account)) return rt.pollIntervalMs;
+    }
+    return Math.max(rt.pollIntervalMs, rt.events.safetyPollMs);
+  }
+
+  /**
    * The status round: one command as the monitor identity for every account's jobs where the
    * cluster has one, else one per account with jobs in the queue (or a submission to adopt),
    * each as that account. Accounts whose status could not be read go into `unread`. Returns
@@ -221,7 +266,7 @@ export class Reconciler {
    */
   private async pollAll(jobs: readonly JobRecord[], unread: Set<string>): Promise<number | null> {
     const { ctx, rt } = this;
-    const groups = byAccount(ctx, jobs.filter((j) => j.state === 'queued' || j.state === 'running' || (j.state === 'submitting' && j.stepFailures > 0)));
+    const groups = byAccount(ctx, jobs.filter((j) => pollable(j) || (j.state === 'submitting' && j.stepFailures > 0)));
     let answered: number | null = null;
     const note = (t: number) => (answered = answered === null ? t : Math.min(answered, t));
     if (rt.monitor && rt.adapter.statusForAll) {
@@ -245,4 +290,15 @@ export class Reconciler {
     }
     return answered;
   }
+}
+
+/** Jobs a status poll looks at: in the queue, or sent to finishing by an end record alone. */
+function pollable(j: JobRecord): boolean {
+  return j.state === 'queued' || j.state === 'running' || (j.state === 'finishing' && j.absentSince === null && j.eventPhase === 'end');
+}
+
+/** Accounts whose jobs may still append a record: from stage-in until their outcome is decided. */
+function followedAccounts(ctx: StepContext, jobs: readonly JobRecord[]): Set<string> {
+  const states = new Set(['staging_in', 'submitting', 'queued', 'running', 'finishing']);
+  return new Set(byAccount(ctx, jobs.filter((j) => states.has(j.state))).keys());
 }

@@ -1,14 +1,10 @@
 /**
  * Deciding how a job that left the queue ended. Pure: evidence in, outcome out.
  *
- * Order of trust:
- *  1. What the scheduler says about limits it enforced (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL,
- *     cancellation): the job's own exit file cannot know it was killed for walltime.
- *  2. The job's own testimony: the exit-code file written by the runner at the end of the
- *     script. It survives accounting outages and schedulers that keep no history.
- *  3. Accounting's exit code, when the exit file is missing (e.g. the script could not start).
- *  4. Nothing: wait for the grace window, then `failed` with reason "lost". A job that
- *     vanished is never taken as a success.
+ * It follows the order of trust written once in docs/ARCHITECTURE.md ("Order of trust"): the
+ * scheduler's word on limits it enforced, then the job's own exit files, then accounting's exit
+ * code; with none of them, wait out the grace window and fail as "lost". A job that vanished is
+ * never taken as a success.
  */
 import type { FinalInfo } from '../domain/adapter.js';
 import type { JobSpec } from '../domain/jobSpec.js';

@@ -4,7 +4,7 @@
  */
 import type { ScriptContext } from '../domain/adapter.js';
 import { kvJobEnv } from '../jobdir/kv.js';
-import { jobDirFor } from '../jobdir/layout.js';
+import { eventLogFor, jobDirFor } from '../jobdir/layout.js';
 import type { JobRecord, Store } from '../store/store.js';
 import type { ClusterRuntime } from './cluster.js';
 import { jobTag } from './tag.js';
@@ -21,6 +21,7 @@ export function scriptContextFor(rt: ClusterRuntime, instance: string, job: Scri
     ...(all ? { env: all } : {}),
     jobDir,
     tag: jobTag(instance, job.id, job.attempt),
+    eventLog: eventLogFor(rt.scratchRoot),
     bridgeJobId: job.id,
     attempt: job.attempt,
     defaults: rt.defaults,

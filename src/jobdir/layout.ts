@@ -28,9 +28,15 @@
  * (no temporary name and rename: that cost an `mv` fork per file). A reader takes a file whose
  * line has no final newline (empty: opened but not yet written, or its writer killed in
  * between) as not written at all, which is what the rename used to guarantee.
+ *
+ *   <scratchRoot>/events.log     the account's append-only event log: one record per line, each
+ *                                appended by a job script in one short O_APPEND write when it
+ *                                starts and when it ends (EVENT_RECORD below); the daemon follows
+ *                                it from a byte offset it stores (src/jobdir/events.ts)
  */
 import { posix } from 'node:path';
 import { BridgeError } from '../domain/errors.js';
+import { EVENT_PHASES } from '../domain/state.js';
 
 /** Directory (relative to the job dir) that holds the bridge's own files. */
 export const HPCB_DIR = '.hpcb';
@@ -39,6 +45,26 @@ export const HPCB_DIR = '.hpcb';
 export function jobDirFor(scratchRoot: string, instance: string, jobId: number): string {
   return posix.join(scratchRoot, 'jobs', `${instance}-${jobId}`);
 }
+
+/**
+ * The event log of the Unix account whose scratch root this is. One file per account (not per
+ * job) so that one follower per (cluster, account) sees every job of that account; records of
+ * other daemons sharing the scratch root carry their own instance in the tag and are skipped.
+ */
+export function eventLogFor(scratchRoot: string): string {
+  return posix.join(scratchRoot, 'events.log');
+}
+
+/**
+ * One event record, one line of at most a few hundred bytes (below PIPE_BUF, so one write(2)
+ * with O_APPEND lands whole even when many nodes append to the same file):
+ *
+ *   hpcb1 <tag> <scheduler id or -> <phase> <exit status or -> <epoch seconds, decimals>
+ *
+ * `phase` is `start` (the script began), `end` (it wrote `.hpcb/exit` first, then this) or
+ * `term` (a signal ended it: `.hpcb/terminated` was written and the scheduler decides how).
+ */
+export const EVENT_RECORD = { version: 'hpcb1', phases: EVENT_PHASES } as const;
 
 /** File names inside `.hpcb/` (or `.hpcb/<k>/` for the runner's files of element k). */
 export const FILES = {

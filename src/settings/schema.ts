@@ -137,6 +137,15 @@ export const ClusterSchema = z
       .strictObject({ queue: z.string().optional(), account: z.string().optional(), qos: z.string().optional() })
       .default({}),
     pollIntervalSeconds: seconds(5, 0.2, 3600),
+    /**
+     * Follow each account's event log on the cluster (docs/ARCHITECTURE.md, "Completion
+     * events"): jobs that start and end are learned within a fraction of a second, and the
+     * status poll becomes the safety net at `safetyPollSeconds` while the follower is healthy.
+     */
+    events: z.boolean().default(true),
+    safetyPollSeconds: seconds(60, 0.2, 86400),
+    /** How often the follower on the login node looks for appends to the event log. */
+    eventCheckSeconds: seconds(0.1, 0.01, 10),
     lostGraceSeconds: seconds(120, 1, 86400),
     submitBatchSize: z.number().int().min(1).max(1000).default(100),
     submitRatePerSecond: z.number().min(0.1).max(10000).default(200),

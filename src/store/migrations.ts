@@ -12,5 +12,6 @@ import m0006 from './migrations/0006_workflow_idempotency.js';
 import m0007 from './migrations/0007_cluster_user.js';
 import m0008 from './migrations/0008_notifications.js';
 import m0009 from './migrations/0009_kv.js';
+import m0010 from './migrations/0010_event_offsets.js';
 
-export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009];
+export const MIGRATIONS: readonly string[] = [m0001, m0002, m0003, m0004, m0005, m0006, m0007, m0008, m0009, m0010];

@@ -20,6 +20,7 @@ import {
   canTransition,
   publicStatus,
   TERMINAL_STATES,
+  type EventPhase,
   type JobState,
   type Outcome,
   type PublicStatus,
@@ -86,6 +87,12 @@ export interface JobRecord {
   retryAt: number | null;
   stepFailures: number;
   lastError: string | null;
+  /** The latest record of this attempt in the event log, until the engine acts on it. */
+  eventPhase: EventPhase | null;
+  eventExit: number | null;
+  eventAt: number | null;
+  /** Decided before accounting had a record: accounting is read later, until this time. */
+  accountingDue: number | null;
 }
 
 /** Fields a transition or update may set besides the state. */
@@ -108,6 +115,10 @@ export interface JobPatch {
   lastError?: string | null;
   arrayJobId?: number | null;
   afterOk?: string[] | null;
+  eventPhase?: EventPhase | null;
+  eventExit?: number | null;
+  eventAt?: number | null;
+  accountingDue?: number | null;
 }
 
 const PATCH_COLUMNS: Record<keyof JobPatch, { col: string; json?: boolean }> = {
@@ -129,7 +140,27 @@ const PATCH_COLUMNS: Record<keyof JobPatch, { col: string; json?: boolean }> = {
   lastError: { col: 'last_error' },
   arrayJobId: { col: 'array_job_id' },
   afterOk: { col: 'after_ok', json: true },
+  eventPhase: { col: 'event_phase' },
+  eventExit: { col: 'event_exit' },
+  eventAt: { col: 'event_at' },
+  accountingDue: { col: 'accounting_due' },
 };
+
+/** What one record of the event log says about one attempt of a job. */
+export interface EventFact {
+  jobId: number;
+  attempt: number;
+  phase: EventPhase;
+  exitCode: number | null;
+  at: number;
+}
+
+/** How far an account's event log has been read. */
+export interface EventOffset {
+  logPath: string;
+  inode: string | null;
+  offset: number;
+}
 
 export interface JobEvent {
   id: number;
@@ -825,6 +856,58 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     return this.db.open;
   }
 
+  // ------------------------------------------------------------------ event log
+
+  /** How far `account`'s event log on `cluster` has been read, if ever. */
+  eventOffset(cluster: string, account: string): EventOffset | undefined {
+    const r = this.db.prepare('SELECT log_path, inode, offset FROM event_offsets WHERE cluster = ? AND account = ?').get(cluster, account) as Row | undefined;
+    return r ? { logPath: r.log_path as string, inode: (r.inode as string | null) ?? null, offset: r.offset as number } : undefined;
+  }
+
+  /**
+   * Record what some records said and move the log's offset past them, in one transaction: a
+   * crash leaves either both or neither, so a record is applied exactly once. A fact is kept
+   * only for the attempt it names, on a job of this cluster that has not ended, and never
+   * replaces a later phase (an end is not undone by a start). Returns the facts kept.
+   */
+  recordEvents(cluster: string, account: string, at: EventOffset, facts: readonly EventFact[]): number {
+    const rank = `CASE event_phase WHEN 'start' THEN 1 WHEN 'end' THEN 2 WHEN 'term' THEN 2 ELSE 0 END`;
+    const fact = this.db.prepare(
+      `UPDATE jobs SET event_phase = ?, event_exit = ?, event_at = ?, updated_at = ?
+       WHERE id = ? AND attempt = ? AND cluster = ? AND state NOT IN ('completed', 'failed', 'killed', 'deleted')
+         AND ${rank} < ?`,
+    );
+    const offset = this.db.prepare(
+      `INSERT INTO event_offsets (cluster, account, log_path, inode, offset, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(cluster, account) DO UPDATE SET log_path = excluded.log_path, inode = excluded.inode, offset = excluded.offset, updated_at = excluded.updated_at`,
+    );
+    const now = this.now();
+    return this.db.transaction((): number => {
+      let kept = 0;
+      for (const f of facts) kept += fact.run(f.phase, f.exitCode, f.at, now, f.jobId, f.attempt, cluster, f.phase === 'start' ? 1 : 2).changes;
+      offset.run(cluster, account, at.logPath, at.inode, at.offset, now);
+      return kept;
+    }).immediate();
+  }
+
+  /** Jobs of `cluster` decided before accounting had their record, oldest first. */
+  accountingDue(cluster: string, limit = 50): JobRecord[] {
+    const rows = this.db.prepare('SELECT * FROM jobs WHERE cluster = ? AND accounting_due IS NOT NULL ORDER BY accounting_due LIMIT ?').all(cluster, limit) as Row[];
+    return this.toRecords(rows);
+  }
+
+  /**
+   * Accounting (and the scheduler's final view) learned after the job was decided: any state,
+   * and the state never changes here. Nothing already recorded is replaced.
+   */
+  fillAccounting(id: number, accounting: Accounting | null, final: FinalInfo | null): void {
+    this.db
+      .prepare(
+        'UPDATE jobs SET accounting = COALESCE(accounting, ?), native_final = COALESCE(native_final, ?), accounting_due = NULL WHERE id = ?',
+      )
+      .run(accounting === null ? null : JSON.stringify(accounting), final === null ? null : JSON.stringify(final), id);
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -892,6 +975,10 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
       retryAt: (r.retry_at as number | null) ?? null,
       stepFailures: r.step_failures as number,
       lastError: (r.last_error as string | null) ?? null,
+      eventPhase: (r.event_phase as EventPhase | null | undefined) ?? null,
+      eventExit: (r.event_exit as number | null | undefined) ?? null,
+      eventAt: (r.event_at as number | null | undefined) ?? null,
+      accountingDue: (r.accounting_due as number | null | undefined) ?? null,
     };
   }
 }

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { BridgeError } from '../domain/errors.js';
 import { checkExecArgs } from './ssh/framing.js';
 import { assertRemovable, closedError, ProgressReporter, tempSibling, typeFromMode } from './common.js';
-import type { DirEntry, ExecOptions, ExecResult, RemoteStat, TransferOptions, Transport } from './transport.js';
+import type { DirEntry, ExecOptions, ExecResult, RemoteStat, StreamHandle, TransferOptions, Transport } from './transport.js';
 
 export interface LocalTransportOptions {
   kind: 'local';
@@ -48,6 +48,16 @@ function isAbsent(e: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+/** End a streamed command and everything it started (its own process group). */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    // Already gone.
+  }
+}
+
 export class LocalTransport implements Transport {
   readonly id = 'local';
   private closed = false;
@@ -58,6 +68,29 @@ export class LocalTransport implements Transport {
 
   stats(): LocalTransportStats {
     return { execs: this.execCount, execsInFlight: this.running.size };
+  }
+
+  async stream(argv: readonly string[], onStdout: (chunk: Buffer) => void): Promise<StreamHandle> {
+    if (this.closed) throw closedError(this.id);
+    checkExecArgs(argv, undefined);
+    this.execCount++;
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child.stdout.on('data', onStdout);
+    child.stderr.resume();
+    const ended = new Promise<{ exitCode: number | null; signal: string | null; error?: Error }>((resolve) => {
+      const done = (error?: Error): void => {
+        this.running.delete(child);
+        resolve({ exitCode: child.exitCode, signal: child.signalCode, ...(error ? { error } : {}) });
+      };
+      child.on('error', done);
+      child.on('close', () => done());
+      this.running.set(child, (e) => {
+        killGroup(child.pid);
+        done(e);
+      });
+    });
+    return { ended, close: () => killGroup(child.pid) };
   }
 
   async exec(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {

@@ -5,7 +5,8 @@
  * `idleMs` and the next command for that identity opens a new one. While open, each keeps its
  * own channel budget, keepalive, reconnection and backoff (the transport itself).
  */
-import type { DirEntry, ExecOptions, ExecResult, RemoteStat, TransferOptions, Transport } from './transport.js';
+import { BridgeError } from '../domain/errors.js';
+import type { DirEntry, ExecOptions, ExecResult, RemoteStat, StreamHandle, TransferOptions, Transport } from './transport.js';
 
 export interface TransportPoolStats {
   /** Identities the pool has handed out so far. */
@@ -142,6 +143,18 @@ export class PooledTransport implements Transport {
   }
   remove(remotePath: string, opts?: { recursive?: boolean }): Promise<void> {
     return this.#use((t) => t.remove(remotePath, opts));
+  }
+
+  /** A stream counts as in use until it ends: the connection is never closed as idle under it. */
+  stream(argv: readonly string[], onStdout: (chunk: Buffer) => void): Promise<StreamHandle> {
+    return new Promise<StreamHandle>((resolve, reject) => {
+      this.#use(async (t) => {
+        if (!t.stream) throw new BridgeError('INTERNAL', `transport ${this.key} cannot stream a command`);
+        const h = await t.stream(argv, onStdout);
+        resolve(h);
+        await h.ended;
+      }).catch(reject);
+    });
   }
 
   async close(): Promise<void> {

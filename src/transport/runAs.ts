@@ -20,7 +20,7 @@ import { BridgeError } from '../domain/errors.js';
 import { assertRemovable, closedError, ProgressReporter, tempSibling, typeFromMode } from './common.js';
 import { LocalTransport } from './local.js';
 import { checkExecArgs } from './ssh/framing.js';
-import type { DirEntry, ExecOptions, ExecResult, RemoteStat, TransferOptions, Transport } from './transport.js';
+import type { DirEntry, ExecOptions, ExecResult, RemoteStat, StreamHandle, TransferOptions, Transport } from './transport.js';
 
 export interface UnixAccount {
   name: string;
@@ -107,6 +107,12 @@ export class RunAsTransport implements Transport {
     }
     const { env, ...rest } = opts;
     return this.inner.exec([...this.prefix(env), ...argv], rest);
+  }
+
+  stream(argv: readonly string[], onStdout: (chunk: Buffer) => void): Promise<StreamHandle> {
+    if (this.closed) return Promise.reject(closedError(this.id));
+    checkExecArgs(argv, undefined);
+    return this.inner.stream([...this.prefix(), ...argv], onStdout);
   }
 
   /** One program as the account, with optional streamed stdin/stdout. */

@@ -48,6 +48,17 @@ export interface TransferOptions {
   mode?: number;
 }
 
+/** A long-running command whose standard output is handed over as it arrives. */
+export interface StreamHandle {
+  /**
+   * Settles (never rejects) when the command has ended or its channel is gone: `error` says why
+   * when it was not the command ending by itself (connection lost, transport closed).
+   */
+  readonly ended: Promise<{ exitCode: number | null; signal: string | null; error?: Error }>;
+  /** Close the channel; the remote program ends at its next write. */
+  close(): void;
+}
+
 export interface Transport {
   /** A human-readable identity, e.g. "ssh:alice@10.99.0.2:2222" or "local". */
   readonly id: string;
@@ -73,6 +84,13 @@ export interface Transport {
   mkdirp(remotePath: string, mode?: number): Promise<void>;
   /** Remove a file, or a directory tree with `recursive`. Absent paths are not an error. */
   remove(remotePath: string, opts?: { recursive?: boolean }): Promise<void>;
+
+  /**
+   * Start a long-running command (the event-log follower) and hand each piece of its stdout to
+   * `onStdout` as it arrives; stderr is read and dropped. Rejects when the command could not be
+   * started (transient for a lost connection). Optional: without it, nothing is followed.
+   */
+  stream?(argv: readonly string[], onStdout: (chunk: Buffer) => void): Promise<StreamHandle>;
 
   /** Close connections; pending operations reject. Idempotent. */
   close(): Promise<void>;

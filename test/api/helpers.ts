@@ -29,10 +29,10 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-export async function startDaemon(opts: { start?: boolean; pollIntervalSeconds?: number; app?: AppOptions; settings?: Settings } = {}): Promise<Daemon> {
+export async function startDaemon(opts: { start?: boolean; pollIntervalSeconds?: number; safetyPollSeconds?: number; app?: AppOptions; settings?: Settings } = {}): Promise<Daemon> {
   const dataDir = opts.settings?.daemon.dataDir ?? mkdtempSync(join(tmpdir(), 'hpcb-api-'));
   const settings = opts.settings ?? buildSettings({ dataDir, logLevel: 'info' }, [
-    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: opts.pollIntervalSeconds ?? 0.2, lostGraceSeconds: 5 } },
+    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: opts.pollIntervalSeconds ?? 0.2, ...(opts.safetyPollSeconds !== undefined ? { safetyPollSeconds: opts.safetyPollSeconds } : {}), lostGraceSeconds: 5 } },
   ]);
   const logs: string[] = [];
   const logger = createLogger({

@@ -131,7 +131,9 @@ describe('engine with the direct adapter', () => {
   });
 
   it('a job whose process vanished without an exit file is lost, only after the grace window', async () => {
-    const b = open({ lostGraceSeconds: 2 });
+    // A killed session writes no end record: only the status poll (the safety net, here as
+    // fast as the poll itself) can see it vanish.
+    const b = open({ lostGraceSeconds: 2, safetyPollSeconds: 0.2 });
     const job = b.submit('alice', { tasks: [{ cmd: 'sleep 30' }] }).job;
     await reach(b, job.id, 'running');
     killSession(b, job.id);
@@ -170,7 +172,7 @@ describe('engine with the direct adapter', () => {
 
 describe('engine retries and unknown submit outcomes (direct adapter)', () => {
   it('maximumRetries resubmits a job that was lost, and the new attempt completes', async () => {
-    const b = open({ lostGraceSeconds: 1 });
+    const b = open({ lostGraceSeconds: 1, safetyPollSeconds: 0.2 });
     const job = b.submit('alice', {
       tasks: [{ cmd: 'if [ ! -f first-attempt ]; then touch first-attempt; sleep 60; fi; echo attempt-$HPCB_ATTEMPT' }],
       policies: { maximumRetries: 1 },

@@ -13,6 +13,16 @@ import { WorkflowRows } from '../workflowRows.js';
 
 /** How long finishing waits for an accounting record before deciding without it. */
 const ACCOUNTING_WAIT_MS = 10_000;
+/** A job decided from its end record gets its accounting details read later, for this long. */
+export const ACCOUNTING_FILL_MS = 10 * 60_000;
+
+/**
+ * Sent here by its end record, and the scheduler has not yet said it left the queue: its own
+ * exit file decides at once (accounting is filled in later), or else it waits for the scheduler.
+ */
+function endedByEvent(job: JobRecord): boolean {
+  return job.absentSince === null && job.eventPhase === 'end';
+}
 /**
  * Jobs per evidence (and accounting) command: the evidence program costs a few forks per job on
  * the login node (10-25 ms each on a busy one), so hundreds of jobs that end together (a sweep)
@@ -46,7 +56,7 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
   let accounting = new Map<string, FinalInfo>();
   const adapter = rt.adapter;
   if (adapter.accountingCommand && adapter.parseAccounting) {
-    const ids = jobs.map((j) => j.nativeId).filter((x): x is string => !!x);
+    const ids = jobs.filter((j) => !endedByEvent(j)).map((j) => j.nativeId).filter((x): x is string => !!x);
     if (ids.length > 0) {
       try {
         ctx.counters.accountingCommands++;
@@ -65,9 +75,13 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
     if (!ev || !ev.complete) continue;
     const acct = job.nativeId ? accounting.get(job.nativeId) : undefined;
     const sinceGone = now - (job.absentSince ?? job.updatedAt);
+    const byEvent = endedByEvent(job);
+    // Status 129 and up is a signal, often a limit the scheduler enforced (a task OOM-killed):
+    // that is the scheduler's to say, so such a job waits for it like any other.
+    if (byEvent && (ev.exitCode === null || ev.exitCode > 128)) continue;
     // Accounting lags the queue by a second or so; give it a moment so the job's record
-    // carries elapsed time, max RSS and nodes.
-    if (!acct && adapter.accountingCommand && job.nativeId && sinceGone < ACCOUNTING_WAIT_MS) continue;
+    // carries elapsed time, max RSS and nodes (a job decided by its end record does not wait).
+    if (!byEvent && !acct && adapter.accountingCommand && job.nativeId && sinceGone < ACCOUNTING_WAIT_MS) continue;
     const final = walltimeFromRunnerClock(job.spec, ev, mergeFinal(job.nativeFinal, acct));
     // A workflow job that never started while a parent failed was stopped by its dependency
     // (the scheduler may report it as cancelled): say so, whatever else it shows.
@@ -90,7 +104,7 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
         job,
         ['finishing'],
         'staging_in',
-        { attempt: job.attempt + 1, arrayJobId: null, afterOk: null, nativeId: null, nativeState: null, nativeFinal: null, outcome: null, absentSince: null, submittedAt: null, startedAt: null, statusReason: `retrying after: ${outcome.reason}` },
+        { attempt: job.attempt + 1, arrayJobId: null, afterOk: null, nativeId: null, nativeState: null, nativeFinal: null, outcome: null, absentSince: null, submittedAt: null, startedAt: null, eventPhase: null, eventExit: null, eventAt: null, statusReason: `retrying after: ${outcome.reason}` },
         `resubmitting (attempt ${job.attempt + 2} of ${job.spec.policies.maximumRetries + 1}) after: ${outcome.reason}`,
       );
       continue;
@@ -101,7 +115,8 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
       ...(job.startedAt === null && ev.startedEpoch != null ? { startedAt: ev.startedEpoch * 1000 } : {}),
       ...(job.nativeState === null ? nativeStateOf(final?.nativeState ?? adapter.nativeStateFromTestimony?.({ exitCode: ev.exitCode, terminatedBy: ev.terminatedBy })) : {}),
     };
-    move(ctx, job, ['finishing'], 'staging_out', { ...unseen, outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final }, `outcome: ${outcome.status} (${outcome.reason})`);
+    const fillLater = byEvent && !acct && job.nativeId ? { accountingDue: now + ACCOUNTING_FILL_MS } : {};
+    move(ctx, job, ['finishing'], 'staging_out', { ...unseen, ...fillLater, outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final }, `outcome: ${outcome.status} (${outcome.reason})`);
   }
   return true;
 }

@@ -76,6 +76,10 @@ export async function applyStatus(ctx: StepContext, jobs: readonly JobRecord[], 
       else unresolved.push(job);
       continue;
     }
+    if (job.state === 'finishing' && job.absentSince === null && job.nativeId) {
+      sawAfterEvent(ctx, job, byId.get(idKey(job.nativeId)), started);
+      continue;
+    }
     if ((job.state !== 'queued' && job.state !== 'running') || !job.nativeId) continue;
     // The status output lists a carrier's elements, never the carrier: its instances follow them.
     if (job.kind === 'array') continue;
@@ -92,4 +96,15 @@ export async function applyStatus(ctx: StepContext, jobs: readonly JobRecord[], 
   }
   const ok = unresolved.length === 0 || (await adoptByTestimony(ctx, unresolved));
   return { answeredAt: started, ok };
+}
+
+/**
+ * A job its end record sent to finishing, seen by a status poll: once the scheduler says it
+ * left the queue (or how it ended), that is recorded as for any job, so its evidence is read
+ * with the scheduler's word and the lost-job grace window starts. Still listed: nothing changes.
+ */
+function sawAfterEvent(ctx: StepContext, job: JobRecord, o: Observation | undefined, started: number): void {
+  if (o && o.state !== 'done') return;
+  if (!o && (job.submittedAt ?? 0) >= started) return;
+  ctx.store.update(job.id, ['finishing'], { absentSince: ctx.now(), ...(o ? { nativeState: o.nativeState, nativeFinal: o.final ?? null } : {}) });
 }

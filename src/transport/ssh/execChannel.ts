@@ -21,8 +21,9 @@ export class ExecChannel {
   private readonly onClose: Array<() => void> = [];
   private readonly onDone: Array<() => void> = [];
 
-  constructor(readonly channel: ClientChannel, marker: string) {
+  constructor(readonly channel: ClientChannel, marker: string, onStdout?: (b: Buffer) => void) {
     this.out = new FramedStream(marker, true);
+    this.out.listener = onStdout;
     this.err = new FramedStream(marker, false);
     // Always drain both streams: an unread stream stops the channel's flow control.
     channel.on('data', (b: Buffer) => this.out.push(b));

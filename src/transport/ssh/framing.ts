@@ -81,6 +81,8 @@ export class FramedStream {
   private body: Buffer[] = [];
   private found = false;
   pid: number | null = null;
+  /** Set for a streamed command: its output goes here as it arrives and is not kept. */
+  listener: ((b: Buffer) => void) | undefined;
 
   constructor(private readonly marker: string, private readonly withPid: boolean) {}
 
@@ -90,7 +92,7 @@ export class FramedStream {
 
   push(chunk: Buffer): void {
     if (this.found) {
-      this.body.push(chunk);
+      this.keep(chunk);
       return;
     }
     this.pre.push(chunk);
@@ -119,7 +121,12 @@ export class FramedStream {
     this.found = true;
     this.pre = [];
     this.preLen = 0;
-    if (rest.length > 0) this.body.push(rest);
+    if (rest.length > 0) this.keep(rest);
+  }
+
+  private keep(b: Buffer): void {
+    if (this.listener) this.listener(b);
+    else this.body.push(b);
   }
 
   /** The command's output, or everything received if the marker never appeared. */

@@ -21,7 +21,7 @@ import ssh2 from 'ssh2';
 import type { Client as SshClient, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { BridgeError, isTransient } from '../../domain/errors.js';
 import { assertRemovable, closedError, ProgressReporter, tempSibling, typeFromMode } from '../common.js';
-import type { DirEntry, ExecOptions, ExecResult, RemoteStat, TransferOptions, Transport } from '../transport.js';
+import type { DirEntry, ExecOptions, ExecResult, StreamHandle, RemoteStat, TransferOptions, Transport } from '../transport.js';
 import { channelRetryDelayMs, DEFAULT_RECONNECT_POLICY, reconnectDelayMs, type ReconnectPolicy } from './backoff.js';
 import { ChannelBudget, type Permit } from './budget.js';
 import { ExecChannel } from './execChannel.js';
@@ -662,6 +662,44 @@ export class SshTransport implements Transport {
     } finally {
       if (!handedOver) permit.release();
     }
+  }
+
+  /**
+   * A streamed command holds one channel (and one slot of the budget) for as long as it runs:
+   * the event follower's one long-lived channel of this identity. It ends when the command
+   * does, when close() is called, or when the connection drops (`ended` then carries why).
+   */
+  async stream(argv: readonly string[], onStdout: (chunk: Buffer) => void): Promise<StreamHandle> {
+    if (this.#closed) throw closedError(this.id);
+    const marker = newMarker();
+    const command = buildRemoteCommand(argv, { loginShell: this.#opts.loginShell }, marker);
+    this.#counters.execs++;
+    const permit = await this.#budget.acquire();
+    let conn: Conn;
+    let rec: ExecChannel;
+    try {
+      conn = await this.#ensureConnected();
+      const c = conn;
+      rec = await this.#openChannel<ExecChannel>(c, 'exec', (cb) => c.client.exec(command, (err, ch) => (err ? cb(err) : cb(null, new ExecChannel(ch, marker, onStdout)))));
+    } catch (e) {
+      permit.release();
+      throw e;
+    }
+    const ended = new Promise<{ exitCode: number | null; signal: string | null; error?: Error }>((resolve) => {
+      let done = false;
+      const finish = (error?: Error): void => {
+        if (done) return;
+        done = true;
+        conn.onLost.delete(onLost);
+        permit.release();
+        resolve({ exitCode: rec.exit?.code ?? null, signal: rec.exit?.signal ?? null, ...(error ? { error } : {}) });
+      };
+      const onLost = (e: BridgeError): void => finish(e);
+      conn.onLost.add(onLost);
+      rec.whenClosed(() => finish());
+    });
+    if (!rec.closed) rec.channel.end();
+    return { ended, close: () => rec.channel.close() };
   }
 
   #runExec(conn: Conn, rec: ExecChannel, permit: Permit, argv: readonly string[], marker: string, opts: ExecOptions): Promise<ExecResult> {

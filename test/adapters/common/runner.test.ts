@@ -1,10 +1,11 @@
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ScriptContext } from '../../../src/domain/adapter.js';
 import { BridgeError } from '../../../src/domain/errors.js';
 import { parseJobSpec, type JobSpecInput } from '../../../src/domain/jobSpec.js';
 import { RUNNER_EXIT, containerArgv, renderRunner, taskCommandLine, type RunnerOptions } from '../../../adapters/common/runner.js';
+import { parseEventRecord } from '../../../src/jobdir/events.js';
 import { parseJobExitFile, parseStartedFile, parseTaskExitFile, parseTerminatedFile } from '../../../src/jobdir/files.js';
 import {
   HPCB_DIR,
@@ -295,6 +296,31 @@ describe('running the script with bash', () => {
     expect(exists(dir, 'never')).toBe(false);
     await new Promise((res) => setTimeout(res, 100));
     expect(alive(Number(read(dir, 'task.pid')))).toBe(false);
+  });
+
+  it('appends one start and one end record (tag, id, exit status) to the event log, and a term record on a signal', async () => {
+    const dir = jobDir();
+    const log = join(dir, '..', `${dir.split('/').pop()}-events.log`);
+    dirs.push(log);
+    const opts = { ...OPTS, nativeIdExpr: '${FAKE_ID:-}' };
+    runScript(script({ tasks: [{ cmd: 'exit 4' }] }, ctxFor(dir, { eventLog: log }), opts), { FAKE_ID: '81' });
+    const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean).map(parseEventRecord);
+    expect(lines.map((l) => [l?.tag, l?.nativeId, l?.phase, l?.exitCode])).toEqual([
+      ['hpcb-7-test', '81', 'start', null],
+      ['hpcb-7-test', '81', 'end', 4],
+    ]);
+    expect(lines[1]!.at).toBeGreaterThanOrEqual(lines[0]!.at);
+    await runScriptAndSignal(script({ tasks: [{ cmd: 'echo $$ > task.pid; exec sleep 30' }] }, ctxFor(dir, { eventLog: log }), opts), () => exists(dir, 'task.pid'), 'SIGTERM');
+    const more = readFileSync(log, 'utf8').split('\n').filter(Boolean).slice(2).map(parseEventRecord);
+    expect(more.map((l) => [l?.phase, l?.exitCode])).toEqual([['start', null], ['term', 143]]);
+  });
+
+  it('runs a job whose event log cannot be written, saying nothing about it', () => {
+    const dir = jobDir();
+    const r = runScript(script({ tasks: [{ cmd: 'echo ok' }] }, ctxFor(dir, { eventLog: '/nonexistent/dir/events.log' })));
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(parseJobExitFile(read(dir, exitPath()))).toMatchObject({ exitCode: 0 });
   });
 
   it('clears status files of an earlier run in the same directory', () => {

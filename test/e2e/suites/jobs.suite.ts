@@ -97,6 +97,17 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
     return done;
   }
 
+  /**
+   * The job once the scheduler's details of its end are in: a job decided from its end record
+   * completes first and gets accounting (or the status command's final view) afterwards.
+   */
+  async function withDetails(job: JobRecord): Promise<JobRecord> {
+    return until(`job ${job.id}'s accounting details`, () => {
+      const j = bridge.get(job.id)!;
+      return j.accountingDue === null ? j : undefined;
+    }, 120_000, 250);
+  }
+
   async function readJobFile(job: JobRecord, rel: string): Promise<string> {
     const rt = runtimeForJob(bridge.reconciler(labOptions.clusterName ?? 'lab')!.rt, job);
     const path = posix.join(jobDirFor(rt.scratchRoot, bridge.store.instanceId(), job.id), rel);
@@ -135,14 +146,16 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
       expect(events[0]).toBe('accepted');
       expect(events).toContain('submitting');
       expect(events.at(-1)).toBe('completed');
+      const later = await withDetails(job);
+      expect(later.status).toBe('completed');
       if (caps.accounting) {
-        expect(job.accounting?.nodeList).toBeTruthy();
+        expect(later.accounting?.nodeList).toBeTruthy();
       } else {
         // No accounting command (Torque keeps no history): no accounting record, and the nodes
-        // come from what the status poll printed for the finished job (exec_host).
-        expect(job.accounting).toBeNull();
-        expect(job.nativeFinal?.nativeState).toMatch(caps.finishedState!);
-        expect(job.nativeFinal?.nodeList).toBeTruthy();
+        // come from what the status command printed for the finished job (exec_host).
+        expect(later.accounting).toBeNull();
+        expect(later.nativeFinal?.nativeState).toMatch(caps.finishedState!);
+        expect(later.nativeFinal?.nodeList).toBeTruthy();
       }
     });
 
@@ -191,7 +204,8 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
         // Not enforced within the job's 5 s: it completes, and the scheduler's own record shows
         // it used more than it asked for (the bridge never claims a kill nobody made).
         expect(job.status).toBe('completed');
-        expect(job.accounting?.maxRssBytes ?? job.nativeFinal?.maxRssBytes ?? 0).toBeGreaterThan(0.1 * 1024 ** 3);
+        const later = await withDetails(job);
+        expect(later.accounting?.maxRssBytes ?? later.nativeFinal?.maxRssBytes ?? 0).toBeGreaterThan(0.1 * 1024 ** 3);
         return;
       }
       expect(job.status).toBe('killed');
@@ -237,6 +251,9 @@ export function defineJobSuite(name: string, labOptions: LabOptions, caps: JobSu
       const running = bridge.submit(labOptions.identities ? 'bob' : 'alice', { tasks: [{ cmd: 'sleep 300' }] }).job;
       await until('queued job in the scheduler', () => bridge.get(queued.id)!.state === 'queued', 60_000);
       await until('running job started', () => bridge.get(running.id)!.state === 'running', 60_000);
+      // The start may come from the job's own record, before any status poll: the reason for
+      // waiting comes with the first poll that sees the queued job.
+      await until('the queued job seen by a status poll', () => bridge.get(queued.id)!.statusReason, 60_000);
       if (caps.reportsPendingReason) {
         expect(bridge.get(queued.id)!.statusReason).toMatch(/PartitionDown|waiting/);
       } else {

@@ -170,7 +170,7 @@ const CASES: Case[] = [
   },
 ];
 
-const BASE_CTX: ScriptContext = { jobDir: '/scratch/alice/hpcb/c1/job-17', tag: 'hb00a1b2-17-1', bridgeJobId: 17, attempt: 1, defaults: {} };
+const BASE_CTX: ScriptContext = { jobDir: '/scratch/alice/hpcb/c1/job-17', tag: 'hb00a1b2-17-1', eventLog: '/scratch/alice/hpcb/events.log', bridgeJobId: 17, attempt: 1, defaults: {} };
 
 /**
  * Codes left out for generated text only, each on purpose:

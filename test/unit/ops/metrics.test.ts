@@ -18,7 +18,9 @@ const value = (f: Family | undefined, labels: Record<string, string>) =>
 
 describe('/metrics', () => {
   it('serves the text format with jobs, submissions, polls, staging and API latency', async () => {
-    d = await startDaemon();
+    // The jobs end by their event records; the safety-net poll runs at the fast interval here
+    // so that the poll counters have something to show.
+    d = await startDaemon({ safetyPollSeconds: 0.2 });
     const ok = await d.alice.createJob({ tasks: [{ cmd: 'echo hi > out.txt' }], outputFiles: ['out.txt'] });
     const bad = await d.alice.createJob({ tasks: [{ cmd: 'exit 2' }] });
     expect((await d.alice.waitJob(ok.id, 25)).status).toBe('completed');

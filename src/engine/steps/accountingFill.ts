@@ -1,0 +1,63 @@
+/**
+ * Step: accounting details (elapsed time, max RSS, nodes) of jobs that were decided from their
+ * end record before accounting had them. The job's state never waits for this and never
+ * changes here; one accounting command per account covers every such job, at most once per
+ * FILL_EVERY_MS, and a job whose record has not shown up by its due time is given up on. An
+ * adapter without accounting gets the same from its status command, which lists a finished job
+ * for a while (its final state and nodes).
+ */
+import type { FinalInfo } from '../../domain/adapter.js';
+import type { JobRecord } from '../../store/store.js';
+import { asAccount, byAccount, exec, type StepContext } from '../context.js';
+import { ACCOUNTING_FILL_MS } from './finish.js';
+
+const FILL_EVERY_MS = 30_000;
+/** Accounting lags the job's end by a second or so: a job is first asked about this long after. */
+const FIRST_ASK_MS = 2000;
+
+export class AccountingFill {
+  private lastAt = 0;
+
+  async run(ctx: StepContext): Promise<void> {
+    const now = ctx.now();
+    if (now - this.lastAt < FILL_EVERY_MS) return;
+    const due = ctx.store.accountingDue(ctx.rt.name).filter((j) => now - (j.accountingDue! - ACCOUNTING_FILL_MS) >= FIRST_ASK_MS);
+    if (due.length === 0) return;
+    this.lastAt = now;
+    for (const [account, jobs] of byAccount(ctx, due)) {
+      let found;
+      try {
+        found = await finals(asAccount(ctx, account), jobs, account);
+      } catch (e) {
+        ctx.log.debug({ cluster: ctx.rt.name, err: e instanceof Error ? e.message : String(e) }, 'accounting fill-in failed; trying again later');
+        continue;
+      }
+      for (const j of jobs) fillOne(ctx, j, j.nativeId ? found.get(j.nativeId) : undefined, now);
+    }
+  }
+}
+
+/** What the scheduler still says about `jobs`' ends, by native id: accounting, or else the status command. */
+async function finals(ctx: StepContext, jobs: readonly JobRecord[], account: string): Promise<Map<string, FinalInfo>> {
+  const { adapter } = ctx.rt;
+  if (adapter.accountingCommand && adapter.parseAccounting) {
+    const ids = jobs.map((j) => j.nativeId).filter((x): x is string => !!x);
+    ctx.counters.accountingCommands++;
+    return adapter.parseAccounting(await exec(ctx, adapter.accountingCommand(ids, account)));
+  }
+  ctx.counters.statusCommands++;
+  const seen = adapter.parseStatus(await exec(ctx, adapter.statusCommand(account)));
+  const key = (id: string) => adapter.normalizeId?.(id) ?? id;
+  const byId = new Map(seen.filter((o) => o.final).map((o) => [key(o.nativeId), o.final!]));
+  return new Map(jobs.filter((j) => j.nativeId && byId.has(key(j.nativeId))).map((j) => [j.nativeId!, byId.get(key(j.nativeId!))!]));
+}
+
+function fillOne(ctx: StepContext, job: JobRecord, final: FinalInfo | undefined, now: number): void {
+  if (!final) {
+    if ((job.accountingDue ?? 0) <= now) ctx.store.fillAccounting(job.id, null, null);
+    return;
+  }
+  // Accounting's record goes where finishing would have put it; a status line is the job's final view.
+  const accounting = ctx.rt.adapter.accountingCommand ? { elapsedSeconds: final.elapsedSeconds, maxRssBytes: final.maxRssBytes, nodeList: final.nodeList, exitCode: final.exitCode ?? null, nativeState: final.nativeState } : null;
+  ctx.store.fillAccounting(job.id, accounting, final);
+}
