@@ -884,7 +884,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     const now = this.now();
     return this.db.transaction((): number => {
       let kept = 0;
-      for (const f of facts) kept += fact.run(f.phase, f.exitCode, f.at, now, f.jobId, f.attempt, cluster, f.phase === 'start' ? 1 : 2).changes;
+      for (const f of facts) {
+        const changed = fact.run(f.phase, f.exitCode, f.at, now, f.jobId, f.attempt, cluster, f.phase === 'start' ? 1 : 2).changes;
+        // The cached active lists must see the record: the events step reads them.
+        if (changed > 0) this.touched(f.jobId);
+        kept += changed;
+      }
       offset.run(cluster, account, at.logPath, at.inode, at.offset, now);
       return kept;
     }).immediate();
@@ -906,6 +911,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
         'UPDATE jobs SET accounting = COALESCE(accounting, ?), native_final = COALESCE(native_final, ?), accounting_due = NULL WHERE id = ?',
       )
       .run(accounting === null ? null : JSON.stringify(accounting), final === null ? null : JSON.stringify(final), id);
+    this.touched(id);
   }
 
   close(): void {
