@@ -30,6 +30,8 @@ export interface EngineCounters {
   statusCommands: number;
   accountingCommands: number;
   evidenceCommands: number;
+  /** Stage-in streams (many job directories in one remote command). */
+  stageInStreams: number;
 }
 
 export interface StepContext {
@@ -77,7 +79,7 @@ export function jobDir(ctx: StepContext, job: Pick<JobRecord, 'id'>): string {
 }
 
 /** Run a command on the cluster; its transport's answer (or silence) feeds the cluster's health. */
-export async function exec(ctx: StepContext, argv: readonly string[], timeoutMs = ctx.rt.commandTimeoutMs, stdin?: string): Promise<ExecResult> {
+export async function exec(ctx: StepContext, argv: readonly string[], timeoutMs = ctx.rt.commandTimeoutMs, stdin?: string | Buffer): Promise<ExecResult> {
   const r = await ctx.rt.transport.exec(argv, { timeoutMs, ...(stdin !== undefined ? { stdin } : {}) });
   ctx.health.connected();
   return r;
