@@ -170,9 +170,13 @@ export class Reconciler {
     // Every remote command of a job runs as its owner's identity: one group of steps per account.
     const groups = () => [...byAccount(ctx, active())].filter(([account]) => !unread.has(account)).map(([account, js]) => [asAccount(ctx, account), js] as const);
 
+    let staged = 0;
     for (const [as, js] of groups()) {
-      await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
+      staged += await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
     }
+    // A carrier stages in once all its instances have: the next tick may take it at once
+    // rather than after a poll interval.
+    if (staged > 0 && active().some((j) => j.kind === 'array' && j.state === 'accepted')) this.kicked = true;
     // Array instances are never submitted themselves: their carrier is the one submission.
     for (const [as, js] of groups()) {
       if (await submit(as, this.bucket, js.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.kicked = true;

@@ -48,9 +48,14 @@ export function unpackSucceeded(stdout: string): boolean {
   return /^@@HPCB-UNPACK END$/m.test(stdout);
 }
 
+/** A path fetch.sh can send back under its own name (absolute, no `.`, `..` or empty part). */
+export function fetchable(path: string): boolean {
+  return path.startsWith('/') && memberNameProblem(path.slice(1)) === undefined;
+}
+
 /** The files at these absolute paths, as one stream. */
 export function fetchProgram(paths: readonly string[]): string[] {
-  for (const p of paths) if (!p.startsWith('/') || memberNameProblem(p.slice(1))) throw new BridgeError('INTERNAL', `cannot fetch ${JSON.stringify(p)}: not a plain absolute path`);
+  for (const p of paths) if (!fetchable(p)) throw new BridgeError('INTERNAL', `cannot fetch ${JSON.stringify(p)}: not a plain absolute path`);
   return programArgv('fetch', paths);
 }
 

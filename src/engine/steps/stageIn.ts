@@ -14,26 +14,30 @@ import type { JobRecord } from '../../store/store.js';
 import { exec, jobDir, move, stepFailed, type StepContext } from '../context.js';
 import { jobScriptContext } from '../scriptContext.js';
 
-export async function stageIn(ctx: StepContext, jobs: JobRecord[]): Promise<void> {
-  if (jobs.length === 0) return;
+/** Returns how many jobs it staged in (moved to `submitting`). */
+export async function stageIn(ctx: StepContext, jobs: JobRecord[]): Promise<number> {
+  if (jobs.length === 0) return 0;
+  let staged = 0;
   const staging: JobRecord[] = [];
-  for (const job of jobs) {
-    const cur = job.state === 'accepted' ? move(ctx, job, ['accepted'], 'staging_in', {}, 'staging in') : job;
-    if (cur) staging.push(cur);
-  }
+  ctx.store.batch(() => {
+    for (const job of jobs) {
+      const cur = job.state === 'accepted' ? move(ctx, job, ['accepted'], 'staging_in', {}, 'staging in') : job;
+      if (cur) staging.push(cur);
+    }
+  });
   // A first attempt's directory holds nothing but what the bridge put there, so a whole round
   // of them (a sweep: thousands) travels as one stream unpacked by one remote command. A
   // resubmission clears the previous attempt's testimony first, one job at a time, as before.
   const fresh = staging.filter((j) => j.attempt === 0);
   const streamed = await streamJobDirs(ctx, fresh);
-  const rest = staging.filter((j) => !streamed.has(j.id));
-  const made = await makeJobDirs(ctx, rest);
-  await forEachLimit(staging, ctx.stagingConcurrency, async (job) => {
-    const s = streamed.get(job.id);
+  ctx.store.batch(() => {
+    for (const job of staging) if (streamed.get(job.id) === 'all' && move(ctx, job, ['staging_in'], 'submitting', {}, 'staged in')) staged++;
+  });
+  const rest = staging.filter((j) => streamed.get(j.id) !== 'all');
+  const made = await makeJobDirs(ctx, rest.filter((j) => !streamed.has(j.id)));
+  await forEachLimit(rest, ctx.stagingConcurrency, async (job) => {
     try {
-      if (s === 'all') {
-        // Inputs and script arrived with the stream: nothing left to do.
-      } else if (s === 'inputs') {
+      if (streamed.get(job.id) === 'inputs') {
         await ctx.staging?.stageIn?.(job, jobDir(ctx, job), ctx.rt);
         await ctx.rt.transport.writeFile(posix.join(jobDir(ctx, job), HPCB_DIR, FILES.jobScript), renderScript(ctx, job), { mode: 0o700 });
       } else {
@@ -43,8 +47,9 @@ export async function stageIn(ctx: StepContext, jobs: JobRecord[]): Promise<void
       stepFailed(ctx, job, 'stage-in', e);
       return;
     }
-    move(ctx, job, ['staging_in'], 'submitting', {}, 'staged in');
+    if (move(ctx, job, ['staging_in'], 'submitting', {}, 'staged in')) staged++;
   });
+  return staged;
 }
 
 /** What the stream carried for a job: everything, or its directory and inputs (artifacts and script follow). */
