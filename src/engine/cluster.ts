@@ -32,6 +32,8 @@ export interface ClusterRuntime {
   submitBatchSize: number;
   /** Submissions per second at most (a token bucket; login nodes and controllers have limits). */
   submitRatePerSecond: number;
+  /** Submit batches (remote programs) running at once per identity; absent: 1. */
+  submitsInFlight?: number;
   /** Timeout for ordinary scheduler commands. */
   commandTimeoutMs: number;
   /** Timeout for a submit batch (a submit command may retry internally while the scheduler is busy). */

@@ -35,34 +35,56 @@ export class TokenBucket {
   }
 }
 
-/** Returns true when the bucket ran dry with jobs left (the loop comes back when it refills). */
+/**
+ * Returns true when the bucket ran dry with jobs left (the loop comes back when it refills).
+ * Up to `submitsInFlight` batches run at once (each its own remote program, on its own channel
+ * of this identity's connection): the scheduler takes submissions in parallel, and a batch
+ * waiting on it leaves the next one idle otherwise. Exactly-once does not depend on the order:
+ * each job's record is claimed by one program only, whichever batch it is in.
+ */
 export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRecord[]): Promise<boolean> {
   const pending = jobs.filter((j) => !(j.cancelRequestedAt !== null && j.nativeId));
   let offset = 0;
-  while (offset < pending.length && !ctx.stopped()) {
-    const n = bucket.take(Math.min(ctx.rt.submitBatchSize, pending.length - offset));
-    if (n === 0) return true;
-    const batch = pending.slice(offset, offset + n);
-    offset += n;
-    const items: SubmitItem[] = batch.map((job) => {
-      const sc = jobScriptContext(ctx.rt, ctx.store, ctx.instance, job);
-      return { key: String(job.id), jobDir: sc.jobDir, attempt: job.attempt, tryNo: job.stepFailures, argv: ctx.rt.adapter.submitCommand(posix.join(sc.jobDir, HPCB_DIR, FILES.jobScript), sc) };
-    });
-    let result: ExecResult;
-    try {
-      ctx.counters.submitCommands++;
-      result = await exec(ctx, submitProgram(items), ctx.rt.submitTimeoutMs);
-    } catch (e) {
-      // Unknown outcome: the records on the cluster will tell on the next try (same try
-      // number, so nothing is submitted twice).
-      retryBatchLater(ctx, batch, 'submit', e);
-      return false;
+  let dry = false;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (offset < pending.length && !ctx.stopped() && !failed) {
+      const n = bucket.take(Math.min(ctx.rt.submitBatchSize, pending.length - offset));
+      if (n === 0) {
+        dry = true;
+        return;
+      }
+      const batch = pending.slice(offset, offset + n);
+      offset += n;
+      if (!(await submitBatch(ctx, batch))) failed = true;
     }
-    batchOk(ctx, 'submit');
-    const records = parseSubmitProgramOutput(result.stdout);
-    for (const job of batch) record(ctx, job, records.get(String(job.id)));
+  };
+  await Promise.all(Array.from({ length: Math.max(1, ctx.rt.submitsInFlight ?? 1) }, worker));
+  return dry && !failed;
+}
+
+/** One batch through the submit program; false when its outcome is unknown (retried later). */
+async function submitBatch(ctx: StepContext, batch: JobRecord[]): Promise<boolean> {
+  const items: SubmitItem[] = batch.map((job) => {
+    const sc = jobScriptContext(ctx.rt, ctx.store, ctx.instance, job);
+    return { key: String(job.id), jobDir: sc.jobDir, attempt: job.attempt, tryNo: job.stepFailures, argv: ctx.rt.adapter.submitCommand(posix.join(sc.jobDir, HPCB_DIR, FILES.jobScript), sc) };
+  });
+  let result: ExecResult;
+  try {
+    ctx.counters.submitCommands++;
+    result = await exec(ctx, submitProgram(items), ctx.rt.submitTimeoutMs);
+  } catch (e) {
+    // Unknown outcome: the records on the cluster will tell on the next try (same try
+    // number, so nothing is submitted twice).
+    retryBatchLater(ctx, batch, 'submit', e);
+    return false;
   }
-  return false;
+  batchOk(ctx, 'submit');
+  const records = parseSubmitProgramOutput(result.stdout);
+  ctx.store.batch(() => {
+    for (const job of batch) record(ctx, job, records.get(String(job.id)));
+  });
+  return true;
 }
 
 /** What the submit program says of one job. */
