@@ -32,6 +32,8 @@ export interface EngineCounters {
   evidenceCommands: number;
   /** Stage-in streams (many job directories in one remote command). */
   stageInStreams: number;
+  /** Submissions sent to the scheduler's REST daemon. */
+  restSubmits: number;
 }
 
 export interface StepContext {

@@ -49,7 +49,7 @@ export interface ReconcilerOptions {
 
 export class Reconciler {
   /** Counters for /metrics and benchmarks. */
-  readonly counters: EngineCounters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0, stageInStreams: 0 };
+  readonly counters: EngineCounters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0, stageInStreams: 0, restSubmits: 0 };
   /** Duration of every status poll that answered, in seconds (/metrics renders it). */
   readonly pollSeconds = new Histogram(COMMAND_SECONDS_BUCKETS);
   private readonly tracker: HealthTracker;

@@ -12,6 +12,7 @@
  *   - Files are written to a temporary name and renamed, so a partial file is never seen
  *     under its final name.
  */
+import type { Duplex } from 'node:stream';
 import type { ExecResult } from '../domain/adapter.js';
 
 export interface ExecOptions {
@@ -73,6 +74,14 @@ export interface Transport {
   mkdirp(remotePath: string, mode?: number): Promise<void>;
   /** Remove a file, or a directory tree with `recursive`. Absent paths are not an error. */
   remove(remotePath: string, opts?: { recursive?: boolean }): Promise<void>;
+
+  /**
+   * A byte stream to the Unix socket at `socketPath` on the cluster's side, opened as this
+   * transport's account (over SSH: a forwarded stream of the same connection, which sshd opens
+   * as the logged-in user). Rejects with a transient BridgeError when it cannot be opened;
+   * nothing has been sent then. Optional: not every transport can.
+   */
+  openUnixStream?(socketPath: string): Promise<Duplex>;
 
   /** Close connections; pending operations reject. Idempotent. */
   close(): Promise<void>;

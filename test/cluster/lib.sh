@@ -313,18 +313,26 @@ login_start() {
 
 restd_answers() { [[ -S $RESTD_SOCKET ]] && curl -sf --max-time 5 --unix-socket "$RESTD_SOCKET" http://x/slurm/v0.0.38/ping >/dev/null; }
 
-# slurmrestd stays in the foreground: its PID file is written by the shell that execs it (ip netns
-# exec and setpriv exec too, so the PID is slurmrestd's). Run as the user it serves, in the login
-# node's namespace, where it reaches slurmctld as every client there does.
+# slurmrestd stays in the foreground, so it is not started through spawn (whose subshell would
+# stay behind holding our stdout): a background subshell drops every descriptor we hold (the
+# lock above all), writes its own PID and execs, so the PID is slurmrestd's (ip netns exec and
+# setpriv exec too). Run as the user it serves, in the login node's namespace, where it reaches
+# slurmctld as every client there does.
 restd_start() {
   is_up slurmrestd && restd_answers && return 0
   stop_daemon slurmrestd
   install -d -m 0700 -o "$HPC_USER" -g "$HPC_USER" "$RESTD_DIR"
   rm -f "$RESTD_SOCKET"
-  # shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-  spawn "$LOG_DIR/slurmrestd.log" bash -c 'echo $$ > "$1"; shift; exec "$@"' restd "${DAEMON_PIDFILE[slurmrestd]}" \
-    ip netns exec "$NETNS" setpriv --reuid="$HPC_USER" --regid="$HPC_USER" --init-groups \
-    /usr/sbin/slurmrestd -a rest_auth/local "unix:$RESTD_SOCKET" &
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then exec {fd}>&-; fi
+    done 2>/dev/null
+    exec </dev/null >>"$LOG_DIR/slurmrestd.log" 2>&1
+    echo "$BASHPID" >"${DAEMON_PIDFILE[slurmrestd]}"
+    exec ip netns exec "$NETNS" setpriv --reuid="$HPC_USER" --regid="$HPC_USER" --init-groups \
+      /usr/sbin/slurmrestd -a rest_auth/local "unix:$RESTD_SOCKET"
+  ) &
   wait_until 15 "slurmrestd to answer on $RESTD_SOCKET" restd_answers
   log "slurmrestd up on $RESTD_SOCKET (netns $NETNS, as $HPC_USER)"
 }

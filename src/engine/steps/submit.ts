@@ -9,7 +9,9 @@ import { FILES, HPCB_DIR } from '../../jobdir/layout.js';
 import { parseSubmitProgramOutput, submitProgram, type SubmitItem, type SubmitRecord } from '../../jobdir/submit.js';
 import type { JobRecord } from '../../store/store.js';
 import type { ExecResult } from '../../transport/transport.js';
+import type { RestRequest } from '../../domain/adapter.js';
 import { batchOk, exec, jobDir, move, retryBatchLater, stepFailed, type StepContext } from '../context.js';
+import { restRequestFor, restSubmitOne } from './restSubmit.js';
 import { jobScriptContext } from '../scriptContext.js';
 
 export class TokenBucket {
@@ -63,8 +65,38 @@ export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRec
   return dry && !failed;
 }
 
-/** One batch through the submit program; false when its outcome is unknown (retried later). */
-async function submitBatch(ctx: StepContext, batch: JobRecord[]): Promise<boolean> {
+/** Requests to the REST daemon in flight per batch. */
+const REST_PARALLEL = 4;
+
+/**
+ * One batch: through the adapter's REST daemon where it has one (and the job's directives fit
+ * its API), the rest through the submit program; false when the program's outcome is unknown
+ * (retried later).
+ */
+async function submitBatch(ctx: StepContext, all: JobRecord[]): Promise<boolean> {
+  const batch: JobRecord[] = [];
+  const viaRest: { job: JobRecord; req: RestRequest }[] = [];
+  for (const job of all) {
+    let req: RestRequest | undefined;
+    try {
+      req = restRequestFor(ctx, job);
+    } catch {
+      req = undefined; // the submit program reports what is wrong with this job
+    }
+    if (req) viaRest.push({ job, req });
+    else batch.push(job);
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(REST_PARALLEL, viaRest.length) }, async () => {
+      while (next < viaRest.length && !ctx.stopped()) {
+        const { job, req } = viaRest[next++]!;
+        if (!(await restSubmitOne(ctx, job, req))) batch.push(job);
+      }
+    }),
+  );
+  if (batch.length === 0) return true;
+  batch.sort((a, b) => a.id - b.id); // the submit program's groups rely on one global order
   const items: SubmitItem[] = batch.map((job) => {
     const sc = jobScriptContext(ctx.rt, ctx.store, ctx.instance, job);
     return { key: String(job.id), jobDir: sc.jobDir, attempt: job.attempt, tryNo: job.stepFailures, argv: ctx.rt.adapter.submitCommand(posix.join(sc.jobDir, HPCB_DIR, FILES.jobScript), sc) };
