@@ -15,6 +15,7 @@
 import type { RestRequest, RestSubmit, ScriptContext } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
 import type { JobSpec } from '../../src/domain/jobSpec.js';
+import { isTransientSlurmMessage } from './parse.js';
 import { slurmDirectives, type Directive } from './render.js';
 
 export const SLURMRESTD_API = 'v0.0.38';
@@ -82,17 +83,20 @@ export function slurmRest(opts: SlurmRestOptions): RestSubmit {
 
 interface RestError {
   error?: string;
+  error_code?: number;
   errno?: number;
-  error_number?: number;
   description?: string;
 }
 
 /**
- * The job id from slurmrestd's answer. A 200 with a job id is the only success. Its `errors`
- * carry the controller's words ("Invalid partition name specified"): an error the controller
- * gave about this job is a rejection; a daemon that could not reach the controller, answered
- * 5xx, or said nothing readable is transient (the job may be submitted again only after the
- * engine looked for its tag).
+ * The job id from slurmrestd's answer. A 200 with a job id and no errors is the only success.
+ * 22.05 answers a refused job with HTTP 500 and the controller's error (`error_code` 2000,
+ * "Invalid partition name specified"), so the status alone cannot tell a refusal from a daemon
+ * in trouble: Slurm's own codes of 2000 and up are the controller's verdict on this job
+ * (SUBMIT_REJECTED), unless its words are the ones sbatch also treats as passing
+ * (isTransientSlurmMessage); codes below 2000 (protocol and communication), no code at all, or
+ * an unreadable answer are transient, and the job may be submitted again only after the engine
+ * looked for its tag.
  */
 export function parseRestSubmit(status: number, body: string): string {
   let parsed: { job_id?: unknown; errors?: RestError[] } | undefined;
@@ -101,13 +105,14 @@ export function parseRestSubmit(status: number, body: string): string {
   } catch {
     parsed = undefined;
   }
-  const errors = (parsed?.errors ?? []).map((e) => [e.description, e.error].filter(Boolean).join(': ')).filter((s) => s !== '');
-  const context = { httpStatus: status, errors, ...(parsed ? {} : { body: body.slice(0, 2000) }) };
-  if (status === 200 && (typeof parsed?.job_id === 'number' || (typeof parsed?.job_id === 'string' && /^\d+$/.test(parsed.job_id))) && errors.length === 0) {
-    return String(parsed.job_id);
-  }
+  const list = Array.isArray(parsed?.errors) ? parsed.errors : [];
+  const errors = list.map((e) => [e.description, e.error].filter(Boolean).join(': ')).filter((s) => s !== '');
+  const codes = list.map((e) => e.error_code ?? e.errno).filter((c): c is number => typeof c === 'number');
+  const context = { httpStatus: status, errors, codes, ...(parsed ? {} : { body: body.slice(0, 2000) }) };
+  const id = parsed?.job_id;
+  if (status === 200 && list.length === 0 && (typeof id === 'number' || (typeof id === 'string' && /^\d+$/.test(id)))) return String(id);
   const words = errors.join('; ') || `HTTP ${status}`;
-  const controllerSaidNo = status < 500 && errors.length > 0 && !errors.some((e) => /unable to contact|connection refused|communication|timed? ?out/i.test(e));
-  if (controllerSaidNo) throw new BridgeError('SUBMIT_REJECTED', `slurmrestd refused the job: ${words}`, { context });
+  const verdict = codes.some((c) => c >= 2000) && !isTransientSlurmMessage(words);
+  if (verdict) throw new BridgeError('SUBMIT_REJECTED', `slurmrestd refused the job: ${words}`, { context });
   throw new BridgeError('SCHEDULER_ERROR', `slurmrestd did not submit the job: ${words}`, { transient: true, context });
 }

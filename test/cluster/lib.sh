@@ -72,7 +72,7 @@ declare -A DAEMON_PIDFILE=(
 # Slurm's REST daemon on the login node, as the cluster user, authenticating its peers by their
 # Unix uid (rest_auth/local): the socket a site would offer, reached by the bridge through a
 # forwarded stream of its SSH connection. The directory is the user's alone.
-RESTD_DIR=$RUN_DIR/restd-$HPC_USER
+RESTD_DIR=/run/hpcb-slurmrestd-$HPC_USER   # not under $RUN_DIR, which only root may enter
 RESTD_SOCKET=$RESTD_DIR/slurmrestd.sock
 
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $(( t / 1000 )); }

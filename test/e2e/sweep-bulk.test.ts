@@ -37,7 +37,7 @@ describe('a large sweep on Slurm over SSH', () => {
           name: 'point',
           tasks: [{ cmd: 'read -r base < base.txt; echo "$((base + x))" > out.txt; echo "point $x"; echo "note $x" >&2' }],
           resources: { cpus: 1, memory: 0.1, walltime: 5 },
-          inputFiles: [{ filename: 'base.txt', content: Buffer.from('1000\n').toString('base64') }],
+          inputs: [{ filename: 'base.txt', content: Buffer.from('1000\n').toString('base64') }],
           outputFiles: ['out.txt'],
         },
       ],
@@ -73,9 +73,11 @@ describe('a large sweep on Slurm over SSH', () => {
       expect((await bridge.staging.readLog(j.id, 'alice', 'stdout')).data.toString()).toBe(`point ${x}\n`);
       expect((await bridge.staging.readLog(j.id, 'alice', 'stderr')).data.toString()).toBe(`note ${x}\n`);
     }
-    // Outputs and logs (3 files an instance) came back in streams of many, not one per file.
+    // Outputs and logs (3 files an instance) came back in streams of many, not one program per
+    // file or per element: the instances whose stage-outs run together share a stream (how many
+    // do is bounded by the stage-outs in flight, 8 by default).
     const fetches = (bridge.staging.stats().fetchCommands ?? 0) - fetchesBefore;
     expect(fetches).toBeGreaterThan(0);
-    expect(fetches, `${fetches} fetch streams for ${N} instances`).toBeLessThanOrEqual(N / 4);
+    expect(fetches, `${fetches} fetch streams for ${N} instances`).toBeLessThanOrEqual(N / 2);
   });
 });
