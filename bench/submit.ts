@@ -179,5 +179,5 @@ print(n / (time.time() - t))
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { loadClusterEnv } = await import('../test/cluster/env.js');
-  console.log(benchTable(await runSubmitBench(loadClusterEnv())));
+  console.log(benchTable(await runSubmitBench(loadClusterEnv(), { quick: process.argv.includes('--quick') })));
 }
