@@ -647,35 +647,29 @@ export class SshTransport implements Transport {
   /**
    * A stream to a Unix socket on the far side, as one channel of this connection (sshd opens
    * the socket as the logged-in user: a daemon that authenticates its peers by uid sees this
-   * account). The channel's budget slot is held until the stream closes. One attempt only: a
-   * refusal here is most often a socket that is missing, which retrying does not mend.
+   * account). It takes no slot of the channel budget: sshd's MaxSessions counts session
+   * channels (exec, SFTP), not forwarded streams, and a slot held until sshd reports the close
+   * cost about a second per request. One attempt only: a refusal here is most often a socket
+   * that is missing, which retrying does not mend.
    */
   async openUnixStream(socketPath: string): Promise<Duplex> {
     if (this.#closed) throw closedError(this.id);
-    const permit = await this.#budget.acquire();
-    let opened = false;
-    try {
-      const conn = await this.#ensureConnected();
-      const ch = await this.#guard(
-        conn,
-        new Promise<ClientChannel>((resolve, reject) => {
-          try {
-            conn.client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(err) : resolve(stream)));
-          } catch (e) {
-            reject(e);
-          }
-        }),
-      ).catch((e: unknown) => {
-        if (e instanceof BridgeError) throw e;
-        throw new BridgeError('REMOTE_IO', `${this.id}: could not open the Unix socket ${socketPath} on the cluster: ${(e as Error).message}`, { transient: true, context: { path: socketPath }, cause: e });
-      });
-      this.#counters.channelsOpened++;
-      opened = true;
-      ch.once('close', () => permit.release());
-      return ch;
-    } finally {
-      if (!opened) permit.release();
-    }
+    const conn = await this.#ensureConnected();
+    const ch = await this.#guard(
+      conn,
+      new Promise<ClientChannel>((resolve, reject) => {
+        try {
+          conn.client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(err) : resolve(stream)));
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    ).catch((e: unknown) => {
+      if (e instanceof BridgeError) throw e;
+      throw new BridgeError('REMOTE_IO', `${this.id}: could not open the Unix socket ${socketPath} on the cluster: ${(e as Error).message}`, { transient: true, context: { path: socketPath }, cause: e });
+    });
+    this.#counters.channelsOpened++;
+    return ch;
   }
 
   // ---------------------------------------------------------------------------------------
