@@ -37,6 +37,7 @@ export async function stageIn(ctx: StepContext, jobs: JobRecord[]): Promise<numb
   const made = await makeJobDirs(ctx, rest.filter((j) => !streamed.has(j.id)));
   await forEachLimit(rest, ctx.stagingConcurrency, async (job) => {
     try {
+      if (streamed.get(job.id) === 'failed') return;
       if (streamed.get(job.id) === 'inputs') {
         await ctx.staging?.stageIn?.(job, jobDir(ctx, job), ctx.rt);
         await ctx.rt.transport.writeFile(posix.join(jobDir(ctx, job), HPCB_DIR, FILES.jobScript), renderScript(ctx, job), { mode: 0o700 });
@@ -53,7 +54,7 @@ export async function stageIn(ctx: StepContext, jobs: JobRecord[]): Promise<numb
 }
 
 /** What the stream carried for a job: everything, or its directory and inputs (artifacts and script follow). */
-type Streamed = 'all' | 'inputs';
+type Streamed = 'all' | 'inputs' | 'failed';
 
 /**
  * The directories, inputs, element lists and scripts of `jobs` as one tar stream, unpacked by
@@ -88,8 +89,10 @@ async function streamJobDirs(ctx: StepContext, jobs: readonly JobRecord[]): Prom
       return out;
     }
   } catch (e) {
-    ctx.log.warn({ cluster: ctx.rt.name, jobs: contents.length, err: e instanceof Error ? e.message : String(e) }, 'stage-in stream failed; staging in job by job');
-    return out;
+    // The cluster did not answer (the outcome is unknown): staging in job by job would only
+    // wait out the same timeouts again. Every job of the stream backs off and tries again.
+    for (const job of jobs) if (kinds.has(job.id)) stepFailed(ctx, job, 'stage-in', e);
+    return new Map([...kinds.keys()].map((id) => [id, 'failed' as const]));
   }
   return kinds;
 }
