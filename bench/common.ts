@@ -38,6 +38,8 @@ export function sh(cmd: string, args: string[], input?: string): Promise<string>
     p.stdout.on('data', (b: Buffer) => (out += b.toString()));
     p.stderr.on('data', (b: Buffer) => (err += b.toString()));
     p.on('error', reject);
+    // A command that exits before reading its (empty) stdin must not crash the run with EPIPE.
+    p.stdin.on('error', () => {});
     p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err.trim()}`))));
     p.stdin.end(input ?? '');
   });

@@ -67,46 +67,68 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
     const freshRate = fresh / ((performance.now() - t0) / 1000);
     await cancelAll();
 
-    // 4. The bridge: from submit() until every job has its scheduler id.
-    log(`submit: ${n} jobs through the bridge`);
-    const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-bridge-'));
-    const scratchRoot = `${env.scratchRoot}/bench-${Date.now()}`;
-    const settings = buildSettings({ dataDir, logLevel: 'silent' }, [
-      {
-        file: '(bench)',
-        raw: {
-          name: 'lab',
-          scheduler: 'slurm',
-          transport: 'ssh',
-          ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
-          scratchRoot,
-          sharedAccount: true,
-          pollIntervalSeconds: 2,
-          submitBatchSize: 100,
-          submitRatePerSecond: 10000,
+    // 4. The bridge: from submit() until every job has its scheduler id (through the submit
+    // program, then through slurmrestd over a forwarded stream of the same SSH connection).
+    const runBridge = async (adapter: Record<string, unknown> | undefined, root: string): Promise<{ rate: number; stagedMs: number; counters: { submitCommands: number; restSubmits: number } }> => {
+      const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-bridge-'));
+      const settings = buildSettings({ dataDir, logLevel: 'silent' }, [
+        {
+          file: '(bench)',
+          raw: {
+            name: 'lab',
+            scheduler: 'slurm',
+            transport: 'ssh',
+            ssh: { host: env.host, port: env.port, user: env.user, privateKey: env.privateKey, knownHosts: env.knownHosts },
+            scratchRoot: root,
+            sharedAccount: true,
+            pollIntervalSeconds: 2,
+            submitBatchSize: 100,
+            submitRatePerSecond: 10000,
+            ...(adapter ? { adapter } : {}),
+          },
         },
-      },
-    ]);
-    const bridge = Bridge.open(settings, { logger: silentLogger() });
-    bridge.start();
-    t0 = performance.now();
-    for (let i = 0; i < n; i++) bridge.submit('bench', { tasks: [{ cmd: 'true' }], queue: 'parked' });
-    let stagedMs = 0;
-    await new Promise<void>((resolve) => {
-      const { count, close } = jobCounter(bridge.store);
-      const check = () => {
-        if (!stagedMs && count("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('accepted', 'staging_in')") === 0) stagedMs = performance.now() - t0;
-        if (count("SELECT COUNT(*) AS n FROM jobs WHERE native_id IS NULL AND state NOT IN ('failed', 'deleted')") === 0) {
-          close();
-          resolve();
-        } else setTimeout(check, 20);
-      };
-      check();
-    });
-    const bridgeRate = n / ((performance.now() - t0) / 1000);
-    const counters = bridge.reconciler('lab')!.counters;
-    await bridge.close();
-    await cancelAll();
+      ]);
+      const bridge = Bridge.open(settings, { logger: silentLogger() });
+      bridge.start();
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) bridge.submit('bench', { tasks: [{ cmd: 'true' }], queue: 'parked' });
+      let stagedMs = 0;
+      await new Promise<void>((resolve) => {
+        const { count, close } = jobCounter(bridge.store);
+        const check = () => {
+          if (!stagedMs && count("SELECT COUNT(*) AS n FROM jobs WHERE state IN ('accepted', 'staging_in')") === 0) stagedMs = performance.now() - t0;
+          if (count("SELECT COUNT(*) AS n FROM jobs WHERE native_id IS NULL AND state NOT IN ('failed', 'deleted')") === 0) {
+            close();
+            resolve();
+          } else setTimeout(check, 20);
+        };
+        check();
+      });
+      const rate = n / ((performance.now() - t0) / 1000);
+      const counters = { ...bridge.reconciler('lab')!.counters };
+      await bridge.close();
+      await cancelAll();
+      return { rate, stagedMs, counters };
+    };
+    log(`submit: ${n} jobs through the bridge`);
+    const scratchRoot = `${env.scratchRoot}/bench-${Date.now()}`;
+    const viaProgram = await runBridge(undefined, scratchRoot);
+    const bridgeRate = viaProgram.rate;
+    const stagedMs = viaProgram.stagedMs;
+    const counters = viaProgram.counters;
+    let viaRest: Awaited<ReturnType<typeof runBridge>> | undefined;
+    let restDirect = 0;
+    if (env.slurmrestdSocket) {
+      log(`submit: ${n} jobs through the bridge via slurmrestd`);
+      const restRoot = `${env.scratchRoot}/bench-rest-${Date.now()}`;
+      viaRest = await runBridge({ slurmrestd: { socket: env.slurmrestdSocket } }, restRoot);
+      await sh('ssh', [...ssh, env.sshAlias, `rm -rf ${restRoot}`]).catch(() => '');
+      // The same daemon called on the login node itself: one keep-alive connection, a trivial
+      // job per request, as the bridge's requests (a client there pays no SSH hop).
+      log(`submit: ${n} jobs to slurmrestd directly on the login node`);
+      restDirect = Number((await sh('ssh', [...ssh, env.sshAlias, `python3 - ${env.slurmrestdSocket} ${n} ${env.scratchRoot}`], REST_LOOP)).trim());
+      await cancelAll();
+    }
     // The same scripts the bridge rendered, submitted by a plain loop: what sbatch itself costs
     // for them (their directives make sbatch slower than for a --wrap one-liner).
     log(`submit: ${n} x sbatch of the bridge's own scripts in a loop on the login node`);
@@ -124,13 +146,38 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
       row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', "sbatch loop on the login node, the bridge's own scripts", sameScriptRate, 'the same rendered job.sh files, submitted by a plain loop after the bridge run'),
       row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', 'ssh sbatch per job, ControlMaster', muxRate, ''),
       row(`submit ${n} jobs until all are in the scheduler`, bridgeRate, 'jobs/s', `ssh sbatch per job, new connection (${fresh} jobs)`, freshRate, ''),
+      ...(viaRest
+        ? [
+            row(`submit ${n} jobs through slurmrestd until all are in the scheduler`, viaRest.rate, 'jobs/s', 'slurmrestd called directly on the login node (one keep-alive connection, sequential)', restDirect,
+              `${viaRest.counters.restSubmits} REST submissions, ${viaRest.counters.submitCommands} submit programs; one forwarded stream of the SSH connection per request, 8 in flight`),
+            row(`submit ${n} jobs through slurmrestd until all are in the scheduler`, viaRest.rate, 'jobs/s', 'sbatch loop on the login node', loopRate, ''),
+          ]
+        : []),
     ];
   } finally {
     await cancelAll();
   }
 }
 
+/** Sequential submissions over one keep-alive connection to the socket; prints jobs/s. */
+const REST_LOOP = `
+import http.client, json, socket, sys, time
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(sys.argv[1])
+n = int(sys.argv[2])
+body = json.dumps({"job": {"name": "hpcb-bench-rest", "partition": "parked", "current_working_directory": sys.argv[3], "environment": {"PATH": "/usr/bin:/bin"}}, "script": "#!/bin/bash\\ntrue\\n"})
+c = Conn("localhost")
+t = time.time()
+for i in range(n):
+    c.request("POST", "/slurm/v0.0.38/job/submit", body, {"Content-Type": "application/json"})
+    r = c.getresponse(); d = json.loads(r.read())
+    if not d.get("job_id"): sys.exit("submit failed: %s" % d.get("errors"))
+print(n / (time.time() - t))
+`;
+
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { loadClusterEnv } = await import('../test/cluster/env.js');
-  console.log(benchTable(await runSubmitBench(loadClusterEnv())));
+  console.log(benchTable(await runSubmitBench(loadClusterEnv(), { quick: process.argv.includes('--quick') })));
 }

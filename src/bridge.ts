@@ -497,6 +497,7 @@ export function clusterRuntime(c: ClusterConfig, settings: Settings, adapter: Sc
     lostGraceMs: c.lostGraceSeconds * 1000,
     submitBatchSize: c.submitBatchSize,
     submitRatePerSecond: c.submitRatePerSecond,
+    submitsInFlight: c.submitsInFlight,
     commandTimeoutMs: c.commandTimeoutSeconds * 1000,
     submitTimeoutMs: c.submitTimeoutSeconds * 1000,
     ...(c.daemonUrlFromJobs ? { kvFromJobs: { daemonUrl: c.daemonUrlFromJobs } } : c.kvRelay ? { kvFromJobs: {} } : {}),

@@ -7,6 +7,7 @@
  *   accounting  sacct --parsable2 --noheader --format=... --jobs=a,b --user=<u>
  *   cancel      scancel a b c
  *   exec        srun --jobid=<id> --overlap ... (a step inside a running job; exec.ts)
+ *   submit (opt) POST /slurm/v0.0.38/job/submit to slurmrestd (rest.ts)
  */
 import type { ExecResult, FinalInfo, NativeArrays, Observation, ScriptContext, SchedulerAdapter } from '../../src/domain/adapter.js';
 import { BridgeError } from '../../src/domain/errors.js';
@@ -24,6 +25,7 @@ import {
 } from './parse.js';
 import { renderSlurmScript } from './render.js';
 import { slurmExecInJob } from './exec.js';
+import { slurmRest, type SlurmRestOptions } from './rest.js';
 
 export interface SlurmAdapterOptions {
   /**
@@ -41,6 +43,8 @@ export interface SlurmAdapterOptions {
   containerRuntime?: 'apptainer' | 'singularity';
   /** `#!/bin/bash` (default) or `#!/bin/bash -l` for sites that set up modules in login profiles. */
   shebang?: string;
+  /** Submit through slurmrestd on this socket (rest.ts) instead of sbatch. */
+  slurmrestd?: SlurmRestOptions;
 }
 
 /** Slurm names array element k of array 123 `123_4` in squeue, sacct and scancel. */
@@ -85,6 +89,7 @@ export function createSlurmAdapter(options: SlurmAdapterOptions = {}): Scheduler
     },
     execInJob: slurmExecInJob,
   };
+  if (options.slurmrestd) adapter.rest = slurmRest(options.slurmrestd);
   if (accounting !== 'none') {
     adapter.accountingCommand = (nativeIds: readonly string[], user: string): string[] => sacctCommand(nativeIds, user, accounting);
     adapter.parseAccounting = (r: ExecResult): Map<string, FinalInfo> => parseSacctAccounting(r, accounting);
@@ -108,3 +113,4 @@ export {
   parseSlurmMemory,
 } from './parse.js';
 export { SLURM_LAUNCHERS, renderSlurmScript, slurmDirectives } from './render.js';
+export { parseRestSubmit, restJobFields, slurmRest, SLURMRESTD_API } from './rest.js';

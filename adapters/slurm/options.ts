@@ -13,6 +13,19 @@ export const slurmOptions = z.strictObject({
   accounting: z.enum(['slurmdbd', 'jobcomp', 'none']).optional(),
   /** `#!/bin/bash -l` for sites whose module setup lives in login profiles. */
   shebang: z.string().regex(/^#!\/\S*bash( -l)?$/, 'must run bash, e.g. "#!/bin/bash" or "#!/bin/bash -l"').optional(),
+  /**
+   * Submit through Slurm's REST daemon instead of sbatch: `socket` is its Unix socket on the
+   * login node (`{user}` stands for the account), reached through the SSH connection; it must
+   * authenticate its peers by uid (rest_auth/local). A job whose directives the daemon's API
+   * has no field for is still submitted with sbatch.
+   */
+  slurmrestd: z
+    .strictObject({
+      socket: z.string().regex(/^\/[^\0\n]*$/, 'must be an absolute path'),
+      /** The environment jobs start with (sbatch would export the SSH session's). */
+      environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names must match [A-Za-z_][A-Za-z0-9_]*'), z.string()).optional(),
+    })
+    .optional(),
   ...runnerOptionShape,
 });
 export type SlurmConfigOptions = z.infer<typeof slurmOptions>;

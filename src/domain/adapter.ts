@@ -134,6 +134,26 @@ export interface SchedulerProbe {
   judge(r: ExecResult): { verdict: 'match' | 'mismatch' | 'unknown'; detail: string };
 }
 
+/** An HTTP request the engine sends over a stream to the REST daemon's socket. */
+export interface RestRequest {
+  method: 'POST' | 'GET';
+  path: string;
+  /** JSON text. */
+  body?: string;
+}
+
+export interface RestSubmit {
+  /** The socket of the REST daemon that serves `user` (its path on the login node). */
+  socket(user: string): string;
+  /** The submit request for a job; undefined when this job needs the submit command instead. */
+  submitRequest(spec: JobSpec, ctx: ScriptContext, script: string): RestRequest | undefined;
+  /**
+   * The native id from the daemon's answer; throws BridgeError SUBMIT_REJECTED (the daemon
+   * refused this job) or SCHEDULER_ERROR (transient), with the daemon's own words as context.
+   */
+  parseSubmit(status: number, body: string): string;
+}
+
 export interface SchedulerAdapter {
   readonly name: 'slurm' | 'pbs' | 'direct';
   /** Asked once before the engine first submits or polls on the cluster; absent: nothing to tell apart. */
@@ -175,6 +195,12 @@ export interface SchedulerAdapter {
    * Absent: such a job keeps no native state.
    */
   nativeStateFromTestimony?(t: { exitCode: number | null; terminatedBy: string | null }): string | undefined;
+  /**
+   * Submission through a REST daemon on a Unix socket of the login node, reached over the
+   * transport (optional; configured per cluster). Pure, like the rest: the engine carries the
+   * request and hands back the answer.
+   */
+  rest?: RestSubmit;
   /** Cancel; a job that already ended is not an error. */
   cancelCommand(nativeIds: readonly string[]): string[];
   /** Throws only when cancellation truly failed. */

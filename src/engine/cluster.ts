@@ -33,6 +33,8 @@ export interface ClusterRuntime {
   submitBatchSize: number;
   /** Submissions per second at most (a token bucket; login nodes and controllers have limits). */
   submitRatePerSecond: number;
+  /** Submit batches (remote programs) running at once per identity; absent: 1. */
+  submitsInFlight?: number;
   /** Timeout for ordinary scheduler commands. */
   commandTimeoutMs: number;
   /**

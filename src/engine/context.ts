@@ -41,6 +41,10 @@ export interface EngineCounters {
   statusCommands: number;
   accountingCommands: number;
   evidenceCommands: number;
+  /** Stage-in streams (many job directories in one remote command). */
+  stageInStreams: number;
+  /** Submissions sent to the scheduler's REST daemon. */
+  restSubmits: number;
 }
 
 export interface StepContext {
@@ -88,7 +92,7 @@ export function jobDir(ctx: StepContext, job: Pick<JobRecord, 'id'>): string {
 }
 
 /** Run a command on the cluster; its transport's answer (or silence) feeds the cluster's health. */
-export async function exec(ctx: StepContext, argv: readonly string[], timeoutMs = ctx.rt.commandTimeoutMs, stdin?: string): Promise<ExecResult> {
+export async function exec(ctx: StepContext, argv: readonly string[], timeoutMs = ctx.rt.commandTimeoutMs, stdin?: string | Buffer): Promise<ExecResult> {
   const r = await ctx.rt.transport.exec(argv, { timeoutMs, ...(stdin !== undefined ? { stdin } : {}) });
   ctx.health.connected();
   return r;

@@ -55,7 +55,7 @@ export interface ReconcilerOptions {
 
 export class Reconciler {
   /** Counters for /metrics and benchmarks. */
-  readonly counters: EngineCounters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0 };
+  readonly counters: EngineCounters = { polls: 0, pollFailures: 0, submitCommands: 0, jobsSubmitted: 0, statusCommands: 0, accountingCommands: 0, evidenceCommands: 0, stageInStreams: 0, restSubmits: 0 };
   /** Duration of every status poll that answered, in seconds (/metrics renders it). */
   readonly pollSeconds = new Histogram(COMMAND_SECONDS_BUCKETS);
   private readonly tracker: HealthTracker;
@@ -217,9 +217,13 @@ export class Reconciler {
     // can take seconds, and their outcomes (and stage-outs) should not wait behind it.
     for (const [as, js] of groups('finishing')) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
     for (const [as, js] of groups('staging_out')) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);
+    let staged = 0;
     for (const [as, js] of groups('accepted', 'staging_in')) {
-      await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
+      staged += await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
     }
+    // A carrier stages in once all its instances have: the next tick may take it at once
+    // rather than after a poll interval.
+    if (staged > 0 && active().some((j) => j.kind === 'array' && j.state === 'accepted')) this.woken = true;
     // Array instances are never submitted themselves: their carrier is the one submission.
     for (const [as, js] of groups('submitting')) {
       if (await submit(as, this.bucket, js.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.woken = true;

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 
-export const PROGRAM_NAMES = ['submit', 'evidence', 'elements', 'clear-attempt', 'place', 'list-outputs', 'cache-probe', 'cache-install', 'kv-install', 'kv-scan', 'kv-answer', 'snapshot', 'exec', 'exec-step', 'follow-events'] as const;
+export const PROGRAM_NAMES = ['submit', 'evidence', 'elements', 'clear-attempt', 'place', 'list-outputs', 'cache-probe', 'cache-install', 'kv-install', 'kv-scan', 'kv-answer', 'snapshot', 'exec', 'exec-step', 'follow-events', 'unpack', 'fetch'] as const;
 export type ProgramName = (typeof PROGRAM_NAMES)[number];
 
 const TEXT = new Map<ProgramName, string>(PROGRAM_NAMES.map((n) => [n, readFileSync(new URL(`./programs/${n}.sh`, import.meta.url), 'utf8')]));

@@ -149,6 +149,8 @@ export const ClusterSchema = z
     lostGraceSeconds: seconds(120, 1, 86400),
     submitBatchSize: z.number().int().min(1).max(1000).default(100),
     submitRatePerSecond: z.number().min(0.1).max(10000).default(200),
+    /** Submit batches running at once per identity (each one remote program on its own channel). */
+    submitsInFlight: z.number().int().min(1).max(8).default(2),
     commandTimeoutSeconds: seconds(60, 1, 3600),
     submitTimeoutSeconds: seconds(180, 1, 3600),
     /**

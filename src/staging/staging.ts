@@ -19,6 +19,7 @@ import { invalidDefinition, relativePathProblem, type FieldProblem, type JobSpec
 import { isTerminal } from '../domain/state.js';
 import { runtimeForJob, type ClusterRuntime } from '../engine/cluster.js';
 import type { StagingHooks } from '../engine/loop.js';
+import { fetchable } from '../jobdir/bulk.js';
 import { HPCB_DIR, jobDirFor } from '../jobdir/layout.js';
 import type { Logger } from '../logging.js';
 import type { Limits } from '../settings/schema.js';
@@ -26,6 +27,7 @@ import type { OutputRecord, PlannedOutput } from '../store/staging.js';
 import type { JobRecord, Store } from '../store/store.js';
 import { BlobStore } from './blobs.js';
 import { ListBatcher } from './listBatch.js';
+import { FetchBatcher, SMALL_FILE_BYTES } from './fetchBatch.js';
 import { archiveKind, artifactNameProblem, checkArtifactName, isHttpUrl, nameFromUrl, SHA256_HEX } from './names.js';
 import {
   packedDirName,
@@ -65,6 +67,8 @@ export interface StagingStats {
   /** Outputs and logs brought back, and their bytes. */
   outputsDownloaded: number;
   outputBytesDownloaded: number;
+  /** Remote programs that brought back many small outputs and logs at once. */
+  fetchCommands?: number;
 }
 
 /** Remote staging programs hash and unpack big files; they get far longer than a squeue. */
@@ -98,6 +102,8 @@ export class Staging implements StagingService, StagingHooks {
   private readonly listings = new ListBatcher(STAGING_EXEC_TIMEOUT_MS);
   /** Output listings in flight, by job id (planStageOuts and stageOut share one). */
   private readonly planning = new Map<number, Promise<void>>();
+  /** Small outputs and logs of jobs that stage out together, one remote program per batch. */
+  private readonly fetcher = new FetchBatcher(STAGING_EXEC_TIMEOUT_MS);
 
   constructor(private readonly opts: StagingOptions) {
     this.store = opts.store;
@@ -113,7 +119,7 @@ export class Staging implements StagingService, StagingHooks {
   }
 
   stats(): StagingStats {
-    return { ...this.counters };
+    return { ...this.counters, fetchCommands: this.fetcher.fetches };
   }
 
   // ------------------------------------------------------------------ submission checks
@@ -394,7 +400,16 @@ export class Staging implements StagingService, StagingHooks {
       if (pending.length > 0) {
         const dir = this.jobOutputsDir(job.id);
         await fsp.mkdir(join(dir, '.tmp'), { recursive: true });
-        for (const row of pending) await this.downloadOne(job, rt, row, dir);
+        // Small files of every job staging out now share one stream; the rest go one by one.
+        const small = pending.filter((r) => r.size <= SMALL_FILE_BYTES && fetchable(r.remotePath));
+        const fetched = await Promise.all(small.map((r) => this.fetcher.fetch(rt.transport, r.remotePath, r.size)));
+        for (const [i, row] of small.entries()) {
+          const data = fetched[i];
+          // Gone or no longer a plain file since the listing: the single download decides.
+          if (Buffer.isBuffer(data)) await this.storeBytes(job, row, dir, data);
+          else await this.downloadOne(job, rt, row, dir);
+        }
+        for (const row of pending) if (!small.includes(row)) await this.downloadOne(job, rt, row, dir);
       }
       tables.completeStageOut(job.id, this.now());
     }
@@ -510,6 +525,17 @@ export class Staging implements StagingService, StagingHooks {
       throw e;
     }
     const { sha256, size } = await hashFile(tmp);
+    await this.stored(job, row, dir, tmp, sha256, size);
+  }
+
+  /** An output that came back in a fetch stream: written under a temp name, then renamed. */
+  private async storeBytes(job: JobRecord, row: OutputRecord, dir: string, data: Buffer): Promise<void> {
+    const tmp = join(dir, '.tmp', String(row.id));
+    await fsp.writeFile(tmp, data);
+    await this.stored(job, row, dir, tmp, createHash('sha256').update(data).digest('hex'), data.length);
+  }
+
+  private async stored(job: JobRecord, row: OutputRecord, dir: string, tmp: string, sha256: string, size: number): Promise<void> {
     await fsp.rename(tmp, join(dir, String(row.id)));
     this.store.staging.outputStored(row.id, sha256, size);
     this.counters.outputsDownloaded++;

@@ -13,7 +13,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
-import { Transform } from 'node:stream';
+import { connect } from 'node:net';
+import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { performance } from 'node:perf_hooks';
 import { BridgeError } from '../domain/errors.js';
@@ -345,6 +346,18 @@ export class LocalTransport implements Transport {
       if (isAbsent(e)) return;
       throw ioError('remove', remotePath, e);
     }
+  }
+
+  openUnixStream(socketPath: string): Promise<Duplex> {
+    if (this.closed) return Promise.reject(closedError(this.id));
+    return new Promise((resolve, reject) => {
+      const sock = connect(socketPath);
+      sock.once('connect', () => {
+        sock.removeAllListeners('error');
+        resolve(sock);
+      });
+      sock.once('error', (e) => reject(new BridgeError('REMOTE_IO', `cannot connect to the Unix socket ${socketPath}: ${e.message}`, { transient: true, context: { path: socketPath }, cause: e })));
+    });
   }
 
   async close(): Promise<void> {

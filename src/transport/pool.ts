@@ -5,6 +5,7 @@
  * `idleMs` and the next command for that identity opens a new one. While open, each keeps its
  * own channel budget, keepalive, reconnection and backoff (the transport itself).
  */
+import type { Duplex } from 'node:stream';
 import { BridgeError } from '../domain/errors.js';
 import type { DirEntry, ExecOptions, ExecResult, RemoteStat, StreamHandle, TransferOptions, Transport } from './transport.js';
 
@@ -143,6 +144,12 @@ export class PooledTransport implements Transport {
   }
   remove(remotePath: string, opts?: { recursive?: boolean }): Promise<void> {
     return this.#use((t) => t.remove(remotePath, opts));
+  }
+  openUnixStream(socketPath: string): Promise<Duplex> {
+    return this.#use((t) => {
+      if (!t.openUnixStream) return Promise.reject(new BridgeError('INVALID_CONFIG', `transport ${t.id} cannot open a stream to a Unix socket`));
+      return t.openUnixStream(socketPath);
+    });
   }
 
   /** A stream counts as in use until it ends: the connection is never closed as idle under it. */

@@ -12,6 +12,7 @@
  *   - Files are written to a temporary name and renamed, so a partial file is never seen
  *     under its final name.
  */
+import type { Duplex } from 'node:stream';
 import type { ExecResult } from '../domain/adapter.js';
 
 export interface ExecOptions {
@@ -91,6 +92,14 @@ export interface Transport {
    * started (transient for a lost connection). Optional: without it, nothing is followed.
    */
   stream?(argv: readonly string[], onStdout: (chunk: Buffer) => void): Promise<StreamHandle>;
+
+  /**
+   * A byte stream to the Unix socket at `socketPath` on the cluster's side, opened as this
+   * transport's account (over SSH: a forwarded stream of the same connection, which sshd opens
+   * as the logged-in user). Rejects with a transient BridgeError when it cannot be opened;
+   * nothing has been sent then. Optional: not every transport can.
+   */
+  openUnixStream?(socketPath: string): Promise<Duplex>;
 
   /** Close connections; pending operations reject. Idempotent. */
   close(): Promise<void>;

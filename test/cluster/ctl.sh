@@ -33,7 +33,7 @@ json_bool() { if "$@" >/dev/null 2>&1; then echo true; else echo false; fi; }
 
 status() {
   local d daemons=() healthy=true v
-  for d in munged mariadbd slurmdbd slurmctld slurmd sshd; do
+  for d in munged mariadbd slurmdbd slurmctld slurmd sshd slurmrestd; do
     v=$(json_bool is_up "$d"); [[ $v == true ]] || healthy=false
     daemons+=("\"$d\": $v")
   done
@@ -81,7 +81,9 @@ case $action in
     ;;
   sshd-kill-sessions)
     listener=$(pid_of sshd) || die "sshd is not running"
-    mapfile -t pids < <(netns_pids | grep -vx "$listener" || true)
+    # The REST daemon is not a session: it stays.
+    restd=$(pid_of slurmrestd || echo none)
+    mapfile -t pids < <(netns_pids | grep -vx -e "$listener" -e "$restd" || true)
     if ((${#pids[@]})); then kill -TERM "${pids[@]}" 2>/dev/null || true; wait_pids_dead 10 "${pids[@]}"; fi
     ;;
   link-down)

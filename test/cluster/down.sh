@@ -46,6 +46,7 @@ fi
 pbs_stop
 
 login_stop
+stop_daemon slurmrestd
 for d in slurmd slurmctld slurmdbd; do stop_daemon "$d"; done
 # Dropping the accounting database keeps MariaDB's datadir, which saves the next up.sh the ~2 s of
 # mariadb-install-db + first start. Without a running server the whole datadir goes below.

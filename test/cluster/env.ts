@@ -61,6 +61,8 @@ export interface ClusterEnv {
   other?: { user: string; privateKey: string; scratchRoot: string };
   /** Every user's scratch root as one template: `<homes>/{user}/hpcb` (each 0700, owned by its user). */
   scratchTemplate?: string;
+  /** slurmrestd of the cluster user on the login node (rest_auth/local), when up.sh started it. */
+  slurmrestdSocket?: string;
   /** ctl.sh of the checkout that ran up.sh; prefer `clusterCtl()`. */
   ctl: string;
   partitions: string[];

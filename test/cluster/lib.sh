@@ -66,7 +66,14 @@ declare -A DAEMON_PIDFILE=(
   [slurmctld]=$RUN_DIR/slurmctld.pid
   [slurmd]=$RUN_DIR/slurmd.pid
   [sshd]=$RUN_DIR/sshd.pid
+  [slurmrestd]=$RUN_DIR/slurmrestd.pid
 )
+
+# Slurm's REST daemon on the login node, as the cluster user, authenticating its peers by their
+# Unix uid (rest_auth/local): the socket a site would offer, reached by the bridge through a
+# forwarded stream of its SSH connection. The directory is the user's alone.
+RESTD_DIR=/run/hpcb-slurmrestd-$HPC_USER   # not under $RUN_DIR, which only root may enter
+RESTD_SOCKET=$RESTD_DIR/slurmrestd.sock
 
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $(( t / 1000 )); }
 T0=${T0:-$(now_ms)}
@@ -300,4 +307,32 @@ login_start() {
     spawn "$LOG_DIR/sshd.out" ip netns exec "$NETNS" /usr/sbin/sshd -f "$SSHD_CONFIG" -E "$LOG_DIR/sshd.log"
   fi
   wait_until 10 "login sshd to answer inside $NETNS" ssh_port_answers ns
+  # Everything in the namespace went with the login node; its REST daemon comes back with it.
+  restd_start
+}
+
+restd_answers() { [[ -S $RESTD_SOCKET ]] && curl -sf --max-time 5 --unix-socket "$RESTD_SOCKET" http://x/slurm/v0.0.38/ping >/dev/null; }
+
+# slurmrestd stays in the foreground, so it is not started through spawn (whose subshell would
+# stay behind holding our stdout): a background subshell drops every descriptor we hold (the
+# lock above all), writes its own PID and execs, so the PID is slurmrestd's (ip netns exec and
+# setpriv exec too). Run as the user it serves, in the login node's namespace, where it reaches
+# slurmctld as every client there does.
+restd_start() {
+  is_up slurmrestd && restd_answers && return 0
+  stop_daemon slurmrestd
+  install -d -m 0700 -o "$HPC_USER" -g "$HPC_USER" "$RESTD_DIR"
+  rm -f "$RESTD_SOCKET"
+  (
+    for fd in /proc/self/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then exec {fd}>&-; fi
+    done 2>/dev/null
+    exec </dev/null >>"$LOG_DIR/slurmrestd.log" 2>&1
+    echo "$BASHPID" >"${DAEMON_PIDFILE[slurmrestd]}"
+    exec ip netns exec "$NETNS" setpriv --reuid="$HPC_USER" --regid="$HPC_USER" --init-groups \
+      /usr/sbin/slurmrestd -a rest_auth/local "unix:$RESTD_SOCKET"
+  ) &
+  wait_until 15 "slurmrestd to answer on $RESTD_SOCKET" restd_answers
+  log "slurmrestd up on $RESTD_SOCKET (netns $NETNS, as $HPC_USER)"
 }

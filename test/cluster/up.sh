@@ -33,6 +33,7 @@ take_lock
 
 PACKAGES=(munge slurmctld slurmd slurm-client slurm-wlm-torque slurmdbd mariadb-server mariadb-client
   openssh-server openssh-client openmpi-bin libopenmpi-dev iproute2 python3 util-linux
+  slurmrestd curl  # the optional REST submit path (rest_auth/local on a Unix socket), its checks
   systemd      # systemd-analyze for test/unit/ops/systemd.test.ts
   shellcheck   # test/unit/house/shellcheck.test.ts checks every remote program and rendered script
   openssl      # test/unit/notifications/delivery.test.ts makes a self-signed certificate for an https receiver
@@ -381,6 +382,7 @@ write_env_json() {
     "scratchRoot": "$home3/hpcb"
   },
   "scratchTemplate": "${home1%/*}/{user}/hpcb",
+  "slurmrestdSocket": "$RESTD_SOCKET",
   "ctl": "$HERE/ctl.sh",
   "partitions": $PARTITIONS_JSON,
   "nodeCpus": $NODE_CPUS,
@@ -399,7 +401,7 @@ EOF
 
 all_daemons_up() {
   local d
-  for d in munged mariadbd slurmdbd slurmctld slurmd sshd; do is_up "$d" || return 1; done
+  for d in munged mariadbd slurmdbd slurmctld slurmd sshd slurmrestd; do is_up "$d" || return 1; done
 }
 
 # ----------------------------------------------------------------------------------------------
@@ -418,7 +420,7 @@ pbs_write_conf
 # Fast path: nothing to (re)configure, every daemon alive, link up, and one ssh round trip works.
 if all_daemons_up && netns_exists && link_is_up && guard_route_is_hang \
    && ((CHANGED_SLURM + CHANGED_DBD + CHANGED_DB + CHANGED_SSHD + CHANGED_PBS == 0)) \
-   && node_ready && pbs_ready && out=$(login_check); then
+   && node_ready && pbs_ready && restd_answers && out=$(login_check); then
   write_env_json
   echo "cluster up in $(elapsed)s (already running)"
   exit 0

@@ -12,6 +12,10 @@ import { move, type StepContext } from '../context.js';
  * ended without an id (rejected, cancelled first) ends them too.
  */
 export function linkArrayInstances(ctx: StepContext): void {
+  ctx.store.batch(() => linkAll(ctx));
+}
+
+function linkAll(ctx: StepContext): void {
   for (const inst of ctx.store.activeOnCluster(ctx.rt.name)) {
     if (inst.state !== 'submitting' || inst.arrayJobId === null) continue;
     const carrier = ctx.store.get(inst.arrayJobId);

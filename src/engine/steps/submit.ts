@@ -9,7 +9,9 @@ import { FILES, HPCB_DIR } from '../../jobdir/layout.js';
 import { parseSubmitProgramOutput, submitProgram, type SubmitItem, type SubmitRecord } from '../../jobdir/submit.js';
 import type { JobRecord } from '../../store/store.js';
 import type { ExecResult } from '../../transport/transport.js';
+import type { RestRequest } from '../../domain/adapter.js';
 import { batchOk, exec, jobDir, move, retryBatchLater, stepFailed, type StepContext } from '../context.js';
+import { restRequestFor, restSubmitOne } from './restSubmit.js';
 import { jobScriptContext } from '../scriptContext.js';
 
 export class TokenBucket {
@@ -36,17 +38,64 @@ export class TokenBucket {
 }
 
 /**
- * One batch per call: a batch takes a while (the scheduler's submit command per job), and the
- * tick's other steps (polls, finishing, stage-out, new jobs' stage-in) should not wait for
- * hundreds more. Returns true when jobs are left (the loop runs its next tick at once) or the
- * bucket ran dry (it comes back when it refills).
+ * One round per call: up to `submitsInFlight` batches at once (each its own remote program, on
+ * its own channel of this identity's connection), since the scheduler takes submissions in
+ * parallel and a batch waiting on it leaves the next one idle otherwise; exactly-once does not
+ * depend on the order (each job's record is claimed by one program only, whichever batch it is
+ * in). One round, not all: a round takes a while, and the tick's other steps (polls, finishing,
+ * stage-out, new jobs' stage-in) should not wait for hundreds more. Returns true when jobs are
+ * left (the loop runs its next tick at once) or the bucket ran dry (it comes back when it
+ * refills).
  */
 export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRecord[]): Promise<boolean> {
   const pending = jobs.filter((j) => !(j.cancelRequestedAt !== null && j.nativeId));
   if (pending.length === 0 || ctx.stopped()) return false;
-  const n = bucket.take(Math.min(ctx.rt.submitBatchSize, pending.length));
-  if (n === 0) return true;
-  const batch = pending.slice(0, n);
+  const batches: JobRecord[][] = [];
+  let offset = 0;
+  while (batches.length < Math.max(1, ctx.rt.submitsInFlight ?? 1) && offset < pending.length) {
+    const n = bucket.take(Math.min(ctx.rt.submitBatchSize, pending.length - offset));
+    if (n === 0) break;
+    batches.push(pending.slice(offset, offset + n));
+    offset += n;
+  }
+  if (batches.length === 0) return true;
+  const ok = await Promise.all(batches.map((b) => submitBatch(ctx, b)));
+  // An unknown outcome is retried after its back-off, not at once.
+  return ok.every(Boolean) && offset < pending.length;
+}
+
+/** Requests to the REST daemon in flight per batch. */
+const REST_PARALLEL = 4;
+
+/**
+ * One batch: through the adapter's REST daemon where it has one (and the job's directives fit
+ * its API), the rest through the submit program; false when the program's outcome is unknown
+ * (retried later).
+ */
+async function submitBatch(ctx: StepContext, all: JobRecord[]): Promise<boolean> {
+  const batch: JobRecord[] = [];
+  const viaRest: { job: JobRecord; req: RestRequest }[] = [];
+  for (const job of all) {
+    let req: RestRequest | undefined;
+    try {
+      req = restRequestFor(ctx, job);
+    } catch {
+      req = undefined; // the submit program reports what is wrong with this job
+    }
+    if (req) viaRest.push({ job, req });
+    else batch.push(job);
+  }
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(REST_PARALLEL, viaRest.length) }, async () => {
+      while (next < viaRest.length && !ctx.stopped()) {
+        const { job, req } = viaRest[next++]!;
+        if (!(await restSubmitOne(ctx, job, req))) batch.push(job);
+      }
+    }),
+  );
+  if (batch.length === 0) return true;
+  batch.sort((a, b) => a.id - b.id); // the submit program's groups rely on one global order
   const items: SubmitItem[] = batch.map((job) => {
     const sc = jobScriptContext(ctx.rt, ctx.store, ctx.instance, job);
     return { key: String(job.id), jobDir: sc.jobDir, attempt: job.attempt, tryNo: job.stepFailures, argv: ctx.rt.adapter.submitCommand(posix.join(sc.jobDir, HPCB_DIR, FILES.jobScript), sc) };
@@ -63,8 +112,10 @@ export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRec
   }
   batchOk(ctx, 'submit');
   const records = parseSubmitProgramOutput(result.stdout);
-  for (const job of batch) record(ctx, job, records.get(String(job.id)));
-  return n < pending.length;
+  ctx.store.batch(() => {
+    for (const job of batch) record(ctx, job, records.get(String(job.id)));
+  });
+  return true;
 }
 
 /** What the submit program says of one job. */

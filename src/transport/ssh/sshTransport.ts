@@ -18,7 +18,7 @@ import { appendFileSync, promises as fsp } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { Client as SshClient, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { ClientChannel, Client as SshClient, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { BridgeError, isTransient } from '../../domain/errors.js';
 import { assertRemovable, closedError, ProgressReporter, tempSibling, typeFromMode } from '../common.js';
 import type { DirEntry, ExecOptions, ExecResult, StreamHandle, RemoteStat, TransferOptions, Transport } from '../transport.js';
@@ -639,6 +639,37 @@ export class SshTransport implements Transport {
         if (this.#closed) throw closedError(this.id);
       }
     }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // forwarded streams
+
+  /**
+   * A stream to a Unix socket on the far side, as one channel of this connection (sshd opens
+   * the socket as the logged-in user: a daemon that authenticates its peers by uid sees this
+   * account). It takes no slot of the channel budget: sshd's MaxSessions counts session
+   * channels (exec, SFTP), not forwarded streams, and a slot held until sshd reports the close
+   * cost about a second per request. One attempt only: a refusal here is most often a socket
+   * that is missing, which retrying does not mend.
+   */
+  async openUnixStream(socketPath: string): Promise<Duplex> {
+    if (this.#closed) throw closedError(this.id);
+    const conn = await this.#ensureConnected();
+    const ch = await this.#guard(
+      conn,
+      new Promise<ClientChannel>((resolve, reject) => {
+        try {
+          conn.client.openssh_forwardOutStreamLocal(socketPath, (err, stream) => (err ? reject(err) : resolve(stream)));
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    ).catch((e: unknown) => {
+      if (e instanceof BridgeError) throw e;
+      throw new BridgeError('REMOTE_IO', `${this.id}: could not open the Unix socket ${socketPath} on the cluster: ${(e as Error).message}`, { transient: true, context: { path: socketPath }, cause: e });
+    });
+    this.#counters.channelsOpened++;
+    return ch;
   }
 
   // ---------------------------------------------------------------------------------------
