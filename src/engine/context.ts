@@ -17,6 +17,12 @@ export const MAX_BACKOFF_MS = 60_000;
 export interface StagingHooks {
   /** After the job directory exists and before the script is written. */
   stageIn?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
+  /**
+   * Whether stageIn has anything to do for `job`; absent: only when the job has artifacts. A
+   * job whose stageIn has nothing to do gets its whole directory, script included, from the
+   * round's one stream (steps/stageIn.ts).
+   */
+  stageInNeeded?(job: JobRecord, rt: ClusterRuntime): boolean;
   /** After the outcome is decided, before the terminal state. */
   stageOut?(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void>;
   /**

@@ -84,6 +84,8 @@ export class KvJobAccess implements StagingHooks {
 /** Staging's hooks and the key-value hooks as one (the credential is revoked before the outputs come back). */
 export function withKvHooks(staging: StagingHooks | undefined, kv: KvJobAccess): StagingHooks {
   return {
+    // The helper (and credential) are installed per job, so such a job's script waits for them.
+    stageInNeeded: (job, rt) => rt.kvFromJobs !== undefined || (staging?.stageInNeeded ? staging.stageInNeeded(job, rt) : job.spec.artifacts.length > 0),
     stageIn: async (job, dir, rt) => {
       await staging?.stageIn?.(job, dir, rt);
       await kv.stageIn(job, dir, rt);
@@ -93,5 +95,7 @@ export function withKvHooks(staging: StagingHooks | undefined, kv: KvJobAccess):
       await staging?.stageOut?.(job, dir, rt);
     },
     whileActive: (jobs, rt, jobDirOf) => kv.whileActive(jobs, rt, jobDirOf),
+    // Every other hook of staging's passes through: one listing program for many stage-outs.
+    ...(staging?.planStageOuts ? { planStageOuts: (jobs, rt) => staging.planStageOuts!(jobs, rt) } : {}),
   };
 }

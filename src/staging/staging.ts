@@ -221,8 +221,12 @@ export class Staging implements StagingService, StagingHooks {
 
   // ------------------------------------------------------------------ stage-in
 
+  stageInNeeded(job: JobRecord): boolean {
+    return job.spec.artifacts.length > 0;
+  }
+
   async stageIn(job: JobRecord, jobDir: string, rt: ClusterRuntime): Promise<void> {
-    if (job.spec.artifacts.length === 0) return;
+    if (!this.stageInNeeded(job)) return;
     const resolved = [];
     for (const [index, ref] of job.spec.artifacts.entries()) {
       const r = await this.resolve(job, index, ref.url);

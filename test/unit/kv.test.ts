@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { JobTokens } from '../../src/auth/jobTokens.js';
 import { kvAnswerLine, kvAnswerProgram, kvScanProgram, parseKvScan } from '../../src/jobdir/kv.js';
-import { jobMayUseKv } from '../../src/kv/jobs.js';
+import { jobMayUseKv, withKvHooks, type KvJobAccess } from '../../src/kv/jobs.js';
 import { keyProblem } from '../../src/kv/keys.js';
 import { KvRelay } from '../../src/kv/relay.js';
 import { KeyValueService } from '../../src/kv/service.js';
@@ -119,5 +119,24 @@ describe('the relay programs on real directories', () => {
     expect(readdirSync(join(jobs[0]!, '.hpcb/kv/res')).sort()).toEqual(['1700000000000000001.10.1', '1700000000000000002.10.2']);
     expect(readdirSync(root)).toEqual(['j1', 'j2']);
     store.close();
+  });
+});
+
+describe('the key-value hooks wrapped around staging', () => {
+  const job = (artifacts: number) => ({ spec: { artifacts: Array.from({ length: artifacts }, () => ({})) } }) as never;
+  const rt = (kv: boolean) => ({ ...(kv ? { kvFromJobs: {} } : {}) }) as never;
+  const kv = {} as KvJobAccess;
+
+  it("keep staging's planned stage-outs (one listing program for many jobs) and say when a job needs its own stage-in", () => {
+    const planned: number[] = [];
+    const staging = { planStageOuts: (jobs: readonly unknown[]) => void planned.push(jobs.length), stageInNeeded: (j: { spec: { artifacts: unknown[] } }) => j.spec.artifacts.length > 0 };
+    const hooks = withKvHooks(staging as never, kv);
+    hooks.planStageOuts!([{}, {}, {}] as never, rt(false));
+    expect(planned).toEqual([3]);
+    // Without key-value access a job without artifacts travels whole in the round's stream...
+    expect(hooks.stageInNeeded!(job(0), rt(false))).toBe(false);
+    expect(hooks.stageInNeeded!(job(1), rt(false))).toBe(true);
+    // ...with it, every job needs its helper installed before its script is written.
+    expect(hooks.stageInNeeded!(job(0), rt(true))).toBe(true);
   });
 });

@@ -71,7 +71,7 @@ async function streamJobDirs(ctx: StepContext, jobs: readonly JobRecord[]): Prom
     try {
       const files = job.spec.inputs.map((i) => ({ path: i.filename, data: Buffer.from(i.content, 'base64'), mode: i.executable ? 0o700 : 0o600 }));
       if (job.kind === 'array') files.push({ path: `${HPCB_DIR}/${FILES.instances}`, data: Buffer.from(instancesFile(ctx, job)), mode: 0o600 });
-      const all = job.kind === 'array' || job.spec.artifacts.length === 0;
+      const all = job.kind === 'array' || !(ctx.staging?.stageInNeeded ? ctx.staging.stageInNeeded(job, ctx.rt) : job.spec.artifacts.length > 0);
       if (all) files.push({ path: `${HPCB_DIR}/${FILES.jobScript}`, data: Buffer.from(renderScript(ctx, job)), mode: 0o700 });
       contents.push({ jobDir: jobDir(ctx, job), files });
       kinds.set(job.id, all ? 'all' : 'inputs');
