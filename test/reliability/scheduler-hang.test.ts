@@ -26,7 +26,10 @@ describe('scheduler commands hanging past their timeout (Slurm over SSH)', () =>
   const cancelAtEnd: string[] = [];
 
   beforeAll(async () => {
-    lab = labSettings({ lostGraceSeconds: LOST_GRACE_S, cluster: { commandTimeoutSeconds: COMMAND_TIMEOUT_S, submitTimeoutSeconds: SUBMIT_TIMEOUT_S } });
+    // The status poll is the path under test: with completion events on it runs only as the slow
+    // safety net, and the jobs' own end records (test/e2e/slurm-events.test.ts) would finish them
+    // while squeue hangs. Events off, every job's end waits for a poll, as it did before them.
+    lab = labSettings({ lostGraceSeconds: LOST_GRACE_S, cluster: { commandTimeoutSeconds: COMMAND_TIMEOUT_S, submitTimeoutSeconds: SUBMIT_TIMEOUT_S, events: false } });
     shims = await Shims.install(lab.env, `${lab.scratchRoot}/shims`, ['squeue', 'sbatch', 'sacct']);
     bridge = Bridge.open(lab.settings, { transportFor: (c) => shimmedTransport(c, shims.dir) });
     bridge.start();
