@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import { jobDirFor } from '../../src/jobdir/layout.js';
 import type { WorkflowView } from '../../src/engine/workflowStatus.js';
-import { labSettings, onLogin } from './support/lab.js';
+import { labSettings, onLogin, until } from './support/lab.js';
 
 let bridge: Bridge;
 let env: ReturnType<typeof labSettings>['env'];
@@ -58,8 +58,11 @@ describe('workflows on Slurm over SSH', () => {
     const arrayIds = new Set(done.jobs.map((j) => j.nativeId!.split('_')[0]));
     expect(arrayIds.size).toBe(1);
     expect(done.jobs.map((j) => j.nativeId)).toEqual(done.jobs.map((j) => `${[...arrayIds][0]}_${j.index}`));
-    const sacct = await onLogin(env, `sacct -n -X -P -j ${[...arrayIds][0]} -o JobID,State`);
-    expect(sacct.trim().split('\n').filter((l) => /COMPLETED/.test(l))).toHaveLength(100);
+    // Slurm agrees: every element COMPLETED. The bridge learns each end from the element's own
+    // record and exit file, so Slurm's accounting may still be closing the last elements then.
+    const completedInSacct = async () => (await onLogin(env, `sacct -n -X -P -j ${[...arrayIds][0]} -o JobID,State`)).trim().split('\n').filter((l) => /COMPLETED/.test(l)).length;
+    await until('sacct to list every element COMPLETED', async () => ((await completedInSacct()) === 100 ? true : undefined), 60_000).catch(() => undefined);
+    expect(await completedInSacct()).toBe(100);
     // Each of the 100 results, computed independently here.
     for (const j of done.jobs) {
       const a = Number(j.parameters.a);
