@@ -67,6 +67,7 @@ const summary = summarize({
   ci: process.env.CI === 'true',
 });
 rmSync(work, { recursive: true, force: true });
+if (summary.details.length) console.log(`\nfailed tests, first lines of each error:\n${summary.details.map((d) => `  - ${d}`).join('\n')}`);
 if (summary.problems.length) console.log(`\nfailures:\n${summary.problems.map((p) => `  - ${p}`).join('\n')}`);
 console.log(`\n${summary.line}`);
 process.exit(summary.exitCode);

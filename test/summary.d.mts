@@ -3,7 +3,7 @@ export interface VitestFile {
   name: string;
   status: string;
   message?: string;
-  assertionResults?: { status: string; title?: string; fullName?: string }[];
+  assertionResults?: { status: string; title?: string; fullName?: string; failureMessages?: string[] }[];
 }
 export interface VitestReport {
   numPassedTests?: number;
@@ -23,6 +23,8 @@ export interface Summary {
   failed: number;
   skipped: number;
   problems: string[];
+  /** Each failed test's file, name and the head of its first error. */
+  details: string[];
   exitCode: 0 | 1;
   line: string;
 }

@@ -28,6 +28,9 @@ export function summarize({ runs, typecheck, scan, ci }) {
   let passed = 0;
   let skipped = 0;
   const failures = [];
+  // The head of each failed test's first error, printed after the list: a CI log often keeps
+  // only its tail, and a failure seen once under load must be diagnosable from that tail.
+  const details = [];
   const fail = (text, count = 1) => failures.push({ count, text });
   if (typecheck.status !== 0) fail(`type-check: tsc exited with status ${typecheck.status}`);
   for (const run of runs) {
@@ -44,6 +47,11 @@ export function summarize({ runs, typecheck, scan, ci }) {
     if (bad > 0) {
       const names = (r.testResults ?? []).flatMap((f) => (f.assertionResults ?? []).filter((t) => t.status === 'failed').map((t) => t.fullName ?? t.title));
       fail(`${run.label}: ${bad} failed test${bad === 1 ? '' : 's'}${names.length ? `: ${names.join('; ')}` : ''}`, bad);
+      for (const f of r.testResults ?? []) {
+        for (const t of (f.assertionResults ?? []).filter((a) => a.status === 'failed')) {
+          details.push(`${f.name}: ${t.fullName ?? t.title}\n${headOf(t.failureMessages?.[0] ?? '(no message)')}`);
+        }
+      }
     }
     for (const f of r.testResults ?? []) {
       if (f.status !== 'failed') continue;
@@ -65,5 +73,12 @@ export function summarize({ runs, typecheck, scan, ci }) {
 
   const failed = failures.reduce((n, f) => n + f.count, 0);
   const line = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
-  return { passed, failed, skipped, problems: failures.map((f) => (f.count > 1 ? `[${f.count}] ${f.text}` : f.text)), exitCode: failed > 0 ? 1 : 0, line };
+  return { passed, failed, skipped, details, problems: failures.map((f) => (f.count > 1 ? `[${f.count}] ${f.text}` : f.text)), exitCode: failed > 0 ? 1 : 0, line };
+}
+
+/** The first lines of an error, without colour codes, indented for the summary. */
+function headOf(message) {
+  // eslint-disable-next-line no-control-regex
+  const plain = message.replace(/\u001b\[[0-9;]*m/g, '');
+  return plain.split('\n').slice(0, 14).map((l) => `      ${l.slice(0, 300)}`).join('\n');
 }

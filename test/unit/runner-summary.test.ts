@@ -49,6 +49,16 @@ describe('the runner’s count', () => {
     expect(s.problems).toEqual(['vitest --project cluster: vitest wrote no report (exit status 0)']);
   });
 
+  it('prints the head of each failed test’s error, colours removed, so a log’s tail tells why', () => {
+    const f = file('proxy.test.ts', ['passed', 'failed']);
+    f.assertionResults![1]!.failureMessages = ['\u001b[31mAssertionError: expected false to be true\u001b[39m\n' + Array.from({ length: 30 }, (_, i) => `    at frame ${i}`).join('\n')];
+    const s = check(summarize({ runs: [run([f])], ...ok }));
+    expect(s.details).toHaveLength(1);
+    expect(s.details[0]).toContain('proxy.test.ts: proxy.test.ts t1\n      AssertionError: expected false to be true');
+    expect(s.details[0]).not.toContain('\u001b');
+    expect(s.details[0]!.split('\n').length).toBeLessThan(20);
+  });
+
   it('an afterAll that fails in a file whose tests all passed is counted, next to the passes', () => {
     // The shape vitest 4 writes for it: the file failed, its message the hook's error.
     const r = run([file('scheduler-hang.test.ts', ['passed', 'passed'], 'integrity_check: 1 problem'), file('b.test.ts', ['passed'])]);

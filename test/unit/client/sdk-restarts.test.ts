@@ -70,23 +70,29 @@ interface ScriptResult {
   events: JobEventView[];
 }
 
+/** How far the script has got, so faults can be aimed at the moments that matter. */
+interface Progress {
+  events: number;
+  followed: number;
+}
+
 /**
  * What a user's script does. `until` keeps the download loop going while the faults last, so
  * transfers are under way when they strike.
  */
-async function script(client: Client, dir: string, until: () => boolean): Promise<ScriptResult> {
+async function script(client: Client, dir: string, until: () => boolean, seen: Progress = { events: 0, followed: 0 }): Promise<ScriptResult> {
   const big = await new Job({ name: 'big', tasks: [{ cmd: `head -c ${BIG_BYTES} /dev/urandom > big.bin && sha256sum big.bin | cut -d' ' -f1 > big.sha` }], outputFiles: ['big.bin', 'big.sha'] }, client).create();
   const long = await new Job({ name: 'long', tasks: [{ cmd: `for i in $(seq 1 ${LINES}); do echo "line $i"; sleep 0.15; done` }] }, client).create();
   const events: JobEventView[] = [];
   const ac = new AbortController();
   const following = (async () => {
-    for await (const e of client.events({ lastEventId: 0, signal: ac.signal })) events.push(e);
+    for await (const e of client.events({ lastEventId: 0, signal: ac.signal })) seen.events = events.push(e);
   })();
 
   const waiting = long.wait();
   const follow = (async () => {
     let text = '';
-    for await (const c of long.follow('stdout')) text += c.text;
+    for await (const c of long.follow('stdout')) seen.followed = (text += c.text).length;
     return text;
   })();
 
@@ -174,32 +180,44 @@ describe('the SDK through daemon restarts and dropped connections', { timeout: 1
     const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-sdk-proxy-'));
     const port = await freePort();
     const { child, token } = await startChild(dataDir, port, true);
-    const rng = seeded(21);
-    // Downstream: a cut roughly every 4 MB; upstream: about one request in eight. Bounded, so
-    // the run always ends.
+    const rng = seeded(Number(process.env.HPCB_PROXY_SEED ?? 21));
+    // Downstream: a cut roughly every 4 MB; upstream: about one request in eight. Each kind has
+    // its own bound, so the run always ends and the per-request drops (which start at once)
+    // cannot use up the cuts meant for the downloads (which start only when the big job ends,
+    // late on a loaded machine).
     let nextCut = rng() * (8 << 20);
     let down = 0;
+    let upDrops = 0;
+    let downDrops = 0;
     const proxy: Proxy = await startProxy({ host: '127.0.0.1', port }, (dir, bytes) => {
-      if (proxy.drops >= 60) return false;
-      if (dir === 'up') return rng() < 0.12;
+      if (dir === 'up') {
+        if (upDrops >= 40 || rng() >= 0.12) return false;
+        upDrops++;
+        return true;
+      }
       down += bytes;
-      if (down < nextCut) return false;
+      if (down < nextCut || downDrops >= 40) return false;
       nextCut = down + rng() * (8 << 20);
+      downDrops++;
       return true;
     });
     const client = new Client({ url: proxy.url, token: token!, retryFor: 60 });
+    const seen: Progress = { events: 0, followed: 0 };
     let elapsed = false;
     const timer = setTimeout(() => (elapsed = true), 6000);
-    // And every open connection at once, three times at seeded moments: event streams and
-    // long-polls are idle most of the time and would rarely meet a per-chunk cut.
+    // And every open connection at once, three times: event streams and long-polls are idle
+    // most of the time and would rarely meet a per-chunk cut. The first cut waits until events
+    // and log text have arrived, so the reconnects must resume from a cursor (on a loaded
+    // machine a cut by the clock alone could come before there is anything to resume from).
     const cuts = (async () => {
+      for (let i = 0; i < 600 && !(seen.events > 0 && seen.followed > 0); i++) await sleep(100);
       for (let i = 0; i < 3; i++) {
-        await sleep(500 + rng() * 1500);
         proxy.cutAll();
+        await sleep(500 + rng() * 1500);
       }
     })();
     try {
-      const result = await script(client, dataDir, () => elapsed);
+      const result = await script(client, dataDir, () => elapsed, seen);
       await cuts;
       await check(new Client({ url: `http://127.0.0.1:${port}`, token: token! }), result);
       expect(proxy.drops).toBeGreaterThan(5);
