@@ -338,13 +338,22 @@ export class Client {
   async downloadOutputTo(id: number, name: string, path: string, opts: { onProgress?: Progress } = {}): Promise<string> {
     const tmp = `${path}.part-${process.pid}`;
     const fh = await open(tmp, 'w');
+    // Writes name their offset: after a truncate the handle's own position would stay where it
+    // was, and a download started over would leave a hole of zeros before its bytes.
+    let at = 0;
     try {
       await this.resumableGet(
         this.outputPath(id, name),
         name,
         {
-          write: async (b) => void (await fh.write(b)),
-          restart: async () => fh.truncate(0),
+          write: async (b) => {
+            await fh.write(b, 0, b.length, at);
+            at += b.length;
+          },
+          restart: async () => {
+            at = 0;
+            await fh.truncate(0);
+          },
         },
         opts.onProgress,
       );

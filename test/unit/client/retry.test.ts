@@ -4,7 +4,11 @@
  * middle continues with a Range request; errors retrying cannot fix are thrown at once; an
  * unreachable daemon is given up on after `retryFor`, with an error that says so.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client, HpcBridgeError, Job } from '../../../src/client/index.js';
 import { startDaemon, type Daemon } from '../../api/helpers.js';
@@ -60,6 +64,32 @@ describe('SDK retries', { timeout: 60_000 }, () => {
     expect(data.length).toBe(listed.size);
     expect(createHash('sha256').update(data).digest('hex')).toBe(listed.sha256);
     expect(proxy.requests.filter((r) => /range: bytes=[1-9]/.test(r)).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a resumed download the server answers whole starts the file over, and the file is byte-identical', async () => {
+    // A proxy or server that ignores Range answers 200 with every byte: what was written so far
+    // must be replaced, not written past (a file handle's position does not follow a truncate).
+    const body = randomBytes(3_000_000);
+    const sum = createHash('sha256').update(body).digest('hex');
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      res.writeHead(200, { 'content-length': body.length, 'x-checksum-sha256': sum, 'content-type': 'application/octet-stream' });
+      if (requests === 1) res.write(body.subarray(0, 1_000_000), () => res.destroy());
+      else res.end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const client = new Client({ url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, token: 'x', initialDelayMs: 10 });
+      const path = join(mkdtempSync(join(tmpdir(), 'hpcb-restart-')), 'out.bin');
+      await client.downloadOutputTo(1, 'out.bin', path);
+      expect(requests).toBe(2);
+      const got = readFileSync(path);
+      expect(got.length).toBe(body.length);
+      expect(createHash('sha256').update(got).digest('hex')).toBe(sum);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('throws at once what retrying cannot fix', async () => {
