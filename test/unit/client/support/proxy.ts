@@ -37,7 +37,11 @@ export async function startProxy(target: { host: string; port: number }, drop: (
     const upstream = connect(target.port, target.host);
     sockets.add(client);
     sockets.add(upstream);
+    // Once a drop is decided nothing more may pass either way: chunks already queued behind the
+    // cut would otherwise reach the peer after a gap, a byte stream no real network delivers.
+    let cut = false;
     const kill = () => {
+      cut = true;
       client.destroy();
       upstream.destroy();
     };
@@ -53,6 +57,7 @@ export async function startProxy(target: { host: string; port: number }, drop: (
     });
     const pass = (from: Socket, to: Socket, direction: 'up' | 'down') =>
       from.on('data', (chunk: Buffer) => {
+        if (cut) return;
         if (direction === 'up') {
           for (const m of chunk.toString('latin1').matchAll(/^(GET|POST|PUT|DELETE) (\S+) HTTP[^\r]*\r\n((?:[^\r]+\r\n)*)/gm)) {
             const extra = [...m[3]!.matchAll(/^(range|last-event-id|idempotency-key): ([^\r]*)$/gim)].map((h) => `${h[1]!.toLowerCase()}: ${h[2]}`);
@@ -61,6 +66,7 @@ export async function startProxy(target: { host: string; port: number }, drop: (
         }
         if (drop(direction, chunk.length)) {
           state.drops++;
+          cut = true;
           // Half of the chunk goes through first: the peer sees a partial message, not a clean gap.
           to.write(chunk.subarray(0, chunk.length >> 1), () => kill());
           return;
