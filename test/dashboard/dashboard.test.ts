@@ -4,7 +4,7 @@
  * a byte-identical download, hostile names shown as text, one user not seeing another's jobs,
  * and a jobs page over 100,000 rows. Screenshots go to .screenshots/ (not committed).
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -50,6 +50,18 @@ const until = async <T>(what: string, fn: () => Promise<T | undefined | false>, 
     await new Promise((r) => setTimeout(r, 100));
   }
 };
+
+/** A file path in a directory every job account can read; the file appears when the test opens it. */
+function gateFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'hpcb-gate-'));
+  chmodSync(dir, 0o755);
+  return join(dir, 'open');
+}
+
+/** Shell that waits (a minute at most, so a failed test leaves no job behind) for `gate` to exist. */
+function waitFor(gate: string): string {
+  return `for n in $(seq 600); do [ -e '${gate}' ] && break; sleep 0.1; done`;
+}
 
 describe.skipIf(!present)('dashboard in Chromium (direct)', { timeout: 180_000 }, () => {
   it('serves the page with a strict CSP, nosniff and no framing; the API answers on the same origin', async () => {
@@ -106,9 +118,12 @@ describe.skipIf(!present)('dashboard in Chromium (direct)', { timeout: 180_000 }
   });
 
   it("shows a running job's output as it grows, then its output file downloads byte-identical", async () => {
+    // The second half of the output waits for the test to open a gate, so "partial while it
+    // runs" does not depend on how fast a loaded machine renders the page.
+    const gate = gateFile();
     const job = await d.alice.createJob({
       name: 'grow',
-      tasks: [{ cmd: 'head -c 300000 /dev/urandom > out.bin; for i in $(seq 1 8); do echo line-$i; sleep 0.7; done' }],
+      tasks: [{ cmd: `head -c 300000 /dev/urandom > out.bin; for i in 1 2 3 4; do echo line-$i; done; ${waitFor(gate)}; for i in 5 6 7 8; do echo line-$i; sleep 0.2; done` }],
       outputFiles: ['out.bin'],
     });
     const downloads = mkdtempSync(join(tmpdir(), 'hpcb-dl-'));
@@ -124,6 +139,7 @@ describe.skipIf(!present)('dashboard in Chromium (direct)', { timeout: 180_000 }
     expect(partial).not.toContain('line-8');
     expect((await d.alice.getJob(job.id)).status).toBe('running');
     await shot(w.page, 'job-running');
+    writeFileSync(gate, '');
     await until('all lines', async () => ((await textOf(w.page, '#stdout')).includes('line-8') ? true : undefined));
     expect(await textOf(w.page, '#stdout')).toBe(Array.from({ length: 8 }, (_, i) => `line-${i + 1}\n`).join(''));
     await w.page.waitForSelector('[data-download="out.bin"]', { timeout: 60_000 });
@@ -140,13 +156,16 @@ describe.skipIf(!present)('dashboard in Chromium (direct)', { timeout: 180_000 }
   });
 
   it('draws a sweep as a grid whose cells change colour as instances end', async () => {
+    // Every instance waits for a gate the test opens once the grid is drawn, then ends after
+    // 0-2 s, so the grid is seen before, during and after.
+    const gate = gateFile();
     const wf = (await (
       await d.alice.request('POST', '/workflows', {
         json: {
           name: 'sweep',
           jobs: [
             { name: 'prep', tasks: [{ cmd: 'true' }] },
-            { name: 'sim', tasks: [{ cmd: 'sleep $(( (${x%.*} + ${y%.*}) % 3 + 1 ))' }] },
+            { name: 'sim', tasks: [{ cmd: `${waitFor(gate)}; sleep $(( (\${x%.*} + \${y%.*}) % 3 ))` }] },
           ],
           dependencies: { prep: ['sim'] },
           factories: [{ type: 'parameterSweep', jobs: ['sim'], parameters: [{ name: 'x', start: 1, end: 4, step: 1 }, { name: 'y', start: 1, end: 3, step: 1 }] }],
@@ -163,6 +182,7 @@ describe.skipIf(!present)('dashboard in Chromium (direct)', { timeout: 180_000 }
     // Seen: a cell not yet completed, later the same cell completed and filled as such.
     const before = first.filter((c) => !c.includes(':completed:'));
     expect(before.length).toBeGreaterThan(0);
+    writeFileSync(gate, '');
     let midway: string[] = [];
     const last = await until(
       'every cell completed',
