@@ -33,6 +33,12 @@ function info(r: TokenRow): TokenInfo {
   return { id: r.id, user: r.user, label: r.label, createdAt: r.createdAt, lastUsedAt: r.lastUsedAt, revokedAt: r.revokedAt };
 }
 
+/**
+ * "Last used" is for seeing which tokens are still in use (rotation), to the minute: writing it
+ * on every request made each API call, reads included, a write transaction of its own.
+ */
+const LAST_USED_GRANULARITY_MS = 60_000;
+
 export class TokenStore {
   /** `rows` is the store's token table (`store.tokens`). */
   constructor(private readonly rows: TokenTable, private readonly now: () => number = Date.now) {}
@@ -69,7 +75,8 @@ export class TokenStore {
     if (!row || row.revokedAt !== null) return undefined;
     const given = sha256(presented);
     if (row.hash.length !== given.length || !timingSafeEqual(row.hash, given)) return undefined;
-    this.rows.touch(row.id, this.now());
+    const now = this.now();
+    if (row.lastUsedAt === null || now - row.lastUsedAt >= LAST_USED_GRANULARITY_MS) this.rows.touch(row.id, now);
     return row.user;
   }
 }

@@ -2,7 +2,8 @@
  * Small outputs and logs of jobs whose stage-outs run together come back in one stream: a
  * sweep's elements end by the hundred, and per file SFTP costs an open, a read and a close
  * round trip (a trivial job has two logs and an output). Requests queue per transport; while
- * one fetch runs the next ones gather, and each caller gets the bytes of its own file.
+ * one fetch runs the next ones gather, and each caller gets the bytes of its own file. A
+ * transport that reads files in-process (the local one) answers without a program.
  */
 import { fetchProgram, parseFetch } from '../jobdir/bulk.js';
 import type { Transport } from '../transport/transport.js';
@@ -25,7 +26,7 @@ interface Request {
 
 export class FetchBatcher {
   private readonly queues = new Map<Transport, Request[]>();
-  /** Fetch commands run (for tests and the benchmark). */
+  /** Fetch programs run (for tests and the benchmark); in-process reads are not counted. */
   fetches = 0;
 
   constructor(private readonly timeoutMs: number) {}
@@ -56,14 +57,17 @@ export class FetchBatcher {
         return;
       }
       try {
-        this.fetches++;
         const paths = [...new Set(batch.map((r) => r.path))];
-        const res = await transport.exec(fetchProgram(paths), { timeoutMs: this.timeoutMs });
-        const got = parseFetch(res.stdout);
+        const got = (await transport.readFiles?.(paths)) ?? (await this.fetchByProgram(transport, paths));
         for (const r of batch) r.resolve(got.get(r.path));
       } catch (e) {
         for (const r of batch) r.reject(e);
       }
     }
+  }
+
+  private async fetchByProgram(transport: Transport, paths: string[]): Promise<Map<string, Buffer | 'other'>> {
+    this.fetches++;
+    return parseFetch((await transport.exec(fetchProgram(paths), { timeoutMs: this.timeoutMs })).stdout);
   }
 }

@@ -50,10 +50,18 @@ export function createTransport(options: TransportOptions): Transport {
   });
 }
 
-/** The daemon's own account, as a local transport runs commands without switching. */
+/**
+ * The daemon's own account, as a local transport runs commands without switching. Asked on
+ * every job created (the job's cluster identity), and each answer is a passwd look-up through
+ * NSS: remembered for a minute, like other accounts (src/transport/runAs.ts).
+ */
 export function daemonAccount(): string {
-  return lookupUserName() ?? process.env.USER ?? 'root';
+  const now = Date.now();
+  if (ownAccount === undefined || now - ownAccount.at >= SELF_TTL_MS) ownAccount = { name: lookupUserName() ?? process.env.USER ?? 'root', at: now };
+  return ownAccount.name;
 }
+const SELF_TTL_MS = 60_000;
+let ownAccount: { name: string; at: number } | undefined;
 
 function lookupUserName(): string | undefined {
   try {

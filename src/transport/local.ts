@@ -12,7 +12,7 @@
  *     both to SSH_FX_NO_SUCH_FILE).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { constants as fsc, createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { connect } from 'node:net';
 import { Transform, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -56,6 +56,31 @@ function killGroup(pid: number | undefined): void {
     process.kill(-pid, 'SIGTERM');
   } catch {
     // Already gone.
+  }
+}
+
+/**
+ * What tar in fetch.sh would store of `path`: its bytes, 'other' for a link or anything not a
+ * regular file, undefined when it is absent or unreadable (tar's --ignore-failed-read).
+ * O_NOFOLLOW keeps a link a link; O_NONBLOCK keeps a FIFO from blocking the open.
+ */
+async function readWhole(path: string): Promise<Buffer | 'other' | undefined> {
+  let fh: fsp.FileHandle;
+  try {
+    fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') return 'other';
+    if (isAbsent(e) || code === 'EACCES' || code === 'EPERM') return undefined;
+    throw ioError('read', path, e);
+  }
+  try {
+    if (!(await fh.stat()).isFile()) return 'other';
+    return await fh.readFile();
+  } catch (e) {
+    throw ioError('read', path, e);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -287,6 +312,18 @@ export class LocalTransport implements Transport {
     } finally {
       await fh.close();
     }
+  }
+
+  async readFiles(paths: readonly string[]): Promise<Map<string, Buffer | 'other'>> {
+    if (this.closed) throw closedError(this.id);
+    const out = new Map<string, Buffer | 'other'>();
+    await Promise.all(
+      paths.map(async (p) => {
+        const got = await readWhole(p);
+        if (got !== undefined) out.set(p, got);
+      }),
+    );
+    return out;
   }
 
   async stat(remotePath: string): Promise<RemoteStat | null> {

@@ -145,6 +145,9 @@ export class PooledTransport implements Transport {
   remove(remotePath: string, opts?: { recursive?: boolean }): Promise<void> {
     return this.#use((t) => t.remove(remotePath, opts));
   }
+  readFiles(paths: readonly string[]): Promise<Map<string, Buffer | 'other'> | undefined> {
+    return this.#use(async (t) => t.readFiles?.(paths));
+  }
   openUnixStream(socketPath: string): Promise<Duplex> {
     return this.#use((t) => {
       if (!t.openUnixStream) return Promise.reject(new BridgeError('INVALID_CONFIG', `transport ${t.id} cannot open a stream to a Unix socket`));

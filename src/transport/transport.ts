@@ -101,6 +101,15 @@ export interface Transport {
    */
   openUnixStream?(socketPath: string): Promise<Duplex>;
 
+  /**
+   * Whole small files (each at most a few MB) read without starting a program, when this
+   * transport can: the local one reads them in-process, where fetch.sh would cost four
+   * processes per batch. The same answers as parseFetch over fetch.sh: a path's bytes, 'other'
+   * when it is not a regular file (never followed), left out when it is absent or unreadable.
+   * Resolves undefined when this transport cannot, and the caller runs fetch.sh.
+   */
+  readFiles?(paths: readonly string[]): Promise<Map<string, Buffer | 'other'> | undefined>;
+
   /** Close connections; pending operations reject. Idempotent. */
   close(): Promise<void>;
 }

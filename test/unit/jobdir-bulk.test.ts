@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fetchProgram, jobDirsArchive, parseFetch, unpackProgram, unpackSucceeded } from '../../src/jobdir/bulk.js';
 import { memberNameProblem, packTar, unpackTar } from '../../src/jobdir/tar.js';
+import { LocalTransport } from '../../src/transport/local.js';
 
 /** Run a remote program's argv here, with `input` on its stdin. */
 const run = (argv: readonly string[], input?: Buffer) => execFileSync(argv[0]!, argv.slice(1), input ? { input } : {}).toString();
@@ -65,6 +66,36 @@ describe('small files back as one stream', () => {
     expect((got.get(files.empty) as Buffer).length).toBe(0);
     expect(got.has(join(root, 'gone'))).toBe(false);
     expect(got.get(join(root, 'link'))).toBe('other');
+  });
+
+  it('the local transport reads the same answers in-process: bytes, a link or a FIFO as other, a vanished file left out', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'hpcb-fetch-'));
+    const files = { a: join(root, 'a.txt'), big: join(root, 'big'), empty: join(root, 'empty'), link: join(root, 'link'), fifo: join(root, 'fifo'), dir: join(root, 'd'), gone: join(root, 'gone') };
+    writeFileSync(files.a, 'alpha\n');
+    writeFileSync(files.big, Buffer.alloc(300_000, 1));
+    writeFileSync(files.empty, '');
+    symlinkSync(files.a, files.link);
+    execFileSync('mkfifo', [files.fifo]);
+    mkdirSync(files.dir);
+    const paths = Object.values(files);
+    const t = new LocalTransport();
+    const got = await t.readFiles(paths);
+    await t.close();
+    // tar names a directory `d/`, which the caller reads as vanished: either way not a file, and
+    // the single download decides (src/staging/staging.ts).
+    const plain = paths.filter((p) => p !== files.dir);
+    const viaTar = parseFetch(run(fetchProgram(plain)));
+    expect([...got.keys()].filter((p) => p !== files.dir).sort()).toEqual([...viaTar.keys()].sort());
+    expect(got.get(files.dir)).toBe('other');
+    for (const p of plain) {
+      const [mine, theirs] = [got.get(p), viaTar.get(p)];
+      if (Buffer.isBuffer(theirs)) expect(Buffer.isBuffer(mine) && mine.equals(theirs)).toBe(true);
+      else expect(mine).toBe(theirs);
+    }
+    expect((got.get(files.a) as Buffer).toString()).toBe('alpha\n');
+    expect(got.get(files.link)).toBe('other');
+    expect(got.get(files.fifo)).toBe('other');
+    expect(got.has(files.gone)).toBe(false);
   });
 
   it('never takes a cut stream for a shorter one', () => {

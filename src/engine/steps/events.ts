@@ -11,6 +11,11 @@ import type { JobRecord } from '../../store/store.js';
 import { move, type StepContext } from '../context.js';
 
 export function applyEvents(ctx: StepContext, jobs: readonly JobRecord[]): number {
+  // One commit for all the moves: hundreds of trivial jobs start and end between two ticks.
+  return ctx.store.batch(() => applyEach(ctx, jobs));
+}
+
+function applyEach(ctx: StepContext, jobs: readonly JobRecord[]): number {
   let moved = 0;
   for (const job of jobs) {
     // A carrier's elements run its instances' scripts; the instances have their own records.

@@ -5,7 +5,7 @@
  */
 import type { FinalInfo } from '../../domain/adapter.js';
 import { BridgeError } from '../../domain/errors.js';
-import { evidenceProgram, parseEvidenceOutput, type EvidenceItem } from '../../jobdir/evidence.js';
+import { evidenceProgram, parseEvidenceOutput, type Evidence, type EvidenceItem } from '../../jobdir/evidence.js';
 import type { JobRecord } from '../../store/store.js';
 import { batchOk, exec, jobDir, move, retryBatchLater, type StepContext } from '../context.js';
 import { decideOutcome, walltimeFromRunnerClock } from '../outcome.js';
@@ -68,6 +68,14 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
     }
   }
 
+  // The chunk's decisions share one commit (each move stays guarded on its own).
+  ctx.store.batch(() => decideAll(ctx, jobs, evidence, accounting));
+  return true;
+}
+
+function decideAll(ctx: StepContext, jobs: JobRecord[], evidence: Map<string, Evidence>, accounting: Map<string, FinalInfo>): void {
+  const { rt } = ctx;
+  const adapter = rt.adapter;
   const now = ctx.now();
   const wf = new WorkflowRows(ctx.store);
   for (const job of jobs) {
@@ -118,7 +126,6 @@ async function finishChunk(ctx: StepContext, jobs: JobRecord[]): Promise<boolean
     const fillLater = byEvent && !acct && job.nativeId ? { accountingDue: now + ACCOUNTING_FILL_MS } : {};
     move(ctx, job, ['finishing'], 'staging_out', { ...unseen, ...fillLater, outcome, statusReason: outcome.reason, exitCode: outcome.exitCode ?? null, taskExitCodes: decision.taskExitCodes, accounting: acctInfo, nativeFinal: final }, `outcome: ${outcome.status} (${outcome.reason})`);
   }
-  return true;
 }
 
 function nativeStateOf(state: string | undefined): { nativeState?: string } {

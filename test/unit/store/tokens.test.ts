@@ -43,6 +43,14 @@ describe('TokenStore over the table', () => {
     clock.now += 5;
     expect(tokens.verify(token)).toBe('alice');
     expect(tokens.list('alice')[0]?.lastUsedAt).toBe(clock.now);
+    // Recorded to the minute: a use within it writes nothing, a use after it does.
+    const firstUse = clock.now;
+    clock.now += 59_000;
+    expect(tokens.verify(token)).toBe('alice');
+    expect(tokens.list('alice')[0]?.lastUsedAt).toBe(firstUse);
+    clock.now += 1_000;
+    expect(tokens.verify(token)).toBe('alice');
+    expect(tokens.list('alice')[0]?.lastUsedAt).toBe(clock.now);
     expect(tokens.verify(`${token.slice(0, -1)}${token.endsWith('A') ? 'B' : 'A'}`)).toBeUndefined();
     expect(tokens.verify('hpcb_nonsense')).toBeUndefined();
 
