@@ -10,10 +10,8 @@
  * exit code are the true ones, and the scheduler ran one job per bridge job. The safety-net
  * poll is short here (5 s) so that jobs whose end only the scheduler can tell finish quickly.
  */
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import type { Reconciler } from '../../src/engine/loop.js';
@@ -24,7 +22,6 @@ import { clusterCtl, clusterStatus } from '../cluster/env.js';
 import { labSettings, onLogin, until, type Lab } from '../e2e/support/lab.js';
 import { checkDb, dbInstance, duplicatesAndMissing, schedulerJobsByTag, sleep, TERMINAL, writeLog, writeSummary } from './support.js';
 
-const pexec = promisify(execFile);
 const HEARTBEAT_MS = 5000;
 const JOB_WAIT_MS = 120_000;
 
@@ -38,7 +35,7 @@ describe('completion events on Slurm under faults', () => {
   const jobs: number[] = [];
   const figures: Record<string, unknown> = {};
   /** Set while the test node is marked down: afterAll resumes it if a case failed midway. */
-  let nodeDown: string | null = null;
+  let nodeDown = false;
 
   const stats = () => ({ ...rec.followerStats! });
   const offset = () => bridge.store.eventOffset('lab', lab.env.user);
@@ -88,15 +85,6 @@ describe('completion events on Slurm under faults', () => {
     return out.trim().split('\n').filter(Boolean).map((l) => l.split(' ')[3]!);
   }
 
-  /**
-   * Undo `state=down`. The cluster runs with ReturnToService=2, so slurmd's next registration
-   * may have brought the node back already; then scontrol refuses "resume" as an invalid state.
-   */
-  async function resumeNode(node: string): Promise<void> {
-    const state = (await pexec('sinfo', ['-h', '-n', node, '-o', '%t'])).stdout.trim();
-    if (/^(down|drain|drng|fail)/.test(state)) await pexec('scontrol', ['update', `nodename=${node}`, 'state=resume']);
-  }
-
   const waitAll = (ids: number[]) => Promise.all(ids.map((id) => bridge.wait(id, JOB_WAIT_MS)));
 
   beforeAll(async () => {
@@ -124,7 +112,7 @@ describe('completion events on Slurm under faults', () => {
 
   afterAll(async () => {
     try {
-      if (nodeDown) await resumeNode(nodeDown).catch(() => undefined);
+      if (nodeDown) await clusterCtl('node-resume').catch(() => undefined);
       const st = await clusterStatus().catch(() => undefined);
       if (st && !st.daemons.sshd) await clusterCtl('sshd-start');
     } finally {
@@ -212,9 +200,13 @@ describe('completion events on Slurm under faults', () => {
     expect((await logShape()).lines).toBe(4);
     expect(stats().records - before.records).toBe(4);
 
-    // Rotated: moved away, and jobs submitted at once begin a new file with their records.
+    // Rotated: moved away, and for four heartbeats no new file (no job writes). The follower
+    // waits for one on the same channel, still heard from; then jobs begin a new file.
     before = stats();
     await onLogin(lab.env, `mv ${log} ${log}.1`);
+    await sleep(4 * HEARTBEAT_MS);
+    expect(stats().starts, 'the follower kept its channel while the log was missing').toBe(before.starts);
+    expect(rec.followerHealthy(lab.env.user)).toBe(true);
     const afterRotation = [sh('sleep 1; exit 0'), sh('sleep 2; exit 2')];
     done = await waitAll(afterRotation);
     expect(done.map((j) => [j.status, j.exitCode])).toEqual([['completed', 0], ['failed', 2]]);
@@ -291,25 +283,25 @@ describe('completion events on Slurm under faults', () => {
   });
 
   it('the node marked down under a running job: it ends as a node failure, by the poll, and is not resubmitted', async () => {
-    const node = (await onLogin(lab.env, 'sinfo -h -N -o %N')).trim().split('\n')[0]!;
     const job = sh('sleep 300');
     await until('running', () => bridge.get(job)!.state === 'running', JOB_WAIT_MS, 100);
     const submits = rec.counters.jobsSubmitted;
     let done: JobRecord;
     try {
-      nodeDown = node;
-      await pexec('scontrol', ['update', `nodename=${node}`, 'state=down', 'reason=hpcb events fault test']);
+      nodeDown = true;
+      await clusterCtl('node-down');
       done = await bridge.wait(job, JOB_WAIT_MS);
     } finally {
-      await resumeNode(node);
-      nodeDown = null;
-      await until('the node usable again', async () => /^(idle|mix|alloc)/.test((await onLogin(lab.env, `sinfo -h -n ${node} -o %t`)).trim()), 60_000, 500);
+      await clusterCtl('node-resume');
+      nodeDown = false;
     }
     expect([done.status, done.statusReason, done.exitCode]).toEqual(['failed', 'node failure', null]);
     expect(done.nativeFinal?.nativeState).toBe('NODE_FAIL');
     expect(reasons(job).some((r) => r.startsWith('script ended'))).toBe(false);
-    expect(await recordsOf(job)).not.toContain('end');
+    const records = await recordsOf(job);
+    expect(records).not.toContain('end');
     expect(rec.counters.jobsSubmitted, 'no second submission').toBe(submits);
+    figures.nodeDown = { records };
     await caughtUp('after the node failure');
   });
 
