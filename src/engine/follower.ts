@@ -24,6 +24,8 @@ export interface FollowerStats {
   applied: number;
   /** Lines that were not records of this protocol (garbage, half-written, other versions). */
   skipped: number;
+  /** Records with this database's tag for a job (or attempt) it does not have. */
+  unknown: number;
 }
 
 /** An account no job needs any more keeps its follower this long (a loop's next jobs come soon). */
@@ -32,7 +34,7 @@ const IDLE_STOP_MS = 60_000;
 const STOP_WAIT_MS = 2000;
 
 export class EventFollowers {
-  readonly stats: FollowerStats = { starts: 0, records: 0, applied: 0, skipped: 0 };
+  readonly stats: FollowerStats = { starts: 0, records: 0, applied: 0, skipped: 0, unknown: 0 };
   private readonly followers = new Map<string, Follower>();
 
   constructor(
@@ -169,7 +171,7 @@ class Follower {
   private take(lines: FollowerLine[]): void {
     if (lines.length === 0) return;
     this.lastLineAt = this.ctx.now();
-    const facts: EventFact[] = [];
+    const facts: (EventFact & { tag: string })[] = [];
     let moved = false;
     for (const l of lines) {
       if (l.kind === 'open') {
@@ -188,10 +190,23 @@ class Follower {
     const kept = this.ctx.store.recordEvents(this.ctx.rt.name, this.account, this.at, facts);
     this.stats.applied += kept;
     if (kept > 0) this.wake();
+    if (kept < facts.length) this.reportUnknown(facts);
+  }
+
+  /**
+   * A record with this database's tag for no job it has (a job deleted from the database, a
+   * copied or hand-edited log) moves nothing, but an operator should be able to see it went by.
+   * Records kept back for a known job (it already ended, or a later phase was seen) are normal.
+   */
+  private reportUnknown(facts: readonly (EventFact & { tag: string })[]): void {
+    for (const f of this.ctx.store.unknownEventJobs(this.ctx.rt.name, facts)) {
+      this.stats.unknown++;
+      this.ctx.log.info({ account: this.account, tag: f.tag, phase: f.phase }, 'event record for a job this daemon does not know; ignored');
+    }
   }
 
   /** A record of this database's jobs, or undefined (other daemons' records, garbage). */
-  private factOf(text: string): EventFact | undefined {
+  private factOf(text: string): (EventFact & { tag: string }) | undefined {
     this.stats.records++;
     const r = parseEventRecord(text);
     const tag = r ? parseTag(r.tag) : undefined;
@@ -200,6 +215,6 @@ class Follower {
       return undefined;
     }
     if (tag.instance !== this.ctx.instance) return undefined;
-    return { jobId: tag.jobId, attempt: tag.attempt, phase: r.phase, exitCode: r.exitCode, at: r.at };
+    return { jobId: tag.jobId, attempt: tag.attempt, phase: r.phase, exitCode: r.exitCode, at: r.at, tag: r.tag };
   }
 }

@@ -918,6 +918,12 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
     }).immediate();
   }
 
+  /** Of `facts`, those that name no job of `cluster` at that attempt (the follower reports them). */
+  unknownEventJobs<F extends EventFact>(cluster: string, facts: readonly F[]): F[] {
+    const q = this.db.prepare('SELECT 1 FROM jobs WHERE id = ? AND attempt = ? AND cluster = ?');
+    return facts.filter((f) => q.get(f.jobId, f.attempt, cluster) === undefined);
+  }
+
   /** Jobs of `cluster` decided before accounting had their record, oldest first. */
   accountingDue(cluster: string, limit = 50): JobRecord[] {
     const rows = this.db.prepare('SELECT * FROM jobs WHERE cluster = ? AND accounting_due IS NOT NULL ORDER BY accounting_due LIMIT ?').all(cluster, limit) as Row[];

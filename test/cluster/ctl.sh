@@ -10,6 +10,11 @@
 #                       sshd is stopped, when the link is up)
 #   slurmctld-stop      controller down: clients get "Unable to contact slurm controller"
 #   slurmctld-start     controller up; returns when it answers and the node is usable
+#   node-down           the compute node marked DOWN (scontrol): the controller ends its jobs as
+#                       NODE_FAIL before scontrol returns (ReturnToService=2 may bring the node back
+#                       by itself soon after, when slurmd registers again)
+#   node-resume         the node back in service (ReturnToService=2 may already have done it when
+#                       slurmd re-registered); returns when it is usable
 #   pbs-server-stop     OpenPBS server down (qterm -t quick: running jobs go on under MoM)
 #   pbs-server-start    OpenPBS server up; returns when it answers and its node is free
 #   pbs-restart         every OpenPBS daemon stopped (MoM's SIGTERM kills the jobs it runs) and
@@ -107,6 +112,14 @@ case $action in
     if ! is_up slurmctld; then spawn "$LOG_DIR/slurmctld.out" /usr/sbin/slurmctld; fi
     wait_until 30 "slurmctld (scontrol ping)" ctld_answers
     wait_until 30 "node ready" node_ready
+    ;;
+  node-down)
+    scontrol update nodename="$(hostname -s)" state=down reason="hpcb ctl.sh node-down"
+    ;;
+  node-resume)
+    # scontrol refuses "resume" for a node that is not down or drained.
+    if [[ $(node_state) =~ ^(down|drain) ]]; then scontrol update nodename="$(hostname -s)" state=resume; fi
+    wait_until 60 "node ready" node_ready
     ;;
   pbs-server-stop)
     pbs_server_stop

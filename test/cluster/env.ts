@@ -127,6 +127,8 @@ export type ClusterCtlAction =
   | 'link-up'
   | 'slurmctld-stop'
   | 'slurmctld-start'
+  | 'node-down'
+  | 'node-resume'
   | 'pbs-server-stop'
   | 'pbs-server-start'
   | 'pbs-restart';

@@ -95,12 +95,14 @@ describe('the follower program', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hpcb-ev-'));
     const log = eventLogFor(dir);
     const r = await run(log);
-    await new Promise((res) => setTimeout(res, 100));
+    // Heartbeats while there is no log yet: the daemon must not take the wait for a dead channel.
+    await r.until((x) => x.lines.filter((l) => l.kind === 'beat').length >= 2, 'heartbeats before the log exists');
     expect(r.records()).toEqual([]);
+    expect(r.lines.every((l) => l.kind === 'beat')).toBe(true);
     const a = `${REC('hbabc123-1-0', 'start')}\n`;
     appendFileSync(log, a);
     await r.until((x) => x.records().length === 1, 'first record');
-    expect(r.lines[0]).toMatchObject({ kind: 'open', offset: 0 });
+    expect(r.lines.find((l) => l.kind !== 'beat')).toMatchObject({ kind: 'open', offset: 0 });
     expect(r.records()[0]).toMatchObject({ endOffset: a.length, text: a.trimEnd() });
     const b = REC('hbabc123-1-0', 'end', '0');
     appendFileSync(log, b.slice(0, 20));

@@ -26,8 +26,18 @@ pause() { read -r -t "$check" -u "$nap" _ || :; }
 probe() { stat -L -c '%i %s' -- "$log" 2>/dev/null || printf '%s\n' '- 0'; }
 
 open_log() {
-  local inode size
-  while [ ! -e "$log" ]; do pause; done
+  local inode size waits=0
+  # A log not yet begun (no job of the account has started) or rotated away with no new file
+  # yet: keep the heartbeat going, or the daemon takes the silence for a dead channel and
+  # reconnects every few heartbeats until some job writes.
+  while [ ! -e "$log" ]; do
+    waits=$((waits + 1))
+    if [ "$waits" -ge "$beat_every" ]; then
+      waits=0
+      printf 'H %s\n' "$offset" || exit 0
+    fi
+    pause
+  done
   exec {fd}<"$log" || return 1
   read -r inode size <<<"$(probe)"
   # Another file than the one the offset belongs to (rotated), or a shorter one (truncated):
