@@ -149,7 +149,7 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
       ...(viaRest
         ? [
             row(`submit ${n} jobs through slurmrestd until all are in the scheduler`, viaRest.rate, 'jobs/s', 'slurmrestd called directly on the login node (one keep-alive connection, sequential)', restDirect,
-              `${viaRest.counters.restSubmits} REST submissions, ${viaRest.counters.submitCommands} submit programs; one forwarded stream of the SSH connection per request, 8 in flight`),
+              `${viaRest.counters.restSubmits} REST submissions, ${viaRest.counters.submitCommands} submit programs; one forwarded stream of the SSH connection per request, 4 in flight`),
             row(`submit ${n} jobs through slurmrestd until all are in the scheduler`, viaRest.rate, 'jobs/s', 'sbatch loop on the login node', loopRate, ''),
           ]
         : []),
