@@ -18,8 +18,8 @@ import { ACCOUNTING_FILL_MS } from './finish.js';
  * site's controller sees. Details come within a minute or two; nothing waits for them.
  */
 const FILL_EVERY_MS = 60_000;
-/** Accounting lags the job's end by a second or so: a job is first asked about this long after. */
-const FIRST_ASK_MS = 2000;
+/** Accounting lags the job's end by a few seconds on a loaded controller: a job is first asked about this long after (an early miss costs a minute). */
+const FIRST_ASK_MS = 5000;
 
 export class AccountingFill {
   private lastAt = 0;
