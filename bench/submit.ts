@@ -69,7 +69,7 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
 
     // 4. The bridge: from submit() until every job has its scheduler id (through the submit
     // program, then through slurmrestd over a forwarded stream of the same SSH connection).
-    const runBridge = async (adapter: Record<string, unknown> | undefined, root: string): Promise<{ rate: number; stagedMs: number; counters: { submitCommands: number; restSubmits: number } }> => {
+    const runBridge = async (adapter: Record<string, unknown> | undefined, root: string): Promise<{ rate: number; stagedMs: number; counters: { submitCommands: number; restSubmits: number; jobsSubmitted: number } }> => {
       const dataDir = mkdtempSync(join(tmpdir(), 'hpcb-bench-bridge-'));
       const settings = buildSettings({ dataDir, logLevel: 'silent' }, [
         {
@@ -149,7 +149,7 @@ export async function runSubmitBench(env: ClusterEnv, opts: { jobs?: number; fre
       ...(viaRest
         ? [
             row(`submit ${n} jobs through slurmrestd until all are in the scheduler`, viaRest.rate, 'jobs/s', 'slurmrestd called directly on the login node (one keep-alive connection, sequential)', restDirect,
-              `${viaRest.counters.restSubmits} REST submissions, ${viaRest.counters.submitCommands} submit programs; one forwarded stream of the SSH connection per request, 8 in flight`),
+              `${viaRest.counters.restSubmits} REST submissions (${viaRest.counters.jobsSubmitted} answers read), ${viaRest.counters.submitCommands} submit programs; 4 forwarded streams of the SSH connection per batch, each carrying one request after another; stage-in (directories and scripts) done after ${(viaRest.stagedMs / 1000).toFixed(1)} s of ${(n / viaRest.rate).toFixed(1)} s`),
             row(`submit ${n} jobs through slurmrestd until all are in the scheduler`, viaRest.rate, 'jobs/s', 'sbatch loop on the login node', loopRate, ''),
           ]
         : []),

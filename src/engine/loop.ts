@@ -249,13 +249,14 @@ export class Reconciler {
   /**
    * The status poll is the safety net while every account with jobs in the queue has a healthy
    * follower and no job waits for the scheduler's word: it runs at the slow interval. Otherwise
-   * (a follower down, a job whose script was signalled or whose exit file is not there yet) it
-   * runs at the cluster's own interval.
+   * (a follower down, a job whose script was signalled or whose exit file is not there yet, a
+   * queue that stopped moving) it runs at the cluster's own interval.
    */
   private pollInterval(jobs: readonly JobRecord[], now: number): number {
     const { rt } = this;
     if (!this.followers || !rt.events) return rt.pollIntervalMs;
-    if (jobs.some((j) => awaitsScheduler(j, now, rt.pollIntervalMs))) return rt.pollIntervalMs;
+    const lastStartAt = jobs.reduce((t, j) => Math.max(t, j.startedAt ?? 0), 0);
+    if (jobs.some((j) => awaitsScheduler(j, now, rt.pollIntervalMs, lastStartAt))) return rt.pollIntervalMs;
     for (const account of byAccount(this.ctx, jobs.filter(pollable)).keys()) {
       if (!this.followers.healthy(account)) return rt.pollIntervalMs;
     }

@@ -40,6 +40,8 @@ describe('submission through slurmrestd over the SSH connection', () => {
     expect(views[4]!.exitCode).toBe(3);
     for (const [i, id] of ids.entries()) expect((await bridge.staging.readLog(id, 'alice', 'stdout')).data.toString()).toBe(`rest-${i + 1}\n`);
     expect(c.restSubmits).toBe(5);
+    // Each answer was read (not lost and then found in the queue by the job's tag).
+    expect(c.jobsSubmitted).toBe(5);
     expect(c.submitCommands).toBe(0);
     expect(views.every((v) => /^\d+$/.test(v.nativeId ?? ''))).toBe(true);
   });

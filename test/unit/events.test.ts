@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
+import { awaitsScheduler } from '../../src/engine/steps/events.js';
 import { parseJobSpec } from '../../src/domain/jobSpec.js';
 import { FollowerOutput, followProgram, parseEventRecord, parseFollowerLine, type FollowerLine } from '../../src/jobdir/events.js';
 import { eventLogFor } from '../../src/jobdir/layout.js';
@@ -163,6 +164,21 @@ describe('store: event offsets', () => {
     expect([j.eventPhase, j.eventExit, j.eventAt]).toEqual(['end', 2, 5]);
     expect(store.eventOffset('c', 'alice')!.offset).toBe(200);
     expect(store.eventOffset('other', 'alice')!.offset).toBe(10);
+    store.close();
+  });
+});
+
+describe('which jobs bring the fast poll back', () => {
+  it('a queued job nobody has seen: only while the queue stopped moving (no job of the cluster started for a fast interval)', () => {
+    const store = Store.open(':memory:');
+    const { job } = store.createJob({ owner: 'alice', cluster: 'c', spec: parseJobSpec({ tasks: [{ cmd: 'true' }] }) });
+    const queued = { ...store.get(job.id)!, state: 'queued' as const, submittedAt: 1000, nativeState: null };
+    expect(awaitsScheduler(queued, 3000, 5000, 0)).toBe(false); // not waited a fast interval yet
+    expect(awaitsScheduler(queued, 7000, 5000, 0)).toBe(true); // nothing started: ask why it waits
+    expect(awaitsScheduler(queued, 7000, 5000, 6500)).toBe(false); // others keep starting: its turn comes
+    expect(awaitsScheduler(queued, 12_000, 5000, 6500)).toBe(true); // the queue stopped again
+    expect(awaitsScheduler({ ...queued, nativeState: 'PENDING' }, 12_000, 5000, 0)).toBe(false); // a poll saw it
+    expect(awaitsScheduler({ ...queued, cancelRequestedAt: 6000 }, 7000, 5000, 6500)).toBe(true);
     store.close();
   });
 });

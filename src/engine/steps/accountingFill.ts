@@ -1,8 +1,9 @@
 /**
  * Step: accounting details (elapsed time, max RSS, nodes) of jobs that were decided from their
  * end record before accounting had them. The job's state never waits for this and never
- * changes here; one accounting command per account covers every such job, at most once per
- * FILL_EVERY_MS, and a job whose record has not shown up by its due time is given up on. An
+ * changes here; one accounting command per account covers every such job ended since the last
+ * one, at most once per FILL_EVERY_MS, and a job whose record has not shown up by its due time
+ * is given up on. An
  * adapter without accounting gets the same from its status command, which lists a finished job
  * for a while (its final state and nodes).
  */
@@ -11,9 +12,14 @@ import type { JobRecord } from '../../store/store.js';
 import { asAccount, byAccount, exec, type StepContext } from '../context.js';
 import { ACCOUNTING_FILL_MS } from './finish.js';
 
-const FILL_EVERY_MS = 30_000;
-/** Accounting lags the job's end by a second or so: a job is first asked about this long after. */
-const FIRST_ASK_MS = 2000;
+/**
+ * As often as the default safety-net poll: with events followed, the fill and that poll are the
+ * only scheduler commands of a cluster whose jobs just run and end, so their sum is what a
+ * site's controller sees. Details come within a minute or two; nothing waits for them.
+ */
+const FILL_EVERY_MS = 60_000;
+/** Accounting lags the job's end by a few seconds on a loaded controller: a job is first asked about this long after (an early miss costs a minute). */
+const FIRST_ASK_MS = 5000;
 
 export class AccountingFill {
   private lastAt = 0;

@@ -32,15 +32,20 @@ function applyEach(ctx: StepContext, jobs: readonly JobRecord[]): number {
 /**
  * A job only the scheduler can tell about next, so the status poll keeps its fast interval:
  * signalled (its record says so, not why), cancelled by request, queued for `settleMs` without
- * a start record and never seen by a poll (its reason for waiting, or a job that never starts),
- * queued past its maximumTimeInQueue, or sent to finishing by its end record and still
+ * a start record and never seen by a poll while no job of the cluster started for `settleMs`
+ * (`lastStartAt`: a queue that does not move; its reason for waiting, or a job that never
+ * starts), queued past its maximumTimeInQueue, or sent to finishing by its end record and still
  * undecided after `settleMs` (no exit file yet, or a status that may be a scheduler's kill).
+ *
+ * A queued job behind others that keep starting waits its turn (a sweep draining through the
+ * cluster's slots): the safety-net poll gives its reason, so a large batch does not bring the
+ * fast poll back for as long as it drains.
  */
-export function awaitsScheduler(job: JobRecord, now: number, settleMs: number): boolean {
+export function awaitsScheduler(job: JobRecord, now: number, settleMs: number, lastStartAt = 0): boolean {
   if (job.kind !== 'job') return false;
   const inQueue = job.state === 'queued' || job.state === 'running';
   if (inQueue && (job.eventPhase === 'term' || job.cancelRequestedAt !== null)) return true;
-  if (job.state === 'queued' && job.nativeState === null && now - (job.submittedAt ?? now) >= settleMs) return true;
+  if (job.state === 'queued' && job.nativeState === null && now - (job.submittedAt ?? now) >= settleMs && now - lastStartAt >= settleMs) return true;
   // policies.maximumTimeInQueue is enforced on a poll's view of the queued job.
   const limit = job.spec.policies.maximumTimeInQueue;
   if (job.state === 'queued' && limit && now - (job.submittedAt ?? now) >= limit * 60_000) return true;

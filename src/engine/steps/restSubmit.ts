@@ -1,7 +1,9 @@
 /**
- * Submission through the scheduler's REST daemon (an adapter's optional `rest`), over a stream
- * the transport opens to the daemon's Unix socket: one HTTP request per job, several in flight,
- * no remote program and no fork on the login node.
+ * Step: submission through the scheduler's REST daemon (an adapter's optional `rest`), over
+ * streams the transport opens to the daemon's Unix socket: one HTTP request per job, a few
+ * streams in flight, each carrying one request after another while the daemon keeps it open
+ * (opening a forwarded stream is an SSH round trip), no remote program and no fork on the
+ * login node. The streams live for one round of submissions and are closed after it.
  *
  * Exactly-once without a claim file: before a request is written, the job's try number is
  * raised in the database. A daemon killed while a request is in flight restarts with that
@@ -11,16 +13,18 @@
  * it late has listed it by then. Nothing is written when the stream cannot be opened: such a
  * job goes to the submit program this tick instead.
  */
-import { request } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RestRequest } from '../../domain/adapter.js';
 import { BridgeError } from '../../domain/errors.js';
 import type { JobRecord } from '../../store/store.js';
+import { httpExchange } from '../../transport/httpExchange.js';
 import { accountOf, move, type StepContext } from '../context.js';
 import { jobScriptContext } from '../scriptContext.js';
 
 /** How long a request whose answer was lost waits before the tag lookup (and a new try). */
 const LOST_ANSWER_WAIT_MS = 30_000;
+/** Streams (requests in flight) per round. */
+const REST_PARALLEL = 4;
 
 /** The job's request, or undefined when it must go through the submit program. */
 export function restRequestFor(ctx: StepContext, job: JobRecord): RestRequest | undefined {
@@ -30,44 +34,62 @@ export function restRequestFor(ctx: StepContext, job: JobRecord): RestRequest | 
   return rest.submitRequest(job.spec, sc, ctx.rt.adapter.renderScript(job.spec, sc));
 }
 
+/** Submit `jobs` through the daemon; returns those to which nothing was sent (for the submit program). */
+export async function restSubmit(ctx: StepContext, jobs: readonly { job: JobRecord; req: RestRequest }[]): Promise<JobRecord[]> {
+  const fallBack: JobRecord[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(REST_PARALLEL, jobs.length) }, async () => {
+      let stream: Duplex | undefined;
+      while (next < jobs.length && !ctx.stopped()) {
+        const { job, req } = jobs[next++]!;
+        if (stream?.readableEnded || stream?.destroyed) stream = undefined;
+        const kept = await restSubmitOne(ctx, job, req, stream);
+        if (kept === null) fallBack.push(job);
+        stream = kept ?? undefined;
+      }
+      stream?.destroy();
+    }),
+  );
+  return fallBack;
+}
+
 /**
- * Submit one job through the daemon. Returns false when nothing was sent (the stream could not
- * be opened): the caller submits it the ordinary way.
+ * Submit one job through the daemon, on `open` when it is given. Returns the stream when it
+ * may carry the next request, undefined when it may not, and null when nothing was sent (the
+ * stream could not be opened): the caller submits that job the ordinary way.
  */
-export async function restSubmitOne(ctx: StepContext, job: JobRecord, req: RestRequest): Promise<boolean> {
+async function restSubmitOne(ctx: StepContext, job: JobRecord, req: RestRequest, open: Duplex | undefined): Promise<Duplex | undefined | null> {
   const rest = ctx.rt.adapter.rest!;
   const socket = rest.socket(accountOf(ctx, job));
   let stream: Duplex;
   try {
-    stream = await ctx.rt.transport.openUnixStream!(socket);
+    stream = open ?? (await ctx.rt.transport.openUnixStream!(socket));
   } catch (e) {
     ctx.log.warn({ cluster: ctx.rt.name, jobId: job.id, socket, err: e instanceof Error ? e.message : String(e) }, 'REST daemon not reachable; submitting with the submit command');
-    return false;
+    return null;
   }
   // From here the daemon may receive the job: record that before a byte is written.
-  if (!ctx.store.update(job.id, ['submitting'], { stepFailures: job.stepFailures + 1, lastError: null })) {
-    stream.destroy();
-    return true;
-  }
+  if (!ctx.store.update(job.id, ['submitting'], { stepFailures: job.stepFailures + 1, lastError: null })) return stream;
   ctx.counters.restSubmits++;
-  let answer: { status: number; body: string };
+  let answer;
   try {
-    answer = await send(stream, req, ctx.rt.submitTimeoutMs);
+    answer = await httpExchange(stream, req, ctx.rt.submitTimeoutMs);
   } catch (e) {
+    stream.destroy();
     const msg = e instanceof Error ? e.message : String(e);
     ctx.health.stepFailed('submit', e);
     ctx.store.update(job.id, ['submitting'], { retryAt: ctx.now() + LOST_ANSWER_WAIT_MS, lastError: `submit through the REST daemon at ${socket}: ${msg}; looking for the job by its tag before another try` });
-    return true;
+    return undefined;
   }
+  if (!answer.reusable) stream.destroy();
   try {
     const nativeId = rest.parseSubmit(answer.status, answer.body);
     ctx.counters.jobsSubmitted++;
     move(ctx, job, ['submitting'], 'queued', { nativeId, submittedAt: ctx.now(), statusReason: null }, 'submitted', { nativeId });
   } catch (e) {
     const err = e instanceof BridgeError ? e : new BridgeError('SCHEDULER_ERROR', String(e), { transient: true });
-    err.context.cluster = ctx.rt.name;
-    err.context.jobId = job.id;
-    err.context.socket = socket;
+    Object.assign(err.context, { cluster: ctx.rt.name, jobId: job.id, socket });
     if (err.transient) {
       ctx.health.stepFailed('submit', err);
       ctx.store.update(job.id, ['submitting'], { retryAt: ctx.now() + LOST_ANSWER_WAIT_MS, lastError: err.describe() });
@@ -75,39 +97,5 @@ export async function restSubmitOne(ctx: StepContext, job: JobRecord, req: RestR
       move(ctx, job, ['submitting'], 'failed', { statusReason: `rejected by the scheduler: ${err.message}`, lastError: err.describe() }, 'submit rejected', err.toJSON());
     }
   }
-  return true;
-}
-
-/** One HTTP/1.1 request over `stream`; the daemon's status and body. */
-function send(stream: Duplex, req: RestRequest, timeoutMs: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const body = req.body ?? '';
-    const r = request(
-      {
-        createConnection: () => stream as never,
-        method: req.method,
-        path: req.path,
-        headers: { Host: 'localhost', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), Connection: 'close' },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          clearTimeout(timer);
-          stream.destroy();
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', fail);
-      },
-    );
-    const timer = setTimeout(() => fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    function fail(e: Error): void {
-      clearTimeout(timer);
-      stream.destroy();
-      r.destroy();
-      reject(e);
-    }
-    r.on('error', fail);
-    r.end(body);
-  });
+  return answer.reusable ? stream : undefined;
 }

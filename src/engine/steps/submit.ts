@@ -11,7 +11,7 @@ import type { JobRecord } from '../../store/store.js';
 import type { ExecResult } from '../../transport/transport.js';
 import type { RestRequest } from '../../domain/adapter.js';
 import { batchOk, exec, jobDir, move, retryBatchLater, stepFailed, type StepContext } from '../context.js';
-import { restRequestFor, restSubmitOne } from './restSubmit.js';
+import { restRequestFor, restSubmit } from './restSubmit.js';
 import { jobScriptContext } from '../scriptContext.js';
 
 export class TokenBucket {
@@ -64,9 +64,6 @@ export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRec
   return ok.every(Boolean) && offset < pending.length;
 }
 
-/** Requests to the REST daemon in flight per batch. */
-const REST_PARALLEL = 4;
-
 /**
  * One batch: through the adapter's REST daemon where it has one (and the job's directives fit
  * its API), the rest through the submit program; false when the program's outcome is unknown
@@ -85,15 +82,7 @@ async function submitBatch(ctx: StepContext, all: JobRecord[]): Promise<boolean>
     if (req) viaRest.push({ job, req });
     else batch.push(job);
   }
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(REST_PARALLEL, viaRest.length) }, async () => {
-      while (next < viaRest.length && !ctx.stopped()) {
-        const { job, req } = viaRest[next++]!;
-        if (!(await restSubmitOne(ctx, job, req))) batch.push(job);
-      }
-    }),
-  );
+  if (viaRest.length > 0) batch.push(...(await restSubmit(ctx, viaRest)));
   if (batch.length === 0) return true;
   batch.sort((a, b) => a.id - b.id); // the submit program's groups rely on one global order
   const items: SubmitItem[] = batch.map((job) => {
