@@ -409,11 +409,13 @@ export class Staging implements StagingService, StagingHooks {
       if (pending.length > 0) {
         const dir = this.jobOutputsDir(job.id);
         await fsp.mkdir(join(dir, '.tmp'), { recursive: true });
-        // Logs the listing carried whole are stored as they are; small files of every job
-        // staging out now share one stream; the rest go one by one.
+        // Logs the listing carried whole, and empty ones (a finished job's logs do not grow),
+        // are stored as they are; small files of every job staging out now share one stream;
+        // the rest go one by one.
         const inline = this.inlineLogs.get(job.id);
-        const carried = pending.filter((r) => r.kind === 'log' && inline?.get(r.name)?.length === r.size);
-        for (const row of carried) await this.storeBytes(job, row, dir, inline!.get(row.name)!);
+        const carriedBytes = (r: OutputRecord) => (r.kind !== 'log' ? undefined : r.size === 0 ? Buffer.alloc(0) : inline?.get(r.name)?.length === r.size ? inline.get(r.name) : undefined);
+        const carried = pending.filter((r) => carriedBytes(r) !== undefined);
+        for (const row of carried) await this.storeBytes(job, row, dir, carriedBytes(row)!);
         const small = pending.filter((r) => !carried.includes(r) && r.size <= SMALL_FILE_BYTES && fetchable(r.remotePath));
         const fetched = await Promise.all(small.map((r) => this.fetcher.fetch(rt.transport, r.remotePath, r.size)));
         for (const [i, row] of small.entries()) {
