@@ -13,6 +13,9 @@
  *    jobs with the event log not followed and the poll every 5 s;
  *  - the follower program's CPU on the login node (its own and its children's, from /proc),
  *    idle and while those 100 jobs end, against the CPU of the squeue polls every 5 s would run.
+ *
+ * The loop rows also log where a round's time goes, hop by hop (describeBreakdown).
+ * `npx tsx bench/loop.ts --loop-rows` runs only the loop and end-to-wait() rows.
  */
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
