@@ -409,13 +409,12 @@ export class Staging implements StagingService, StagingHooks {
       if (pending.length > 0) {
         const dir = this.jobOutputsDir(job.id);
         await fsp.mkdir(join(dir, '.tmp'), { recursive: true });
+        // Small files of every job staging out now share one stream; the rest go one by one.
         // Logs the listing carried whole, and empty ones (a finished job's logs do not grow),
-        // are stored as they are; small files of every job staging out now share one stream;
-        // the rest go one by one.
+        // need no transfer: they are stored last, as the plan orders logs after the outputs.
         const inline = this.inlineLogs.get(job.id);
         const carriedBytes = (r: OutputRecord) => (r.kind !== 'log' ? undefined : r.size === 0 ? Buffer.alloc(0) : inline?.get(r.name)?.length === r.size ? inline.get(r.name) : undefined);
         const carried = pending.filter((r) => carriedBytes(r) !== undefined);
-        for (const row of carried) await this.storeBytes(job, row, dir, carriedBytes(row)!);
         const small = pending.filter((r) => !carried.includes(r) && r.size <= SMALL_FILE_BYTES && fetchable(r.remotePath));
         const fetched = await Promise.all(small.map((r) => this.fetcher.fetch(rt.transport, r.remotePath, r.size)));
         for (const [i, row] of small.entries()) {
@@ -425,6 +424,7 @@ export class Staging implements StagingService, StagingHooks {
           else await this.downloadOne(job, rt, row, dir);
         }
         for (const row of pending) if (!small.includes(row) && !carried.includes(row)) await this.downloadOne(job, rt, row, dir);
+        for (const row of carried) await this.storeBytes(job, row, dir, carriedBytes(row)!);
       }
       tables.completeStageOut(job.id, this.now());
     }
