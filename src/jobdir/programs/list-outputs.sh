@@ -7,6 +7,8 @@
 set -u
 pack=$1
 inline_max=$2
+# The base64 length of inline_max bytes (a multiple of 3: no padding, so one byte more is longer).
+inline_b64=$((inline_max * 4 / 3))
 shift 2
 root=
 shopt -s nullglob globstar dotglob
@@ -69,7 +71,7 @@ list_one() {
       # program follows for a job that printed a few lines, which is a loop's next input.
       if [ -s "$f" ]; then
         small=$(head -c "$((inline_max + 1))" -- "$f" | base64 -w0)
-        if [ "${#small}" -le "$(( (inline_max + 2) / 3 * 4 ))" ]; then printf "@@HPCB-OUT L %s %s - %s\n" "$i" "$w" "$small"
+        if [ "${#small}" -le "$inline_b64" ]; then printf "@@HPCB-OUT L %s %s - %s\n" "$i" "$w" "$small"
         else printf "@@HPCB-OUT L %s %s %s\n" "$i" "$w" "$(stat -c %s -- "$f")"
         fi
       elif [ -f "$f" ]; then printf "@@HPCB-OUT L %s %s 0\n" "$i" "$w"
