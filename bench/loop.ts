@@ -13,6 +13,9 @@
  *    jobs with the event log not followed and the poll every 5 s;
  *  - the follower program's CPU on the login node (its own and its children's, from /proc),
  *    idle and while those 100 jobs end, against the CPU of the squeue polls every 5 s would run.
+ *
+ * The loop rows also log where a round's time goes, hop by hop (describeBreakdown).
+ * `npx tsx bench/loop.ts --loop-rows` runs only the loop and end-to-wait() rows.
  */
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -21,6 +24,8 @@ import { listen } from '../src/api/listen.js';
 import { TokenStore } from '../src/auth/tokens.js';
 import { Bridge } from '../src/bridge.js';
 import { Client, Job } from '../src/client/index.js';
+import { jobTag } from '../src/engine/tag.js';
+import { eventLogFor } from '../src/jobdir/layout.js';
 import { silentLogger } from '../src/logging.js';
 import { labSettings, onLogin, type Lab } from '../test/e2e/support/lab.js';
 import { makeRow, pct, sleep, type BenchOptions, type BenchRow } from './common.js';
@@ -33,7 +38,7 @@ interface Daemon {
   close: () => Promise<void>;
 }
 
-async function daemon(cluster: Record<string, unknown>): Promise<Daemon> {
+export async function daemon(cluster: Record<string, unknown>): Promise<Daemon> {
   const lab = labSettings({ pollIntervalSeconds: (cluster.pollIntervalSeconds as number | undefined) ?? 5, cluster });
   const bridge = Bridge.open(lab.settings, { logger: silentLogger() });
   bridge.start();
@@ -53,16 +58,69 @@ async function daemon(cluster: Record<string, unknown>): Promise<Daemon> {
   };
 }
 
+/**
+ * Where one round's time goes, hop by hop (ms, wall clock of this process and of the cluster,
+ * which share the machine): each hop ends at the time stamp named, from the hop before it.
+ */
+const HOPS = ['created', 'staging_in', 'submitting', 'queued', 'script start', 'script end', 'finishing', 'staging_out', 'completed', 'wait() returned', 'stdout read'] as const;
+export type Breakdown = Record<(typeof HOPS)[number] | 'round start', number> & { tag: string };
+
+function breakdownOf(d: Daemon, id: number, t0: number, waited: number, read: number): Breakdown {
+  const job = d.bridge.get(id)!;
+  const at = (state: string) => d.bridge.store.events(id).find((e) => e.to === state)?.at ?? NaN;
+  return {
+    tag: jobTag(d.bridge.store.instanceId(), id, job.attempt),
+    'round start': t0,
+    created: at('accepted'),
+    staging_in: at('staging_in'),
+    submitting: at('submitting'),
+    queued: at('queued'),
+    'script start': NaN, // from the start record (fillStarts): startedAt may hold a whole second
+    'script end': job.eventAt ?? NaN,
+    finishing: at('finishing'),
+    staging_out: at('staging_out'),
+    completed: at('completed'),
+    'wait() returned': waited,
+    'stdout read': read,
+  };
+}
+
+/** The start records' own time stamps (ms), read from the event log after the rounds. */
+export async function fillStarts(d: Daemon, hops: Breakdown[]): Promise<void> {
+  if (hops.length === 0) return;
+  const out = await onLogin(d.lab.env, `grep -E ' (${hops.map((h) => h.tag).join('|')}) [^ ]+ start ' ${eventLogFor(d.lab.scratchRoot)} || :`);
+  const at = new Map(out.trim().split('\n').filter(Boolean).map((l) => { const f = l.split(' '); return [f[1]!, Number(f[5]) * 1000] as const; }));
+  for (const h of hops) h['script start'] = at.get(h.tag) ?? NaN;
+}
+
+/** Mean duration of each hop over the rounds' last jobs to return from wait(), as "hop +ms" pairs. */
+export function describeBreakdown(rows: readonly Breakdown[]): string {
+  const parts: string[] = [];
+  let prev: number[] = rows.map((r) => r['round start']);
+  for (const h of HOPS) {
+    const cur = rows.map((r) => r[h]);
+    const ok = cur.map((c, i) => c - prev[i]!).filter((x) => Number.isFinite(x));
+    parts.push(`${h} +${ok.length ? Math.round(ok.reduce((a, b) => a + b, 0) / ok.length) : '?'}`);
+    prev = cur.map((c, i) => (Number.isFinite(c) ? c : prev[i]!));
+  }
+  return parts.join(', ');
+}
+
 /** Seconds per round of `rounds` rounds of `width` jobs through the SDK; end-to-wait latencies collected. */
-async function bridgeLoop(d: Daemon, rounds: number, width: number, latencies: number[]): Promise<number[]> {
+export async function bridgeLoop(d: Daemon, rounds: number, width: number, latencies: number[], hops: Breakdown[] = []): Promise<number[]> {
   let x = 0;
   const perRound: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const t0 = performance.now();
+    const wall0 = Date.now();
     const jobs = await Promise.all(Array.from({ length: width }, () => new Job({ tasks: [{ cmd: `echo $((${x} + 1))` }] }, d.client).create()));
     const ends = await Promise.all(jobs.map((j) => j.wait({ timeout: 600 }).then(() => Date.now())));
     const outs = await Promise.all(jobs.map((j) => j.stdout()));
+    const read = Date.now();
     perRound.push((performance.now() - t0) / 1000);
+    // The critical path: the job whose wait() returned last.
+    const last = ends.indexOf(Math.max(...ends));
+    hops.push(breakdownOf(d, jobs[last]!.id!, wall0, ends[last]!, read));
     jobs.forEach((j, i) => {
       const row = d.bridge.get(j.id!)!;
       if (row.status !== 'completed') throw new Error(`bench job ${j.id} ended ${row.status}: ${row.statusReason}`);
@@ -123,7 +181,7 @@ async function commandsPerHour(d: Daemon, jobs: number, windowSeconds: number): 
   return { perHour: (n / windowSeconds) * 3600, done, ...(cpu !== undefined ? { cpu } : {}) };
 }
 
-export async function runLoopBench(opts: BenchOptions & { rounds?: number; windowSeconds?: number } = {}): Promise<BenchRow[]> {
+export async function runLoopBench(opts: BenchOptions & { rounds?: number; windowSeconds?: number; loopRowsOnly?: boolean } = {}): Promise<BenchRow[]> {
   const rounds = opts.rounds ?? (opts.quick ? 3 : 10);
   const windowSeconds = opts.windowSeconds ?? (opts.quick ? 40 : 60);
   const log = opts.log ?? ((s: string) => console.error(s));
@@ -134,7 +192,10 @@ export async function runLoopBench(opts: BenchOptions & { rounds?: number; windo
     for (const width of [1, 20]) {
       log(`loop: ${rounds} rounds of ${width} job(s): bridge, sbatch --wait, srun`);
       await bridgeLoop(d, 1, width, []); // warm-up: connection, follower, first poll
-      const bridge = await bridgeLoop(d, rounds, width, latencies);
+      const hops: Breakdown[] = [];
+      const bridge = await bridgeLoop(d, rounds, width, latencies, hops);
+      await fillStarts(d, hops);
+      log(`loop: ${width} job(s) per round, mean ms per hop of the job whose wait() returned last: ${describeBreakdown(hops)}`);
       const sbatch = await loginLoop(d, 'sbatch', rounds, width);
       const srun = await loginLoop(d, 'srun', rounds, width);
       const med = pct(bridge, 50);
@@ -146,6 +207,8 @@ export async function runLoopBench(opts: BenchOptions & { rounds?: number; windo
     const note = `${latencies.length} jobs of the loop rows; from the end record's time stamp (script end) to wait() returning; safety-net poll 60 s; lower is better`;
     rows.push(makeRow('job end to SDK wait() returning, median', pct(latencies, 50), 'ms', 'GET /healthz round trip', pct(healthz, 50), note));
     rows.push(makeRow('job end to SDK wait() returning, p95', pct(latencies, 95), 'ms', 'GET /healthz round trip', pct(healthz, 95), note));
+
+    if (opts.loopRowsOnly) return rows;
 
     log('loop: follower CPU idle');
     // A follower with no job to follow stops after a minute: a job parked in the DOWN partition
@@ -180,5 +243,5 @@ export async function runLoopBench(opts: BenchOptions & { rounds?: number; windo
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  console.log(benchTable(await runLoopBench({ quick: process.argv.includes('--quick') })));
+  console.log(benchTable(await runLoopBench({ quick: process.argv.includes('--quick'), loopRowsOnly: process.argv.includes('--loop-rows') })));
 }

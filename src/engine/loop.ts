@@ -44,6 +44,9 @@ import { WorkflowRows } from './workflowRows.js';
 
 export type { StagingHooks } from './context.js';
 
+/** Stage-in rounds one tick runs at most before it submits (see tick()). */
+const STAGE_IN_PASSES = 3;
+
 export interface ReconcilerOptions {
   now?: () => number;
   staging?: StagingHooks;
@@ -134,6 +137,7 @@ export class Reconciler {
     this.interrupt?.();
     await this.loop;
     await this.followers?.stop();
+    await this.accountingFill.idle();
     // Give transfers in flight a moment to finish (a small output usually does); a large one is
     // cut off when the transport closes and resumes at the next start.
     await this.stageOuts.drain(this.opts.stopGraceMs ?? 5000);
@@ -183,7 +187,7 @@ export class Reconciler {
     const due = (j: { retryAt: number | null }) => (j.retryAt ?? 0) <= now;
     let jobs = active();
     this.followers?.ensure(followedAccounts(ctx, jobs));
-    await this.accountingFill.run(ctx);
+    this.accountingFill.run(ctx);
     if (jobs.length === 0) return;
 
     cancelBeforeSubmit(ctx, jobs);
@@ -217,9 +221,20 @@ export class Reconciler {
     // can take seconds, and their outcomes (and stage-outs) should not wait behind it.
     for (const [as, js] of groups('finishing')) await finish(as, js.filter((j) => j.kind === 'job' && j.state === 'finishing' && due(j)));
     for (const [as, js] of groups('staging_out')) this.stageOuts.start(js.filter((j) => j.kind === 'job' && j.state === 'staging_out' && due(j) && !this.stageOuts.has(j.id)), as);
+    // Jobs created while a stage-in round is out (a loop creating its next round of jobs at
+    // once, each POST a moment after the other) are staged in by another pass of this tick, so
+    // they go out with this tick's submission instead of waiting a whole stage-in and submit
+    // for the next one. The passes are few: a steady stream of new jobs must not hold back the
+    // submission of those already staged.
     let staged = 0;
-    for (const [as, js] of groups('accepted', 'staging_in')) {
-      staged += await stageIn(as, js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || j.state === 'staging_in') && due(j)));
+    for (let pass = 0; pass < STAGE_IN_PASSES; pass++) {
+      let took = 0;
+      for (const [as, js] of groups('accepted', 'staging_in')) {
+        const these = js.filter((j) => ((j.state === 'accepted' && (j.workflowId === null || ready.has(j.id))) || (j.state === 'staging_in' && pass === 0)) && due(j));
+        took += these.length;
+        staged += await stageIn(as, these);
+      }
+      if (took === 0 || ctx.stopped()) break;
     }
     // A carrier stages in once all its instances have: the next tick may take it at once
     // rather than after a poll interval.

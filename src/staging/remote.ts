@@ -100,7 +100,9 @@ export function parsePlaceOutput(stdout: string): { noDir: boolean; complete: bo
  * reported, not collected, and a link that stays inside is collected from its real path.
  * outputDirs: packed as a .tar.gz under .hpcb/outdirs (temp + rename, so a re-run after a crash
  * never finds half an archive); tar stores symlinks as links and does not follow them.
- * Logs: each task's stdout and stderr with their sizes.
+ * Logs: each task's stdout and stderr with their sizes; one of at most INLINE_LOG_BYTES comes
+ * back whole instead (`-` for its size, then its bytes in base64), so a job that printed a few
+ * lines needs no fetch after its listing.
  *
  * Lines (names base64):
  *   @@HPCB-OUT F <pattern idx> <name> <real path> <size>
@@ -108,7 +110,7 @@ export function parsePlaceOutput(stdout: string): { noDir: boolean; complete: bo
  *   @@HPCB-OUT NONE <pattern idx>
  *   @@HPCB-OUT D <dir idx> <archive path> <size>
  *   @@HPCB-OUT DX <dir idx> <reason> [<base64 stderr>]
- *   @@HPCB-OUT L <task> <stdout|stderr> <size>
+ *   @@HPCB-OUT L <task> <stdout|stderr> <size>  or  L <task> <stdout|stderr> - <content>
  *   @@HPCB-OUT NODIR / @@HPCB-OUT END
  */
 export interface ListItem {
@@ -119,9 +121,15 @@ export interface ListItem {
   taskCount: number;
 }
 
+/**
+ * The largest log a listing carries inline. A multiple of 3, so the program can tell a log of
+ * this size from a longer one by the length of its base64 alone (without a stat fork).
+ */
+export const INLINE_LOG_BYTES = 6144;
+
 /** One exec lists several jobs; each job's part of the output is parsed by parseListOutputs. */
 export function listOutputsProgram(items: readonly ListItem[]): string[] {
-  const args = [OUTDIR_PACK_DIR];
+  const args = [OUTDIR_PACK_DIR, String(INLINE_LOG_BYTES)];
   for (const it of items) args.push(it.key, it.jobDir, String(it.taskCount), String(it.patterns.length), String(it.dirs.length), ...it.patterns, ...it.dirs);
   return programArgv('list-outputs', args);
 }
@@ -151,7 +159,7 @@ export type ListedOutput =
   | { type: 'nomatch'; pattern: number }
   | { type: 'dir'; dir: number; archivePath: string; size: number }
   | { type: 'dirRejected'; dir: number; reason: string; detail: string }
-  | { type: 'log'; task: number; which: 'stdout' | 'stderr'; size: number };
+  | { type: 'log'; task: number; which: 'stdout' | 'stderr'; size: number; content?: Buffer };
 
 export function parseListOutputs(stdout: string): { noDir: boolean; complete: boolean; entries: ListedOutput[] } {
   const entries: ListedOutput[] = [];
@@ -184,7 +192,11 @@ export function parseListOutputs(stdout: string): { noDir: boolean; complete: bo
         entries.push({ type: 'dirRejected', dir: Number(f[1]), reason: f[2] ?? 'unknown', detail: unb64(f[3]).trim() });
         break;
       case 'L':
-        if (f[2] === 'stdout' || f[2] === 'stderr') entries.push({ type: 'log', task: Number(f[1]), which: f[2], size: Number(f[3]) });
+        if (f[2] !== 'stdout' && f[2] !== 'stderr') break;
+        if (f[3] === '-') {
+          const content = Buffer.from(f[4] ?? '', 'base64');
+          entries.push({ type: 'log', task: Number(f[1]), which: f[2], size: content.length, content });
+        } else entries.push({ type: 'log', task: Number(f[1]), which: f[2], size: Number(f[3]) });
         break;
     }
   }

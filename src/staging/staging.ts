@@ -100,6 +100,11 @@ export class Staging implements StagingService, StagingHooks {
   private readonly fetching = new Map<string, Promise<{ sha256: string; size: number }>>();
   /** Output listings of jobs that stage out together, one remote program per batch. */
   private readonly listings = new ListBatcher(STAGING_EXEC_TIMEOUT_MS);
+  /**
+   * Logs a listing carried whole (remote.ts, INLINE_LOG_BYTES), by job id and log name, until
+   * the job's stageOut stores them. Memory only: after a restart the log is fetched as any other.
+   */
+  private readonly inlineLogs = new Map<number, Map<string, Buffer>>();
   /** Output listings in flight, by job id (planStageOuts and stageOut share one). */
   private readonly planning = new Map<number, Promise<void>>();
   /** Small outputs and logs of jobs that stage out together, one remote program per batch. */
@@ -405,7 +410,12 @@ export class Staging implements StagingService, StagingHooks {
         const dir = this.jobOutputsDir(job.id);
         await fsp.mkdir(join(dir, '.tmp'), { recursive: true });
         // Small files of every job staging out now share one stream; the rest go one by one.
-        const small = pending.filter((r) => r.size <= SMALL_FILE_BYTES && fetchable(r.remotePath));
+        // Logs the listing carried whole, and empty ones (a finished job's logs do not grow),
+        // need no transfer: they are stored last, as the plan orders logs after the outputs.
+        const inline = this.inlineLogs.get(job.id);
+        const carriedBytes = (r: OutputRecord) => (r.kind !== 'log' ? undefined : r.size === 0 ? Buffer.alloc(0) : inline?.get(r.name)?.length === r.size ? inline.get(r.name) : undefined);
+        const carried = pending.filter((r) => carriedBytes(r) !== undefined);
+        const small = pending.filter((r) => !carried.includes(r) && r.size <= SMALL_FILE_BYTES && fetchable(r.remotePath));
         const fetched = await Promise.all(small.map((r) => this.fetcher.fetch(rt.transport, r.remotePath, r.size)));
         for (const [i, row] of small.entries()) {
           const data = fetched[i];
@@ -413,10 +423,12 @@ export class Staging implements StagingService, StagingHooks {
           if (Buffer.isBuffer(data)) await this.storeBytes(job, row, dir, data);
           else await this.downloadOne(job, rt, row, dir);
         }
-        for (const row of pending) if (!small.includes(row)) await this.downloadOne(job, rt, row, dir);
+        for (const row of pending) if (!small.includes(row) && !carried.includes(row)) await this.downloadOne(job, rt, row, dir);
+        for (const row of carried) await this.storeBytes(job, row, dir, carriedBytes(row)!);
       }
       tables.completeStageOut(job.id, this.now());
     }
+    this.inlineLogs.delete(job.id);
     // The job is about to be terminal: bytes only it referred to (a fetched URL) can go.
     for (const sha256 of tables.resolvedBlobs(job.id)) {
       if (!tables.blobInUse(job.owner, sha256, job.id)) this.blobs.remove(job.owner, sha256);
@@ -497,7 +509,14 @@ export class Staging implements StagingService, StagingHooks {
     // Logs after the outputs: the outputs are what the job was for, and a log that does not fit
     // stays readable from the cluster for as long as scratch keeps it.
     for (const e of listed.entries) {
-      if (e.type === 'log') planned.push({ name: `task.${e.task}.${e.which}`, kind: 'log', remotePath: posix.join(jobDir, HPCB_DIR, `task.${e.task}.${e.which}`), size: e.size });
+      if (e.type !== 'log') continue;
+      const name = `task.${e.task}.${e.which}`;
+      planned.push({ name, kind: 'log', remotePath: posix.join(jobDir, HPCB_DIR, name), size: e.size });
+      if (e.content) {
+        const logs = this.inlineLogs.get(job.id) ?? new Map<string, Buffer>();
+        logs.set(name, e.content);
+        this.inlineLogs.set(job.id, logs);
+      }
     }
     const cap = this.limits.outputBytesPerJob;
     let total = 0;

@@ -3,9 +3,8 @@
  * end record before accounting had them. The job's state never waits for this and never
  * changes here; one accounting command per account covers every such job ended since the last
  * one, at most once per FILL_EVERY_MS, and a job whose record has not shown up by its due time
- * is given up on. An
- * adapter without accounting gets the same from its status command, which lists a finished job
- * for a while (its final state and nodes).
+ * is given up on. An adapter without accounting gets the same from its status command, which
+ * lists a finished job for a while (its final state and nodes).
  */
 import type { FinalInfo } from '../../domain/adapter.js';
 import type { JobRecord } from '../../store/store.js';
@@ -23,13 +22,29 @@ const FIRST_ASK_MS = 5000;
 
 export class AccountingFill {
   private lastAt = 0;
+  private inFlight: Promise<void> | undefined;
 
-  async run(ctx: StepContext): Promise<void> {
+  /**
+   * Starts a fill when one is due and returns at once: the tick that starts it goes on to jobs
+   * whose state is waiting (a loop's next round), not after an accounting command nobody waits for.
+   */
+  run(ctx: StepContext): void {
     const now = ctx.now();
-    if (now - this.lastAt < FILL_EVERY_MS) return;
+    if (this.inFlight || now - this.lastAt < FILL_EVERY_MS) return;
     const due = ctx.store.accountingDue(ctx.rt.name).filter((j) => now - (j.accountingDue! - ACCOUNTING_FILL_MS) >= FIRST_ASK_MS);
     if (due.length === 0) return;
     this.lastAt = now;
+    this.inFlight = this.fill(ctx, due, now)
+      .catch((e: unknown) => ctx.log.error({ err: e, cluster: ctx.rt.name }, 'accounting fill-in crashed'))
+      .finally(() => (this.inFlight = undefined));
+  }
+
+  /** The fill in flight, if any, has ended (the reconciler's stop waits for it). */
+  async idle(): Promise<void> {
+    await this.inFlight;
+  }
+
+  private async fill(ctx: StepContext, due: readonly JobRecord[], now: number): Promise<void> {
     for (const [account, jobs] of byAccount(ctx, due)) {
       let found;
       try {
@@ -38,6 +53,7 @@ export class AccountingFill {
         ctx.log.debug({ cluster: ctx.rt.name, err: e instanceof Error ? e.message : String(e) }, 'accounting fill-in failed; trying again later');
         continue;
       }
+      if (ctx.stopped()) return; // the database may be closing
       for (const j of jobs) fillOne(ctx, j, j.nativeId ? found.get(j.nativeId) : undefined, now);
     }
   }

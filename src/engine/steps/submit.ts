@@ -52,8 +52,13 @@ export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRec
   if (pending.length === 0 || ctx.stopped()) return false;
   const batches: JobRecord[][] = [];
   let offset = 0;
-  while (batches.length < Math.max(1, ctx.rt.submitsInFlight ?? 1) && offset < pending.length) {
-    const n = bucket.take(Math.min(ctx.rt.submitBatchSize, pending.length - offset));
+  const inFlight = Math.max(1, ctx.rt.submitsInFlight ?? 1);
+  // A round smaller than the batch size is shared among the programs in flight too (20 jobs
+  // of a loop's round: two programs of 10 wait half as long on the scheduler as one of 20),
+  // but not below a few jobs each: a program of its own costs a channel and a shell.
+  const size = Math.min(ctx.rt.submitBatchSize, Math.max(MIN_SHARED_BATCH, Math.ceil(pending.length / inFlight)));
+  while (batches.length < inFlight && offset < pending.length) {
+    const n = bucket.take(Math.min(size, pending.length - offset));
     if (n === 0) break;
     batches.push(pending.slice(offset, offset + n));
     offset += n;
@@ -63,6 +68,9 @@ export async function submit(ctx: StepContext, bucket: TokenBucket, jobs: JobRec
   // An unknown outcome is retried after its back-off, not at once.
   return ok.every(Boolean) && offset < pending.length;
 }
+
+/** The fewest jobs a batch gets when a round is shared among the submit programs in flight. */
+const MIN_SHARED_BATCH = 8;
 
 /**
  * One batch: through the adapter's REST daemon where it has one (and the job's directives fit

@@ -1,12 +1,15 @@
 # shellcheck shell=bash
 # List what stage-out should bring back, for one job or several in one exec (see
 # src/staging/remote.ts for the output).
-# Usage: list-outputs.sh <pack dir> then, per job:
+# Usage: list-outputs.sh <pack dir> <largest log sent inline, bytes> then, per job:
 #   <key> <job dir> <task count> <pattern count> <dir count> <patterns...> <dirs...>
 # Each job's lines follow `@@HPCB-OUT JOB <key>` and end with its own END (or NODIR).
 set -u
 pack=$1
-shift
+inline_max=$2
+# The base64 length of inline_max bytes (a multiple of 3: no padding, so one byte more is longer).
+inline_b64=$((inline_max * 4 / 3))
+shift 2
 root=
 shopt -s nullglob globstar dotglob
 b64() { printf "%s" "$1" | base64 -w0; }
@@ -64,7 +67,13 @@ list_one() {
     for w in stdout stderr; do
       f=.hpcb/task.$i.$w
       # An empty log (the usual case for stderr) needs no stat: a fork per file adds up by the hundred.
-      if [ -s "$f" ]; then printf "@@HPCB-OUT L %s %s %s\n" "$i" "$w" "$(stat -c %s -- "$f")"
+      # A small one comes back whole in this line (its size is then the content's): no fetch
+      # program follows for a job that printed a few lines, which is a loop's next input.
+      if [ -s "$f" ]; then
+        small=$(head -c "$((inline_max + 1))" -- "$f" | base64 -w0)
+        if [ "${#small}" -le "$inline_b64" ]; then printf "@@HPCB-OUT L %s %s - %s\n" "$i" "$w" "$small"
+        else printf "@@HPCB-OUT L %s %s %s\n" "$i" "$w" "$(stat -c %s -- "$f")"
+        fi
       elif [ -f "$f" ]; then printf "@@HPCB-OUT L %s %s 0\n" "$i" "$w"
       fi
     done

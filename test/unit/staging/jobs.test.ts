@@ -262,6 +262,24 @@ describe('stage-out', () => {
 });
 
 describe('logs', () => {
+  it('a log of up to 6 KiB comes back inside the output listing and a longer one by a fetch, both byte for byte', async () => {
+    const { bridge: b } = openBridge();
+    const fetches = () => b.staging.stats().fetchCommands ?? 0;
+    const small = await runJob(b, { tasks: [{ cmd: 'echo 42' }] });
+    expect(small.status).toBe('completed');
+    expect(fetches()).toBe(0);
+    expect((await b.staging.readLog(small.id, 'alice', 'stdout')).data.toString()).toBe('42\n');
+
+    // 6144 bytes is the most a listing carries; one byte more is fetched.
+    const edge = await runJob(b, { tasks: [{ cmd: "head -c 6144 /dev/zero | tr '\\0' a; head -c 6145 /dev/zero | tr '\\0' b >&2" }] });
+    expect(edge.status).toBe('completed');
+    expect(fetches()).toBe(1);
+    expect((await b.staging.readLog(edge.id, 'alice', 'stdout', { maxBytes: 10_000 })).data.toString()).toBe('a'.repeat(6144));
+    expect((await b.staging.readLog(edge.id, 'alice', 'stderr', { maxBytes: 10_000 })).data.toString()).toBe('b'.repeat(6145));
+    rmSync(jobDir(b, edge.id), { recursive: true, force: true });
+    expect((await b.staging.readLog(edge.id, 'alice', 'stdout', { maxBytes: 10_000 })).data.toString()).toBe('a'.repeat(6144));
+  });
+
   it('stdout is readable at increasing offsets while the job runs, and from the store after scratch is gone', async () => {
     const { bridge: b } = openBridge();
     const { job } = b.submit('alice', {
