@@ -26,8 +26,10 @@ interface Request {
 
 export class FetchBatcher {
   private readonly queues = new Map<Transport, Request[]>();
-  /** Fetch programs run (for tests and the benchmark); in-process reads are not counted. */
+  /** Fetch programs run (for tests and the benchmark); in-process reads are counted apart. */
   fetches = 0;
+  /** Batches read in-process by a transport that can (`readFiles`: the local one). */
+  reads = 0;
 
   constructor(private readonly timeoutMs: number) {}
 
@@ -58,7 +60,9 @@ export class FetchBatcher {
       }
       try {
         const paths = [...new Set(batch.map((r) => r.path))];
-        const got = (await transport.readFiles?.(paths)) ?? (await this.fetchByProgram(transport, paths));
+        const read = await transport.readFiles?.(paths);
+        if (read) this.reads++;
+        const got = read ?? (await this.fetchByProgram(transport, paths));
         for (const r of batch) r.resolve(got.get(r.path));
       } catch (e) {
         for (const r of batch) r.reject(e);

@@ -69,6 +69,8 @@ export interface StagingStats {
   outputBytesDownloaded: number;
   /** Remote programs that brought back many small outputs and logs at once. */
   fetchCommands?: number;
+  /** The same batches read in-process where the transport can (the local one). */
+  fetchReads?: number;
 }
 
 /** Remote staging programs hash and unpack big files; they get far longer than a squeue. */
@@ -124,7 +126,7 @@ export class Staging implements StagingService, StagingHooks {
   }
 
   stats(): StagingStats {
-    return { ...this.counters, fetchCommands: this.fetcher.fetches };
+    return { ...this.counters, fetchCommands: this.fetcher.fetches, fetchReads: this.fetcher.reads };
   }
 
   // ------------------------------------------------------------------ submission checks
