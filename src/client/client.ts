@@ -187,7 +187,8 @@ export class Client {
    * Create a job. An Idempotency-Key is generated for the call when none is given, so the
    * retries after a lost answer return the job created the first time instead of a second one.
    */
-  createJob(definition: JobDefinition, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<{ id: number }> {
+  /** The new job as the daemon shows it (an older daemon answers `{id}` alone). */
+  createJob(definition: JobDefinition, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<JobView | { id: number }> {
     return this.json('POST', '/jobs', { json: definition, ...keyed(opts) });
   }
 
@@ -217,7 +218,7 @@ export class Client {
   }
 
   /** A new job from job `id`'s definition; keyed like createJob. */
-  cloneJob(id: number, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<{ id: number }> {
+  cloneJob(id: number, opts: { idempotencyKey?: string; signal?: AbortSignal } = {}): Promise<JobView | { id: number }> {
     return this.json('POST', `/jobs/${id}/clone`, keyed(opts));
   }
 

@@ -239,9 +239,9 @@ export class Job {
    */
   async create(opts: { idempotencyKey?: string } = {}): Promise<this> {
     if (this.id !== undefined) throw new HpcBridgeError('CONFLICT', `this Job object is already job ${this.id}`, 0);
-    const { id } = await this.client.createJob(this.toJSON(), opts);
-    this.id = id;
-    this.info = await this.client.getJob(id);
+    const made = await this.client.createJob(this.toJSON(), opts);
+    this.id = made.id;
+    this.info = 'status' in made ? made : await this.client.getJob(made.id);
     return this;
   }
 

@@ -27,7 +27,8 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
       throw new HttpError('CONFLICT', `Idempotency-Key "${key}" was already used for job ${job.id} with a different definition`, 'Idempotency-Key');
     }
     if (created) hub.created(ctx.user);
-    sendJson(ctx.res, created ? 201 : 200, { id: job.id }, { location: `${API_PREFIX}/jobs/${job.id}` });
+    // The whole job, as GET /jobs/{id} shows it: a client that creates in a loop needs no second request.
+    sendJson(ctx.res, created ? 201 : 200, jobView(job), { location: `${API_PREFIX}/jobs/${job.id}` });
   };
 
   r.add(
@@ -38,7 +39,7 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
       auth: true,
       body: JobBody,
       headers: { 'Idempotency-Key': { schema: IdempotencyKey, description: 'makes a retried create return the same job' } },
-      responses: { 201: '{id}', 200: '{id} of the job created earlier with this Idempotency-Key', 400: 'invalid definition (names the field)', 409: 'Idempotency-Key reused with another definition', 413: 'body too large' },
+      responses: { 201: 'Job (the new job, as GET /jobs/{id} shows it)', 200: 'Job created earlier with this Idempotency-Key', 400: 'invalid definition (names the field)', 409: 'Idempotency-Key reused with another definition', 413: 'body too large' },
       handler: async (ctx) => submit(ctx, await readJson(ctx.req, maxJson)),
     },
     {
@@ -133,7 +134,7 @@ export function registerJobRoutes(r: Router, api: ApiContext): void {
       summary: 'Create a new job from the definition of an existing one',
       auth: true,
       headers: { 'Idempotency-Key': { schema: IdempotencyKey, description: 'makes a retried clone return the same job' } },
-      responses: { 201: '{id} of the new job', 404: 'unknown job' },
+      responses: { 201: 'Job (the new job)', 404: 'unknown job' },
       handler: (ctx) => submit(ctx, ownedJob(ctx).spec),
     },
     {
