@@ -27,9 +27,12 @@ export function linkArrayInstances(ctx: StepContext): void {
 }
 
 function linkAll(ctx: StepContext): void {
+  // Thousands of instances share a few carriers: each is read once.
+  const carriers = new Map<number, JobRecord | undefined>();
   for (const inst of ctx.store.activeOnCluster(ctx.rt.name)) {
     if (inst.state !== 'submitting' || inst.arrayJobId === null) continue;
-    const carrier = ctx.store.get(inst.arrayJobId);
+    if (!carriers.has(inst.arrayJobId)) carriers.set(inst.arrayJobId, ctx.store.get(inst.arrayJobId));
+    const carrier = carriers.get(inst.arrayJobId);
     if (!carrier) continue;
     const arrays = ctx.rt.adapter.arrays;
     const k = elementIndex(carrier, inst);
@@ -50,7 +53,7 @@ function linkAll(ctx: StepContext): void {
 export function closeCarriers(ctx: StepContext): void {
   for (const c of ctx.store.activeOnCluster(ctx.rt.name)) {
     if (c.kind !== 'array' || !['queued', 'running', 'finishing', 'staging_out'].includes(c.state)) continue;
-    const insts = ctx.store.workflowJobs(c.workflowId!).filter((j) => j.arrayJobId === c.id);
+    const insts = ctx.store.carrierInstances(c.workflowId!, c.id);
     if (insts.some((i) => !isTerminal(i.state))) continue;
     let cur: JobRecord | undefined = c;
     const why = `all ${insts.length} elements ended`;

@@ -108,7 +108,7 @@ function renderScript(ctx: StepContext, job: JobRecord): string {
  * without running anything.
  */
 function instancesFile(ctx: StepContext, job: JobRecord): string {
-  const insts = ctx.store.workflowJobs(job.workflowId!).filter((j) => j.arrayJobId === job.id);
+  const insts = ctx.store.carrierInstances(job.workflowId!, job.id);
   const lines = Array.from({ length: job.arraySize ?? 0 }, () => '');
   for (const i of insts) {
     const k = elementIndex(job, i);
