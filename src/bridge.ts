@@ -10,7 +10,7 @@ import { parseJobSpec, type JobSpec } from './domain/jobSpec.js';
 import { parseWorkflow } from './domain/workflowSpec.js';
 import { currentJobs, workflowView, type WorkflowView } from './engine/workflowStatus.js';
 import { isTerminal } from './domain/state.js';
-import type { SchedulerAdapter } from './domain/adapter.js';
+import type { NativeArrays, SchedulerAdapter } from './domain/adapter.js';
 import type { ClusterHealth, ClusterRuntime } from './engine/cluster.js';
 import { carrierElementCommand } from './jobdir/layout.js';
 import { Reconciler, type StagingHooks } from './engine/loop.js';
@@ -239,15 +239,15 @@ export class Bridge {
         i.spec = this.applyUserPolicy(owner, cluster, i.spec, `${jobField}.cluster`, 'workflow');
         this.staging.checkSubmission(owner, i.spec);
       }
-      // One array submission where the adapter can follow array elements (Slurm, PBS Pro).
-      const arrays = rec.rt.adapter.arrays;
-      const native = !!arrays && insts[0]!.factory && insts.length >= (arrays.minElements ?? 1);
-      if (native) {
-        const parallel = plan.spec.policies.maximumParallel;
-        rows.push({ ref: `array:${name}`, kind: 'array', cluster, clusterUser, spec: carrierSpec(insts[0]!.spec), wfJob: name, wfIndex: null, wfParams: null, arraySize: insts.length, ...(parallel ? { arrayParallel: parallel } : {}) });
+      // One array submission where the adapter can follow array elements (Slurm, PBS Pro), or
+      // several when the factory is larger than the scheduler's largest array.
+      const chunks = arrayChunks(rec.rt.adapter.arrays, insts.length, insts[0]!.factory, plan.spec.policies.maximumParallel);
+      for (const [c, chunk] of chunks.entries()) {
+        rows.push({ ref: `array:${name}:${c}`, kind: 'array', cluster, clusterUser, spec: carrierSpec(insts[0]!.spec), wfJob: name, wfIndex: chunk.first, wfParams: null, arraySize: chunk.size, ...(chunk.parallel ? { arrayParallel: chunk.parallel } : {}) });
       }
-      for (const i of insts) {
-        rows.push({ ref: `${name}#${i.index}`, kind: 'job', cluster, clusterUser, spec: i.spec, wfJob: name, wfIndex: i.index, wfParams: i.factory ? i.params : null, ...(native ? { carrierRef: `array:${name}` } : {}) });
+      for (const [k, i] of insts.entries()) {
+        const carrier = chunks.findIndex((c) => k >= c.first && k < c.first + c.size);
+        rows.push({ ref: `${name}#${i.index}`, kind: 'job', cluster, clusterUser, spec: i.spec, wfJob: name, wfIndex: i.index, wfParams: i.factory ? i.params : null, ...(carrier >= 0 ? { carrierRef: `array:${name}:${carrier}` } : {}) });
       }
     }
     const { workflow: wf, created } = this.store.createWorkflow({ owner, name: plan.spec.name, spec: plan.spec, labels: plan.spec.labels, rows, ...(opts.idempotencyKey ? { idempotencyKey: opts.idempotencyKey } : {}) });
@@ -514,6 +514,29 @@ export function clusterRuntime(c: ClusterConfig, settings: Settings, adapter: Sc
   const rt = { ...base, user: own, transport: pool.get(own), scratchRoot: scratchRootFor(c, own), forAccount: view, pool, ...(monitor ? { monitor } : {}) };
   views.set(own, rt);
   return rt;
+}
+
+/**
+ * How a factory's instances become native arrays: none (each instance its own submission: no
+ * native arrays, not a factory, fewer instances than the smallest array), one, or several of at
+ * most `maxElements` each. A carrier's `wfIndex` is the index of its first instance, so its
+ * element k is instance first + k. `maximumParallel` is shared out among the arrays (each gets
+ * its floor share); when there are more arrays than it allows at once, the engine limits
+ * single submissions instead, as it does where arrays are not native.
+ */
+function arrayChunks(arrays: NativeArrays | undefined, count: number, factory: boolean, parallel: number | undefined): { first: number; size: number; parallel?: number }[] {
+  if (!arrays || !factory || count < (arrays.minElements ?? 1)) return [];
+  const max = arrays.maxElements ?? count;
+  const n = Math.ceil(count / max);
+  if (parallel !== undefined && parallel < n) return [];
+  // Sizes differ by one at most, so no array is a stub below minElements (maxElements >= 4).
+  const out: { first: number; size: number; parallel?: number }[] = [];
+  for (let c = 0, first = 0; c < n; c++) {
+    const size = Math.floor(count / n) + (c < count % n ? 1 : 0);
+    out.push({ first, size, ...(parallel !== undefined ? { parallel: Math.floor(parallel / n) } : {}) });
+    first += size;
+  }
+  return out;
 }
 
 /**

@@ -91,6 +91,8 @@ export interface PbsAdapterOptions {
    * another `qsub` comes first on the PATH (options.ts says why). Unset: commands by name.
    */
   commandDir?: string;
+  /** The server's max_array_size (default 10000, PBS Pro's): larger factories become several arrays. */
+  maxArraySize?: number;
 }
 
 /**
@@ -129,6 +131,9 @@ export const PBS_ARRAYS: NativeArrays = {
   parseElementId: parsePbsArrayElementId,
   minElements: 2,
 };
+
+/** PBS Pro's default server attribute max_array_size. */
+const PBS_DEFAULT_MAX_ARRAY_SIZE = 10000;
 
 /** A PBS command by name, or under `commandDir` when one is configured. */
 export function pbsCommand(commandDir: string | undefined): (name: string) => string {
@@ -172,7 +177,9 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
     // Torque wrappers in /usr/bin): the engine asks which one answers before its first submit.
     probe: { command: flavorProbeCommand(dir), judge: (r) => judgeFlavor(flavor, parseFlavorProbe(r), dir) },
     execRefusal: PBS_EXEC_REFUSAL,
-    ...(arrays ? { arrays: PBS_ARRAYS } : {}),
+    // qsub refuses an array with more subjobs than the server's max_array_size, so a larger
+    // factory goes as several arrays.
+    ...(arrays ? { arrays: { ...PBS_ARRAYS, maxElements: options.maxArraySize ?? PBS_DEFAULT_MAX_ARRAY_SIZE } } : {}),
     ...((options.nativeDependencies ?? flavor === 'pbspro') ? { nativeDependencies: true } : {}),
     normalizeId: normalizePbsId,
 

@@ -19,6 +19,11 @@ export const pbsOptions = z.strictObject({
   arrayParallelLimit: z.boolean().optional(),
   /** Submit a workflow factory as one array (default: true on pbspro, false on torque). */
   nativeArrays: z.boolean().optional(),
+  /**
+   * The server's max_array_size (`qmgr -c 'print server'`): the most subjobs one array may have,
+   * so a larger workflow factory is submitted as several arrays. Default 10000, PBS Pro's own.
+   */
+  maxArraySize: z.number().int().min(4).max(10_000_000).optional(),
   /** Hand same-cluster workflow dependencies to the scheduler (default: true on pbspro, false on torque). */
   nativeDependencies: z.boolean().optional(),
   /**

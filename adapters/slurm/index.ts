@@ -45,7 +45,15 @@ export interface SlurmAdapterOptions {
   shebang?: string;
   /** Submit through slurmrestd on this socket (rest.ts) instead of sbatch. */
   slurmrestd?: SlurmRestOptions;
+  /** The controller's MaxArraySize (default 1001, Slurm's default): larger factories become several arrays. */
+  maxArraySize?: number;
 }
+
+/**
+ * Slurm's default MaxArraySize. sbatch refuses an array index at or above the controller's
+ * MaxArraySize ("Invalid job array specification"), so indices run 0 to MaxArraySize - 1.
+ */
+const SLURM_DEFAULT_MAX_ARRAY_SIZE = 1001;
 
 /** Slurm names array element k of array 123 `123_4` in squeue, sacct and scancel. */
 export const SLURM_ARRAYS: NativeArrays = {
@@ -61,7 +69,7 @@ export function createSlurmAdapter(options: SlurmAdapterOptions = {}): Scheduler
   const adapter: SchedulerAdapter = {
     name: 'slurm',
     statusForAll: true,
-    arrays: SLURM_ARRAYS,
+    arrays: { ...SLURM_ARRAYS, maxElements: options.maxArraySize ?? SLURM_DEFAULT_MAX_ARRAY_SIZE },
     // sbatch --dependency=afterok:<id>[:<id>], an array's id standing for all its elements.
     nativeDependencies: true,
     renderScript(spec: JobSpec, ctx: ScriptContext): string {

@@ -26,6 +26,11 @@ export const slurmOptions = z.strictObject({
       environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names must match [A-Za-z_][A-Za-z0-9_]*'), z.string()).optional(),
     })
     .optional(),
+  /**
+   * The controller's MaxArraySize (slurm.conf; `scontrol show config`): an array index must be
+   * below it, so a larger workflow factory is submitted as several arrays. Default 1001, Slurm's own.
+   */
+  maxArraySize: z.number().int().min(4).max(4_000_001).optional(),
   ...runnerOptionShape,
 });
 export type SlurmConfigOptions = z.infer<typeof slurmOptions>;

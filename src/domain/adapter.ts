@@ -117,6 +117,11 @@ export interface NativeArrays {
   parseElementId(id: string): { arrayId: string; index: number } | undefined;
   /** Smallest array the scheduler accepts (smaller factories are submitted job by job). Default 1. */
   minElements?: number;
+  /**
+   * Most elements one array submission may have (indices 0 to maxElements - 1); a larger
+   * factory is submitted as several arrays of at most this many elements. Default: no limit.
+   */
+  maxElements?: number;
 }
 
 /**

@@ -279,7 +279,9 @@ export function parseWorkflow(input: unknown): WorkflowPlan {
     }
     total += factorySize(f) * f.jobs.length;
   });
-  if (total + names.length > MAX_INSTANCES) problems.push({ field: 'factories', message: `expands to more than ${MAX_INSTANCES} jobs` });
+  // A factory's job becomes its instances; every other job is one.
+  const plain = names.filter((n) => !factoryOf.has(n)).length;
+  if (total + plain > MAX_INSTANCES) problems.push({ field: 'factories', message: `expands to more than ${MAX_INSTANCES} jobs` });
 
   const order = problems.length ? [] : topoOrder(names, children, problems);
   if (problems.length) throw invalidDefinition(problems, 'workflow definition');

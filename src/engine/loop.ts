@@ -236,9 +236,12 @@ export class Reconciler {
       }
       if (took === 0 || ctx.stopped()) break;
     }
-    // A carrier stages in once all its instances have: the next tick may take it at once
-    // rather than after a poll interval.
-    if (staged > 0 && active().some((j) => j.kind === 'array' && j.state === 'accepted')) this.woken = true;
+    // A carrier stages in once all its instances have: in this tick, so that its submission
+    // follows in the same pass instead of a tick later (seconds, with 10,000 instances).
+    if (staged > 0 && active().some((j) => j.kind === 'array' && j.state === 'accepted')) {
+      const carriers = gateWorkflowJobs(ctx, active().filter((j) => j.kind === 'array' && j.state === 'accepted'), new WorkflowRows(ctx.store));
+      for (const [as, js] of groups('accepted')) await stageIn(as, js.filter((j) => carriers.has(j.id) && due(j)));
+    }
     // Array instances are never submitted themselves: their carrier is the one submission.
     for (const [as, js] of groups('submitting')) {
       if (await submit(as, this.bucket, js.filter((j) => j.state === 'submitting' && j.arrayJobId === null && due(j)))) this.woken = true;

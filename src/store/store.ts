@@ -857,6 +857,16 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
   }
 
   /**
+   * The instances of an array carrier (rows whose array_job_id is `carrierId`), with only what
+   * the engine reads of them: a carrier's element list and its closing ask every tick, and a
+   * whole workflow's records of a 10,000-instance sweep, read per carrier, cost seconds.
+   */
+  carrierInstances(workflowId: number, carrierId: number): { id: number; wfIndex: number | null; state: JobState }[] {
+    const rows = this.statement('SELECT id, wf_index, state FROM jobs WHERE workflow_id = ? AND array_job_id = ? ORDER BY id').all(workflowId, carrierId) as { id: number; wf_index: number | null; state: JobState }[];
+    return rows.map((r) => ({ id: r.id, wfIndex: r.wf_index, state: r.state }));
+  }
+
+  /**
    * Events of every job of `owner` after event id `afterId`, oldest first (the event stream
    * resumes from the last id it sent).
    */

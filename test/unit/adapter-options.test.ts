@@ -68,6 +68,14 @@ describe('adapter options from the cluster file', () => {
     expect(legacy.nativeDependencies).toBe(true);
   });
 
+  it("maxArraySize: the largest array a factory is split by (defaults: Slurm's 1001, PBS Pro's 10000)", () => {
+    expect(slurm().arrays?.maxElements).toBe(1001);
+    expect(slurm({ maxArraySize: 100 }).arrays?.maxElements).toBe(100);
+    expect(pbspro().arrays?.maxElements).toBe(10000);
+    expect(pbspro({ maxArraySize: 500 }).arrays?.maxElements).toBe(500);
+    expect(torque({ nativeArrays: true, maxArraySize: 64 }).arrays?.maxElements).toBe(64);
+  });
+
   it('accounting: slurmdbd runs sacct, jobcomp runs sacct -c, none runs nothing', () => {
     expect(slurm().accountingCommand!(['12'], 'alice')).not.toContain('-c');
     expect(slurm({ accounting: 'slurmdbd' }).accountingCommand!(['12'], 'alice')).toEqual(slurm().accountingCommand!(['12'], 'alice'));

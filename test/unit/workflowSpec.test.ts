@@ -50,6 +50,13 @@ describe('workflow definitions', () => {
     expect(problem({ jobs: [job('r')], factories: [{ type: 'repeat', jobs: ['r'], num: 3 }] })).toEqual({ field: 'factories[0].num', message: 'unknown field; the repeat factory takes "number"' });
   });
 
+  it('takes up to 10,000 jobs in all: a factory of 10,000 alone, but not with one more job beside it', () => {
+    const sweep = (end: number) => ({ type: 'parameterSweep', jobs: ['s'], parameters: [{ name: 'x', start: 1, end, step: 1 }] });
+    expect(parseWorkflow({ jobs: [job('s')], factories: [sweep(10_000)] }).instances.get('s')!.length).toBe(10_000);
+    expect(problem({ jobs: [job('s')], factories: [sweep(10_001)] })).toEqual({ field: 'factories', message: 'expands to more than 10000 jobs' });
+    expect(problem({ jobs: [job('s'), job('t')], factories: [sweep(10_000)] })).toEqual({ field: 'factories', message: 'expands to more than 10000 jobs' });
+  });
+
   it('formats sweep values without float drift', () => {
     expect(sweepValues(0, 1, 0.1)).toEqual(['0', '0.1', '0.2', '0.3', '0.4', '0.5', '0.6', '0.7', '0.8', '0.9', '1']);
     expect(sweepValues(1, 10, 3)).toEqual(['1', '4', '7', '10']);

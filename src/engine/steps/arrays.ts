@@ -7,6 +7,17 @@ import type { JobRecord } from '../../store/store.js';
 import { move, type StepContext } from '../context.js';
 
 /**
+ * Which element of its carrier an instance is. A factory larger than the scheduler's largest
+ * array has several carriers, each numbering its elements from 0; the carrier's `wfIndex` is its
+ * first instance's (null on rows from before arrays were split: 0).
+ */
+export function elementIndex(carrier: Pick<JobRecord, 'wfIndex'>, inst: Pick<JobRecord, 'wfIndex'>): number | undefined {
+  if (inst.wfIndex === null) return undefined;
+  const k = inst.wfIndex - (carrier.wfIndex ?? 0);
+  return k >= 0 ? k : undefined;
+}
+
+/**
  * Instances staged in wait in `submitting` for their carrier's one submission; once it has an
  * id, each becomes the adapter's element id in the queue, which is how the status poll names the element. A carrier that
  * ended without an id (rejected, cancelled first) ends them too.
@@ -16,14 +27,18 @@ export function linkArrayInstances(ctx: StepContext): void {
 }
 
 function linkAll(ctx: StepContext): void {
+  // Thousands of instances share a few carriers: each is read once.
+  const carriers = new Map<number, JobRecord | undefined>();
   for (const inst of ctx.store.activeOnCluster(ctx.rt.name)) {
     if (inst.state !== 'submitting' || inst.arrayJobId === null) continue;
-    const carrier = ctx.store.get(inst.arrayJobId);
+    if (!carriers.has(inst.arrayJobId)) carriers.set(inst.arrayJobId, ctx.store.get(inst.arrayJobId));
+    const carrier = carriers.get(inst.arrayJobId);
     if (!carrier) continue;
     const arrays = ctx.rt.adapter.arrays;
-    if (carrier.nativeId && arrays && inst.wfIndex !== null && carrier.state !== 'submitting' && carrier.state !== 'staging_in' && carrier.state !== 'accepted') {
-      const nativeId = arrays.elementId(carrier.nativeId, inst.wfIndex);
-      move(ctx, inst, ['submitting'], 'queued', { nativeId, submittedAt: carrier.submittedAt ?? ctx.now(), afterOk: carrier.afterOk }, `submitted as element ${inst.wfIndex} of array ${carrier.nativeId}`, { nativeId });
+    const k = elementIndex(carrier, inst);
+    if (carrier.nativeId && arrays && k !== undefined && carrier.state !== 'submitting' && carrier.state !== 'staging_in' && carrier.state !== 'accepted') {
+      const nativeId = arrays.elementId(carrier.nativeId, k);
+      move(ctx, inst, ['submitting'], 'queued', { nativeId, submittedAt: carrier.submittedAt ?? ctx.now(), afterOk: carrier.afterOk }, `submitted as element ${k} of array ${carrier.nativeId}`, { nativeId });
     } else if (isTerminal(carrier.state)) {
       const to = inst.cancelRequestedAt !== null ? 'deleted' : 'failed';
       move(ctx, inst, ['submitting'], to, { statusReason: to === 'deleted' ? 'cancelled by user' : (carrier.statusReason ?? 'array submission failed') }, 'array submission ended');
@@ -38,7 +53,7 @@ function linkAll(ctx: StepContext): void {
 export function closeCarriers(ctx: StepContext): void {
   for (const c of ctx.store.activeOnCluster(ctx.rt.name)) {
     if (c.kind !== 'array' || !['queued', 'running', 'finishing', 'staging_out'].includes(c.state)) continue;
-    const insts = ctx.store.workflowJobs(c.workflowId!).filter((j) => j.arrayJobId === c.id);
+    const insts = ctx.store.carrierInstances(c.workflowId!, c.id);
     if (insts.some((i) => !isTerminal(i.state))) continue;
     let cur: JobRecord | undefined = c;
     const why = `all ${insts.length} elements ended`;

@@ -13,6 +13,7 @@ import { FILES, HPCB_DIR } from '../../jobdir/layout.js';
 import type { JobRecord } from '../../store/store.js';
 import { exec, jobDir, move, stepFailed, type StepContext } from '../context.js';
 import { jobScriptContext } from '../scriptContext.js';
+import { elementIndex } from './arrays.js';
 
 /** Returns how many jobs it staged in (moved to `submitting`). */
 export async function stageIn(ctx: StepContext, jobs: JobRecord[]): Promise<number> {
@@ -107,9 +108,12 @@ function renderScript(ctx: StepContext, job: JobRecord): string {
  * without running anything.
  */
 function instancesFile(ctx: StepContext, job: JobRecord): string {
-  const insts = ctx.store.workflowJobs(job.workflowId!).filter((j) => j.arrayJobId === job.id);
+  const insts = ctx.store.carrierInstances(job.workflowId!, job.id);
   const lines = Array.from({ length: job.arraySize ?? 0 }, () => '');
-  for (const i of insts) if (i.wfIndex !== null && !isTerminal(i.state)) lines[i.wfIndex] = jobDir(ctx, i);
+  for (const i of insts) {
+    const k = elementIndex(job, i);
+    if (k !== undefined && k < lines.length && !isTerminal(i.state)) lines[k] = jobDir(ctx, i);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -31,7 +31,7 @@ export function gateWorkflowJobs(ctx: StepContext, jobs: readonly JobRecord[], w
       ready.add(job.id);
       continue;
     }
-    if (job.kind === 'array' && wf.rows(job.workflowId).some((i) => i.arrayJobId === job.id && (i.state === 'accepted' || i.state === 'staging_in'))) continue;
+    if (job.kind === 'array' && ctx.store.carrierInstances(job.workflowId, job.id).some((i) => i.state === 'accepted' || i.state === 'staging_in')) continue;
     const afterOk = new Set<string>();
     let wait = false;
     for (const p of parents.filter((x) => x.state !== 'completed')) {

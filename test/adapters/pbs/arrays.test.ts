@@ -35,16 +35,17 @@ function ctx(extra: Partial<ScriptContext> = {}): ScriptContext {
 describe('capabilities by flavor', () => {
   it('PBS Pro runs arrays and dependencies natively; Torque only when told its server is a real Torque', () => {
     const pbspro = createPbsAdapter({ flavor: 'pbspro' });
-    expect(pbspro.arrays).toBe(PBS_ARRAYS);
+    // PBS's element names, and arrays split at the server's default max_array_size.
+    expect(pbspro.arrays).toEqual({ ...PBS_ARRAYS, maxElements: 10000 });
     expect(pbspro.nativeDependencies).toBe(true);
     const torque = createPbsAdapter({ flavor: 'torque' });
     expect(torque.arrays).toBeUndefined();
     expect(torque.nativeDependencies).toBeUndefined();
     const realTorque = createPbsAdapter({ flavor: 'torque', nativeArrays: true, nativeDependencies: true });
-    expect(realTorque.arrays).toBe(PBS_ARRAYS);
+    expect(realTorque.arrays).toEqual({ ...PBS_ARRAYS, maxElements: 10000 });
     expect(realTorque.nativeDependencies).toBe(true);
     // Slurm names elements <array>_<k>.
-    expect(slurmAdapter.arrays).toBe(SLURM_ARRAYS);
+    expect(slurmAdapter.arrays).toEqual({ ...SLURM_ARRAYS, maxElements: 1001 });
     expect(SLURM_ARRAYS.elementId('123', 4)).toBe('123_4');
     expect(SLURM_ARRAYS.parseElementId('123_4')).toEqual({ arrayId: '123', index: 4 });
     expect(SLURM_ARRAYS.parseElementId('123')).toBeUndefined();
