@@ -181,6 +181,13 @@ export function createPbsAdapter(options: PbsAdapterOptions): SchedulerAdapter {
     // factory goes as several arrays.
     ...(arrays ? { arrays: { ...PBS_ARRAYS, maxElements: options.maxArraySize ?? PBS_DEFAULT_MAX_ARRAY_SIZE } } : {}),
     ...((options.nativeDependencies ?? flavor === 'pbspro') ? { nativeDependencies: true } : {}),
+    // MoM kills a job's processes one at a time, children first. On the real OpenPBS a MoM
+    // restart killed a task's `sleep`; its shell ran its next line and exited 0, and the runner
+    // wrote its exit file and an end record with status 0 before its own SIGTERM came, while
+    // the server ended the job with Exit_status -4 (or, for a rerunnable job, ran it again). So
+    // on PBS the end record is a hint to ask the server, never the job's end by itself. Torque's
+    // MoM kills by session the same way (its test here is Slurm's wrappers, so not seen on it).
+    endRecordNeedsScheduler: true,
     normalizeId: normalizePbsId,
 
     // ---- The script: #PBS directives + the common runner (adapters/common/runner.ts) ----

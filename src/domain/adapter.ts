@@ -171,6 +171,13 @@ export interface SchedulerAdapter {
    */
   readonly nativeDependencies?: boolean;
   /**
+   * True when a script's end record cannot say on its own that the job ended: the scheduler may
+   * have been killing the job (to run it again, or to end it its own way) when the script wrote
+   * it. Such a record only brings the status poll back at its fast interval, and the scheduler's
+   * word moves the job; a start record still counts at once.
+   */
+  readonly endRecordNeedsScheduler?: boolean;
+  /**
    * The part of an id that does not depend on how it was printed (PBS: the server suffix may
    * differ between qsub's answer and qstat). Ids are compared through it when present.
    */

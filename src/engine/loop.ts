@@ -274,7 +274,7 @@ export class Reconciler {
     const { rt } = this;
     if (!this.followers || !rt.events) return rt.pollIntervalMs;
     const lastStartAt = jobs.reduce((t, j) => Math.max(t, j.startedAt ?? 0), 0);
-    if (jobs.some((j) => awaitsScheduler(j, now, rt.pollIntervalMs, lastStartAt))) return rt.pollIntervalMs;
+    if (jobs.some((j) => awaitsScheduler(j, now, rt.pollIntervalMs, lastStartAt, rt.adapter.endRecordNeedsScheduler === true))) return rt.pollIntervalMs;
     for (const account of byAccount(this.ctx, jobs.filter(pollable)).keys()) {
       if (!this.followers.healthy(account)) return rt.pollIntervalMs;
     }

@@ -19,10 +19,11 @@ const value = (f: Family | undefined, labels: Record<string, string>) =>
 describe('/metrics', () => {
   it('serves the text format with jobs, submissions, polls, staging and API latency', async () => {
     // The jobs end by their event records; the safety-net poll runs at the fast interval here
-    // so that the poll counters have something to show.
+    // so that the poll counters have something to show. A poll only runs while a job is in the
+    // queue, and trivial jobs can come and go between two polls: one job runs for a second.
     d = await startDaemon({ safetyPollSeconds: 0.2 });
     const ok = await d.alice.createJob({ tasks: [{ cmd: 'echo hi > out.txt' }], outputFiles: ['out.txt'] });
-    const bad = await d.alice.createJob({ tasks: [{ cmd: 'exit 2' }] });
+    const bad = await d.alice.createJob({ tasks: [{ cmd: 'sleep 1; exit 2' }] });
     expect((await d.alice.waitJob(ok.id, 25)).status).toBe('completed');
     expect((await d.alice.waitJob(bad.id, 25)).status).toBe('failed');
     await call(d, 'GET', '/jobs/999999');
