@@ -29,11 +29,8 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-export async function startDaemon(opts: { start?: boolean; pollIntervalSeconds?: number; safetyPollSeconds?: number; app?: AppOptions; settings?: Settings } = {}): Promise<Daemon> {
-  const dataDir = opts.settings?.daemon.dataDir ?? mkdtempSync(join(tmpdir(), 'hpcb-api-'));
-  const settings = opts.settings ?? buildSettings({ dataDir, logLevel: 'info' }, [
-    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: opts.pollIntervalSeconds ?? 0.2, ...(opts.safetyPollSeconds !== undefined ? { safetyPollSeconds: opts.safetyPollSeconds } : {}), lostGraceSeconds: 5 } },
-  ]);
+/** A logger at info whose lines are kept in `logs`, for tests that read what was logged. */
+export function capturingLogger(): { logger: ReturnType<typeof createLogger>; logs: string[] } {
   const logs: string[] = [];
   const logger = createLogger({
     level: 'info',
@@ -44,6 +41,15 @@ export async function startDaemon(opts: { start?: boolean; pollIntervalSeconds?:
       },
     }),
   });
+  return { logger, logs };
+}
+
+export async function startDaemon(opts: { start?: boolean; pollIntervalSeconds?: number; safetyPollSeconds?: number; app?: AppOptions; settings?: Settings } = {}): Promise<Daemon> {
+  const dataDir = opts.settings?.daemon.dataDir ?? mkdtempSync(join(tmpdir(), 'hpcb-api-'));
+  const settings = opts.settings ?? buildSettings({ dataDir, logLevel: 'info' }, [
+    { file: '(test)', raw: { name: 'here', scheduler: 'direct', sharedAccount: true, runJobsAsRoot: true, scratchRoot: join(dataDir, 'scratch'), pollIntervalSeconds: opts.pollIntervalSeconds ?? 0.2, ...(opts.safetyPollSeconds !== undefined ? { safetyPollSeconds: opts.safetyPollSeconds } : {}), lostGraceSeconds: 5 } },
+  ]);
+  const { logger, logs } = capturingLogger();
   const bridge = Bridge.open(settings, { logger });
   if (opts.start !== false) bridge.start();
   const tokens = new TokenStore(bridge.store.tokens);

@@ -11,13 +11,12 @@
  * poll is short here (5 s) so that jobs whose end only the scheduler can tell finish quickly.
  */
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Bridge } from '../../src/bridge.js';
 import type { Reconciler } from '../../src/engine/loop.js';
 import { eventLogFor } from '../../src/jobdir/layout.js';
-import { createLogger } from '../../src/logging.js';
 import type { JobRecord } from '../../src/store/store.js';
+import { capturingLogger } from '../api/helpers.js';
 import { clusterCtl, clusterStatus } from '../cluster/env.js';
 import { labSettings, onLogin, until, type Lab } from '../e2e/support/lab.js';
 import { checkDb, dbInstance, duplicatesAndMissing, schedulerJobsByTag, sleep, TERMINAL, writeLog, writeSummary } from './support.js';
@@ -31,7 +30,7 @@ describe('completion events on Slurm under faults', () => {
   let rec: Reconciler;
   let log: string;
   let dbPath: string;
-  const logs: string[] = [];
+  let logs: string[] = [];
   const jobs: number[] = [];
   const figures: Record<string, unknown> = {};
   /** Set while the test node is marked down: afterAll resumes it if a case failed midway. */
@@ -102,16 +101,9 @@ describe('completion events on Slurm under faults', () => {
     lab = labSettings({ pollIntervalSeconds: 1, lostGraceSeconds: 20, cluster: { safetyPollSeconds: 5, eventCheckSeconds: 0.05 } });
     log = eventLogFor(lab.scratchRoot);
     dbPath = join(lab.settings.daemon.dataDir, 'hpc-bridge.db');
-    const logger = createLogger({
-      level: 'info',
-      destination: new Writable({
-        write(chunk: Buffer, _e, cb) {
-          logs.push(chunk.toString());
-          cb();
-        },
-      }),
-    });
-    bridge = Bridge.open(lab.settings, { logger });
+    const captured = capturingLogger();
+    logs = captured.logs;
+    bridge = Bridge.open(lab.settings, { logger: captured.logger });
     bridge.start();
     rec = bridge.reconciler('lab')!;
     // The first job starts the account's follower and creates the log.

@@ -21,6 +21,7 @@ import { parseElementTestimony } from '../../src/jobdir/evidence.js';
 import { jobDirFor } from '../../src/jobdir/layout.js';
 import { silentLogger } from '../../src/logging.js';
 import { buildSettings } from '../../src/settings/load.js';
+import { fakeSbatch } from '../helpers/fakeSbatch.js';
 
 let bridge: Bridge | undefined;
 afterEach(async () => {
@@ -28,21 +29,7 @@ afterEach(async () => {
   bridge = undefined;
 });
 
-/** Runs the script (each element of an array in turn) in the foreground, then prints an id. */
-const FAKE_SBATCH = [
-  'script=$1; n=$2',
-  'id=$(( $(date +%s%N) / 1000 % 1000000000 ))',
-  'cd -- "$(dirname -- "$script")/.." || exit 1',
-  'if [ "$n" -gt 0 ]; then',
-  '  k=0; while [ "$k" -lt "$n" ]; do',
-  '    SLURM_ARRAY_JOB_ID=$id SLURM_ARRAY_TASK_ID=$k SLURM_JOB_ID=$((id + k + 1)) bash "$script" >/dev/null 2>&1 </dev/null',
-  '    k=$((k + 1))',
-  '  done',
-  'else',
-  '  SLURM_JOB_ID=$id bash "$script" >/dev/null 2>&1 </dev/null',
-  'fi',
-  'echo "Submitted batch job $id"',
-].join('\n');
+const FAKE_SBATCH = fakeSbatch('id=$(( $(date +%s%N) / 1000 % 1000000000 ))');
 
 function arrayScheduler(state: { submits: number; lost: number }): SchedulerAdapter {
   return {

@@ -18,6 +18,7 @@ import { BridgeError } from '../../src/domain/errors.js';
 import { jobDirFor } from '../../src/jobdir/layout.js';
 import { silentLogger } from '../../src/logging.js';
 import { buildSettings } from '../../src/settings/load.js';
+import { fakeSbatch } from '../helpers/fakeSbatch.js';
 
 let bridge: Bridge | undefined;
 afterEach(async () => {
@@ -25,20 +26,7 @@ afterEach(async () => {
   bridge = undefined;
 });
 
-/** Runs the script (each element of an array in turn) in the foreground, then prints an id. */
-const FAKE_SBATCH = [
-  'script=$1; n=$2; id=$3',
-  'cd -- "$(dirname -- "$script")/.." || exit 1',
-  'if [ "$n" -gt 0 ]; then',
-  '  k=0; while [ "$k" -lt "$n" ]; do',
-  '    SLURM_ARRAY_JOB_ID=$id SLURM_ARRAY_TASK_ID=$k SLURM_JOB_ID=$((id + k + 1)) bash "$script" >/dev/null 2>&1 </dev/null',
-  '    k=$((k + 1))',
-  '  done',
-  'else',
-  '  SLURM_JOB_ID=$id bash "$script" >/dev/null 2>&1 </dev/null',
-  'fi',
-  'echo "Submitted batch job $id"',
-].join('\n');
+const FAKE_SBATCH = fakeSbatch('id=$3');
 
 function chunkingScheduler(submitted: number[]): SchedulerAdapter {
   let next = 1000;
