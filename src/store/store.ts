@@ -930,7 +930,7 @@ export class Store extends EventEmitter<{ transition: [TransitionEvent] }> {
 
   /** Of `facts`, those that name no job of `cluster` at that attempt (the follower reports them). */
   unknownEventJobs<F extends EventFact>(cluster: string, facts: readonly F[]): F[] {
-    const q = this.db.prepare('SELECT 1 FROM jobs WHERE id = ? AND attempt = ? AND cluster = ?');
+    const q = this.statement('SELECT 1 FROM jobs WHERE id = ? AND attempt = ? AND cluster = ?');
     return facts.filter((f) => q.get(f.jobId, f.attempt, cluster) === undefined);
   }
 
