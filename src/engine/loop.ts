@@ -238,8 +238,9 @@ export class Reconciler {
     }
     // A carrier stages in once all its instances have: in this tick, so that its submission
     // follows in the same pass instead of a tick later (seconds, with 10,000 instances).
-    if (staged > 0 && active().some((j) => j.kind === 'array' && j.state === 'accepted')) {
-      const carriers = gateWorkflowJobs(ctx, active().filter((j) => j.kind === 'array' && j.state === 'accepted'), new WorkflowRows(ctx.store));
+    const waitingCarriers = staged > 0 ? active().filter((j) => j.kind === 'array' && j.state === 'accepted') : [];
+    if (waitingCarriers.length > 0) {
+      const carriers = gateWorkflowJobs(ctx, waitingCarriers, new WorkflowRows(ctx.store));
       for (const [as, js] of groups('accepted')) await stageIn(as, js.filter((j) => carriers.has(j.id) && due(j)));
     }
     // Array instances are never submitted themselves: their carrier is the one submission.
